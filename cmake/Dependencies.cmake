@@ -1,0 +1,41 @@
+# Finds every third-party dependency as a real package; nothing is vendored.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)
+find_package(yaml-cpp REQUIRED)          # bookworm 0.7: target is plain `yaml-cpp`
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(Threads REQUIRED)
+
+if(LONGALIGN_WITH_TORCH)
+  if(NOT DEFINED Torch_DIR AND NOT CMAKE_PREFIX_PATH MATCHES "torch")
+    find_program(LONGALIGN_PYTHON NAMES python3 python
+                 HINTS ${CMAKE_SOURCE_DIR}/build/venv/bin NO_DEFAULT_PATH)
+    if(LONGALIGN_PYTHON)
+      execute_process(COMMAND ${LONGALIGN_PYTHON} -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+                      OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
+                      RESULT_VARIABLE _torch_rc)
+      if(_torch_rc EQUAL 0)
+        list(APPEND CMAKE_PREFIX_PATH ${_torch_prefix})
+      endif()
+    endif()
+  endif()
+  # Torch's CMake otherwise picks CUDA archs itself; we build for A100 and H100.
+  if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+    set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;9.0")
+  endif()
+  find_package(Torch REQUIRED)
+  message(STATUS "LibTorch ${Torch_VERSION} at ${TORCH_INSTALL_PREFIX}")
+endif()
+
+# Links torch into TARGET and gives it the shared precompiled torch header, which is what
+# keeps a 2-core rebuild bearable (each <torch/torch.h> parse costs 10-30 s).
+function(longalign_use_torch target)
+  target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+  separate_arguments(_tflags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+  target_compile_options(${target} PUBLIC ${_tflags})
+  if(TARGET longalign_torch_pch)
+    target_precompile_headers(${target} REUSE_FROM longalign_torch_pch)
+  endif()
+endfunction()

@@ -1,0 +1,94 @@
+// `longalign pack`: JSONL -> tokenized dataset + batch plan + stats (see data/pack_job.hpp).
+#include <iostream>
+
+#include "commands.hpp"
+#include "longalign/core/log.hpp"
+#include "longalign/data/pack_job.hpp"
+
+namespace fs = std::filesystem;
+
+namespace longalign::cli {
+namespace {
+
+struct PackFlags {
+  std::vector<std::string> inputs;
+  std::string config, output, tokenizer, tmpl, format, strategy, weighting, overflow;
+  int64_t max_tokens = 0;
+  int batch_size = 0, units_per_step = 0, threads = 0;
+  uint64_t seed = 0;
+  bool overwrite = false, skip_invalid = false, no_progress = false;
+};
+
+// Defaults, then the config's data section, then the flags the user actually gave.
+data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
+  data::PackOptions o;
+  if (!f.config.empty()) data::apply_data_config(f.config, o);
+  auto given = [&](const char* name) { return cmd.count(name) > 0; };
+  if (given("--input")) o.tokenize.inputs.assign(f.inputs.begin(), f.inputs.end());
+  if (given("--output")) o.output = f.output;
+  if (given("--tokenizer")) o.tokenizer = f.tokenizer;
+  if (given("--template")) o.tokenize.chat_template = data::parse_template(f.tmpl);
+  if (given("--format")) o.tokenize.format = data::parse_input_format(f.format);
+  if (given("--strategy")) o.plan.strategy = data::parse_strategy(f.strategy);
+  if (given("--weighting")) o.plan.weighting = data::parse_weighting(f.weighting);
+  if (given("--overflow")) o.tokenize.overflow = data::parse_overflow(f.overflow);
+  if (given("--max-tokens")) o.plan.max_tokens = f.max_tokens;
+  if (given("--batch-size")) o.plan.batch_size = f.batch_size;
+  if (given("--units-per-step")) o.plan.units_per_step = f.units_per_step;
+  if (given("--seed")) o.plan.seed = f.seed;
+  if (given("--threads")) o.tokenize.threads = f.threads;
+  o.overwrite = f.overwrite;
+  o.tokenize.skip_invalid = o.tokenize.skip_invalid || f.skip_invalid;
+  o.tokenize.progress = !f.no_progress;
+  if (o.tokenizer.empty() && !o.tokenize.inputs.empty()) {
+    fs::path beside = o.tokenize.inputs.front().parent_path() / "tokenizer.model";
+    if (fs::exists(beside)) o.tokenizer = beside;
+  }
+  return o;
+}
+
+}  // namespace
+
+void add_pack(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand("pack", "Tokenize JSONL and build a batch plan (naive, sorted or packed batches)");
+  auto f = std::make_shared<PackFlags>();
+  cmd->add_option("-i,--input", f->inputs, "JSONL file(s): LongAlign/OpenAI messages, ShareGPT, Alpaca or "
+                                           "pre-tokenized {input_ids, labels}");
+  cmd->add_option("-c,--config", f->config, "YAML config whose `data:` section supplies defaults");
+  cmd->add_option("-o,--output", f->output, "Output directory (default: INPUT with extension .pack)");
+  cmd->add_option("-t,--tokenizer", f->tokenizer,
+                  "sentencepiece model (default: data.tokenizer from --config, else tokenizer.model beside the input)");
+  cmd->add_option("--template", f->tmpl, "Chat template: llama2 (default), chatglm3, chatml, raw");
+  cmd->add_option("--format", f->format, "Input format: auto (default), longalign, sharegpt, alpaca, tokens");
+  cmd->add_option("--strategy", f->strategy, "Batching: pack (default), sort, naive");
+  cmd->add_option("--weighting", f->weighting, "Loss weighting: sequence (default), token");
+  cmd->add_option("--max-tokens", f->max_tokens, "Longest sequence and pack capacity in tokens (default 65536)");
+  cmd->add_option("--overflow", f->overflow, "Longer sequences: truncate (default), drop, error");
+  cmd->add_option("--batch-size", f->batch_size, "Sequences per micro-batch for naive/sort (default 1)");
+  cmd->add_option("--units-per-step", f->units_per_step,
+                  "Packs or micro-batches per optimizer step (default 8); the world size must divide it");
+  cmd->add_option("--seed", f->seed, "Shuffle seed (default 42)");
+  cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)");
+  cmd->add_flag("--skip-invalid", f->skip_invalid, "Skip malformed JSON / invalid UTF-8 lines instead of failing");
+  cmd->add_flag("--overwrite", f->overwrite, "Replace an existing output directory");
+  cmd->add_flag("--no-progress", f->no_progress, "No progress output");
+  cmd->footer(
+      "Examples:\n"
+      "  longalign pack --input data.jsonl\n"
+      "  longalign pack -i long.jsonl -i sharegpt.jsonl -t tokenizer.model --strategy sort --batch-size 1 "
+      "--units-per-step 96\n"
+      "  longalign pack --config configs/llama7b_64k.yaml --overwrite");
+  cmd->callback([&action, f, cmd] {
+    action = [f, cmd] {
+      data::PackOptions o = resolve(*f, *cmd);
+      data::PackStats stats = data::run_pack(o);
+      fs::path out = o.output.empty() && !o.tokenize.inputs.empty() ? data::default_pack_output(o.tokenize.inputs[0])
+                                                                    : o.output;
+      std::cout << stats.summary();
+      log::info("wrote " + out.string());
+      return 0;
+    };
+  });
+}
+
+}  // namespace longalign::cli

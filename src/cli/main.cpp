@@ -1,0 +1,44 @@
+// longalign entry point: parse, run one subcommand, map errors to exit codes
+// (0 success, 1 runtime failure, 2 usage or config error).
+#include <iostream>
+
+#include "commands.hpp"
+#include "longalign/core/error.hpp"
+#include "longalign/core/log.hpp"
+
+int main(int argc, char** argv) {
+  using namespace longalign;
+  CLI::App app{"longalign: long-context supervised fine-tuning (LongAlign recipe)"};
+  app.set_version_flag("--version", std::string("longalign ") + LONGALIGN_VERSION);
+  app.require_subcommand(1);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "Debug logging");
+  app.add_flag("-q,--quiet", quiet, "Warnings and errors only");
+  cli::Action action;
+  cli::add_synth(app, action);
+  cli::add_tokenizer(app, action);
+  cli::add_pack(app, action);
+  cli::add_demo(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  log::set_level(verbose ? log::Level::debug : quiet ? log::Level::warn : log::Level::info);
+  try {
+    return action ? action() : kExitUsage;
+  } catch (const UsageError& e) {
+    log::error(e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return kExitRuntime;
+  }
+}

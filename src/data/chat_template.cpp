@@ -1,0 +1,112 @@
+// The four built-in templates. llama2 and chatglm3 follow LongAlign's reference exactly
+// (rounds joined by "\n\n"); chatml and raw use the same target rule.
+#include "longalign/data/chat_template.hpp"
+
+#include "longalign/core/error.hpp"
+
+namespace longalign::data {
+namespace {
+
+Segment text(std::string s, bool target = false) { return {Segment::Kind::text, std::move(s), target}; }
+Segment eos() { return {Segment::Kind::eos, "", true}; }
+
+void add_answer(std::vector<Segment>& out, const std::string& answer) {
+  out.push_back(text(answer, true));
+  out.push_back(eos());
+}
+
+}  // namespace
+
+Template parse_template(const std::string& name) {
+  if (name == "llama2") return Template::llama2;
+  if (name == "chatglm3") return Template::chatglm3;
+  if (name == "chatml") return Template::chatml;
+  if (name == "raw") return Template::raw;
+  throw UsageError("unknown template '" + name + "'; use llama2, chatglm3, chatml or raw");
+}
+
+const char* to_string(Template t) {
+  switch (t) {
+    case Template::llama2: return "llama2";
+    case Template::chatglm3: return "chatglm3";
+    case Template::chatml: return "chatml";
+    case Template::raw: return "raw";
+  }
+  return "?";
+}
+
+std::vector<Segment> render_template(const Conversation& conv, Template t) {
+  std::vector<Segment> out;
+  const auto& rounds = conv.rounds;
+  switch (t) {
+    case Template::llama2:
+      out.push_back({Segment::Kind::bos, "", false});
+      for (size_t i = 0; i < rounds.size(); ++i) {
+        std::string sys = (i == 0 && !conv.system.empty()) ? "<<SYS>>\n" + conv.system + "\n<</SYS>>\n\n" : "";
+        out.push_back(text((i ? "\n\n" : "") + std::string("[INST]") + sys + rounds[i].user + "[/INST]"));
+        add_answer(out, rounds[i].assistant);
+      }
+      break;
+    case Template::chatglm3:
+      out.push_back({Segment::Kind::piece, "[gMASK]", false});
+      out.push_back({Segment::Kind::piece, "<sop>", false});
+      for (size_t i = 0; i < rounds.size(); ++i) {
+        std::string sys = (i == 0 && !conv.system.empty()) ? conv.system + "\n\n" : "";
+        out.push_back(text((i ? "\n\n" : "") + sys + "[Round " + std::to_string(i + 1) + "]\n\n问：" +
+                           rounds[i].user + "\n\n答："));
+        add_answer(out, rounds[i].assistant);
+      }
+      break;
+    case Template::chatml: {
+      std::string sys = conv.system.empty() ? "" : "<|im_start|>system\n" + conv.system + "<|im_end|>\n";
+      for (size_t i = 0; i < rounds.size(); ++i) {
+        out.push_back(text((i ? "\n" : sys) + std::string("<|im_start|>user\n") + rounds[i].user +
+                           "<|im_end|>\n<|im_start|>assistant\n"));
+        add_answer(out, rounds[i].assistant);  // EOS plays the role of the closing <|im_end|>
+      }
+      break;
+    }
+    case Template::raw:
+      out.push_back({Segment::Kind::bos, "", false});
+      if (!conv.system.empty()) out.push_back(text(conv.system + "\n\n"));
+      for (const auto& r : rounds) {
+        out.push_back(text(r.user));
+        add_answer(out, r.assistant);
+      }
+      break;
+  }
+  return out;
+}
+
+TokenizedRecord encode_segments(const std::vector<Segment>& segments, const Tokenizer& tok) {
+  TokenizedRecord r;
+  auto push = [&](int32_t id, bool target) {
+    r.ids.push_back(id);
+    r.target.push_back(target ? 1 : 0);
+  };
+  for (const auto& s : segments) {
+    switch (s.kind) {
+      case Segment::Kind::bos:
+        if (tok.bos_id() >= 0) push(tok.bos_id(), s.target);
+        break;
+      case Segment::Kind::eos:
+        if (tok.eos_id() < 0) throw RuntimeError("the tokenizer has no EOS token; answers need one as their end");
+        push(tok.eos_id(), s.target);
+        break;
+      case Segment::Kind::piece:
+        if (int32_t id = tok.piece_id(s.text); id >= 0) {
+          push(id, s.target);
+          break;
+        }
+        [[fallthrough]];
+      case Segment::Kind::text:
+        if (!s.text.empty())
+          for (int32_t id : tok.encode(s.text)) push(id, s.target);
+        break;
+    }
+  }
+  if (!r.target.empty()) r.target[0] = 0;
+  return r;
+}
+
+}  // namespace longalign::data

@@ -1,0 +1,120 @@
+// Writer and mmap reader of the tokenized dataset format described in the header.
+#include "longalign/data/token_dataset.hpp"
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "longalign/core/crc32c.hpp"
+#include "longalign/core/error.hpp"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the on-disk formats are little-endian");
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace longalign::data {
+
+DatasetWriter::DatasetWriter(const fs::path& dir, DatasetInfo info)
+    : dir_(dir), info_(std::move(info)), tokens_(dir / "tokens.bin"), targets_(dir / "targets.bin"),
+      index_(dir / "index.bin") {
+  info_.num_sequences = info_.num_tokens = info_.num_targets = 0;
+}
+
+void DatasetWriter::add(const TokenizedRecord& rec) {
+  uint32_t n_targets = 0;
+  for (uint8_t t : rec.target) n_targets += t;
+  IndexEntry e{info_.num_tokens, static_cast<uint32_t>(rec.ids.size()), n_targets};
+  tokens_.write(rec.ids.data(), rec.ids.size() * sizeof(int32_t));
+  targets_.write(rec.target.data(), rec.target.size());
+  index_.write(&e, sizeof e);
+  index_crc_ = crc32c(&e, sizeof e, index_crc_);
+  info_.num_sequences += 1;
+  info_.num_tokens += rec.ids.size();
+  info_.num_targets += n_targets;
+}
+
+DatasetInfo DatasetWriter::finish() {
+  tokens_.close();
+  targets_.close();
+  index_.close();
+  json h = {{"format", "longalign-tokens"},
+            {"version", kDatasetVersion},
+            {"tokenizer_checksum", info_.tokenizer_checksum},
+            {"template", info_.template_name},
+            {"max_length", info_.max_length},
+            {"vocab_size", info_.vocab_size},
+            {"bos_id", info_.bos_id},
+            {"eos_id", info_.eos_id},
+            {"num_sequences", info_.num_sequences},
+            {"num_tokens", info_.num_tokens},
+            {"num_targets", info_.num_targets},
+            {"index_crc32c", index_crc_}};
+  write_file_atomic(dir_ / "header.json", h.dump(2) + "\n");
+  return info_;
+}
+
+TokenDataset TokenDataset::open(const fs::path& dir) {
+  fs::path hpath = dir / "header.json";
+  std::ifstream f(hpath);
+  if (!f) throw RuntimeError("not a longalign dataset: " + hpath.string() + " is missing");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  json h = json::parse(ss.str(), nullptr, false);
+  auto corrupt = [&](const std::string& why) {
+    return RuntimeError("dataset " + dir.string() + " is corrupt: " + why + "; re-run `longalign pack`");
+  };
+  if (!h.is_object() || h.value("format", "") != "longalign-tokens") throw corrupt("header.json is not a dataset header");
+  int version = h.value("version", -1);
+  if (version != kDatasetVersion)
+    throw RuntimeError("dataset " + dir.string() + " has format version " + std::to_string(version) +
+                       " but this longalign reads version " + std::to_string(kDatasetVersion) +
+                       "; re-run `longalign pack` to rebuild it");
+  TokenDataset ds;
+  try {
+    auto& i = ds.info_;
+    i.tokenizer_checksum = h.at("tokenizer_checksum").get<std::string>();
+    i.template_name = h.at("template").get<std::string>();
+    i.max_length = h.at("max_length").get<int64_t>();
+    i.vocab_size = h.at("vocab_size").get<int32_t>();
+    i.bos_id = h.at("bos_id").get<int32_t>();
+    i.eos_id = h.at("eos_id").get<int32_t>();
+    i.num_sequences = h.at("num_sequences").get<uint64_t>();
+    i.num_tokens = h.at("num_tokens").get<uint64_t>();
+    i.num_targets = h.at("num_targets").get<uint64_t>();
+  } catch (const json::exception& e) {
+    throw corrupt(std::string("header.json: ") + e.what());
+  }
+  ds.tokens_ = MappedFile(dir / "tokens.bin");
+  ds.targets_ = MappedFile(dir / "targets.bin");
+  ds.index_ = MappedFile(dir / "index.bin");
+  const auto& info = ds.info_;
+  if (ds.index_.size() != info.num_sequences * sizeof(IndexEntry))
+    throw corrupt("index.bin has " + std::to_string(ds.index_.size()) + " bytes, expected " +
+                  std::to_string(info.num_sequences * sizeof(IndexEntry)));
+  if (ds.tokens_.size() != info.num_tokens * sizeof(int32_t)) throw corrupt("tokens.bin has the wrong size");
+  if (ds.targets_.size() != info.num_tokens) throw corrupt("targets.bin has the wrong size");
+  if (crc32c(ds.index_.data(), ds.index_.size()) != h.value("index_crc32c", 0u))
+    throw corrupt("index.bin fails its CRC check");
+  ds.n_ = info.num_sequences;
+  // The CRC vouches for the index; check that it also tiles tokens.bin exactly.
+  uint64_t expect = 0;
+  for (size_t k = 0; k < ds.n_; ++k) {
+    IndexEntry e;
+    std::memcpy(&e, ds.index_.data() + k * sizeof e, sizeof e);
+    if (e.offset != expect || e.length == 0) throw corrupt("index entry " + std::to_string(k) + " is inconsistent");
+    expect += e.length;
+  }
+  if (expect != info.num_tokens) throw corrupt("index does not cover tokens.bin");
+  return ds;
+}
+
+SequenceView TokenDataset::operator[](size_t i) const {
+  IndexEntry e;
+  std::memcpy(&e, index_.data() + i * sizeof e, sizeof e);
+  return {reinterpret_cast<const int32_t*>(tokens_.data()) + e.offset, targets_.data() + e.offset, e.length,
+          e.n_targets};
+}
+
+}  // namespace longalign::data

@@ -1,0 +1,155 @@
+// sentencepiece-backed Tokenizer and trainer. SentencePieceProcessor::Encode is const and
+// thread-safe, so one loaded model serves every tokenization worker.
+#include "longalign/data/tokenizer.hpp"
+
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "longalign/core/atomic_file.hpp"
+#include "longalign/core/crc32c.hpp"
+#include "longalign/core/error.hpp"
+#include "longalign/core/mmap_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace longalign::data {
+namespace {
+
+class SentencePieceTokenizer final : public Tokenizer {
+ public:
+  explicit SentencePieceTokenizer(const fs::path& path) {
+    if (!fs::exists(path))
+      throw UsageError("tokenizer " + path.string() + " does not exist; pass --tokenizer PATH or train one with "
+                       "`longalign tokenizer train`");
+    auto st = sp_.Load(path.string());
+    if (!st.ok())
+      throw RuntimeError("tokenizer " + path.string() + " is not a valid sentencepiece model (" + st.ToString() + ")");
+    checksum_ = file_checksum(path);
+  }
+  std::vector<int32_t> encode(std::string_view text) const override {
+    std::vector<int> ids;
+    auto st = sp_.Encode(text, &ids);
+    if (!st.ok()) throw RuntimeError("sentencepiece encode failed: " + st.ToString());
+    return {ids.begin(), ids.end()};
+  }
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    std::string out;
+    sp_.Decode(std::vector<int>(ids.begin(), ids.end()), &out);
+    return out;
+  }
+  int32_t piece_id(std::string_view piece) const override {
+    int id = sp_.PieceToId(piece);
+    return (id == sp_.unk_id() && piece != sp_.IdToPiece(sp_.unk_id())) ? -1 : id;
+  }
+  int32_t bos_id() const override { return sp_.bos_id(); }
+  int32_t eos_id() const override { return sp_.eos_id(); }
+  int32_t vocab_size() const override { return sp_.GetPieceSize(); }
+  std::string checksum() const override { return checksum_; }
+
+ private:
+  sentencepiece::SentencePieceProcessor sp_;
+  std::string checksum_;
+};
+
+// Appends the text of one JSONL record (any dialect) or a plain line to the corpus file.
+void append_corpus_text(const std::string& line, bool jsonl, std::ofstream& out, uint64_t& n) {
+  if (!jsonl) {
+    if (!line.empty()) out << line << '\n', ++n;
+    return;
+  }
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (!j.is_object()) return;
+  auto emit = [&](const nlohmann::json& v) {
+    if (!v.is_string()) return;
+    // sentencepiece trains on sentences; split long documents on newlines.
+    std::string s = v.get<std::string>();
+    size_t start = 0;
+    while (start < s.size()) {
+      size_t end = s.find('\n', start);
+      if (end == std::string::npos) end = s.size();
+      if (end > start) out.write(s.data() + start, end - start), out << '\n', ++n;
+      start = end + 1;
+    }
+  };
+  for (const char* list : {"messages", "conversations"})
+    if (j.contains(list) && j[list].is_array())
+      for (auto& m : j[list])
+        if (m.is_object())
+          for (const char* k : {"content", "value"})
+            if (m.contains(k)) emit(m[k]);
+  for (const char* k : {"instruction", "input", "output", "text"})
+    if (j.contains(k)) emit(j[k]);
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& model) {
+  return std::make_unique<SentencePieceTokenizer>(model);
+}
+
+const std::vector<std::string>& template_marker_pieces() {
+  static const std::vector<std::string> markers = {"[INST]",   "[/INST]",     "<<SYS>>",    "<</SYS>>",
+                                                   "[gMASK]",  "<sop>",       "<|im_start|>", "<|im_end|>"};
+  return markers;
+}
+
+void train_sentencepiece(const std::vector<fs::path>& inputs, const fs::path& output,
+                         const TokenizerTrainOptions& opts) {
+  if (inputs.empty()) throw UsageError("tokenizer train needs at least one --input file");
+  if (opts.vocab_size < 300) throw UsageError("--vocab-size must be at least 300 (256 byte pieces + markers), got " +
+                                              std::to_string(opts.vocab_size));
+  check_writable_parent(output);
+  fs::path parent = output.parent_path().empty() ? fs::path(".") : output.parent_path();
+  fs::create_directories(parent);
+  fs::path work = parent / (output.filename().string() + ".tmp-train");
+  fs::remove_all(work);
+  fs::create_directories(work);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() { std::error_code ec; fs::remove_all(p, ec); }
+  } cleanup{work};
+
+  fs::path corpus = work / "corpus.txt";
+  uint64_t n = 0;
+  {
+    std::ofstream out(corpus, std::ios::binary);
+    for (const auto& in : inputs) {
+      std::ifstream f(in, std::ios::binary);
+      if (!f) throw UsageError("cannot read tokenizer training input " + in.string());
+      bool jsonl = in.extension() == ".jsonl" || in.extension() == ".json";
+      std::string line;
+      while (std::getline(f, line)) append_corpus_text(line, jsonl, out, n);
+    }
+    if (!out) throw RuntimeError("cannot write " + corpus.string());
+  }
+  if (n == 0) throw RuntimeError("tokenizer training inputs hold no text");
+
+  std::string markers;
+  for (const auto& m : template_marker_pieces()) markers += (markers.empty() ? "" : ",") + m;
+  std::string args = "--input=" + corpus.string() + " --model_prefix=" + (work / "tok").string() +
+                     " --vocab_size=" + std::to_string(opts.vocab_size) + " --model_type=" + opts.model_type +
+                     " --byte_fallback=true --hard_vocab_limit=false --character_coverage=0.9995"
+                     " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --split_digits=true"
+                     " --input_sentence_size=" + std::to_string(opts.max_sentences) +
+                     " --shuffle_input_sentence=true --minloglevel=2 --num_threads=2"
+                     " --user_defined_symbols=" + markers;
+  auto st = sentencepiece::SentencePieceTrainer::Train(args);
+  if (!st.ok()) throw RuntimeError("sentencepiece training failed: " + st.ToString());
+  fs::path tmp_out = output;
+  tmp_out += ".tmp";
+  fs::copy_file(work / "tok.model", tmp_out, fs::copy_options::overwrite_existing);
+  fs::rename(tmp_out, output);
+}
+
+std::string file_checksum(const fs::path& path) {
+  MappedFile f(path);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", crc32c(f.data(), f.size()));
+  return buf;
+}
+
+}  // namespace longalign::data
