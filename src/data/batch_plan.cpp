@@ -158,6 +158,18 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
   return plan;
 }
 
+std::vector<size_t> rank_units(const Plan& plan, size_t step, int world, int rank) {
+  const int per_step = plan.options.units_per_step;
+  if (world <= 0 || rank < 0 || rank >= world) throw UsageError("invalid rank " + std::to_string(rank) + " of " + std::to_string(world));
+  if (per_step % world != 0)
+    throw UsageError("world size " + std::to_string(world) + " does not divide the plan's " + std::to_string(per_step) +
+                     " units per step; re-pack with --units-per-step a multiple of the world size");
+  const size_t k = per_step / world, n = plan.steps.at(step).units.size();
+  std::vector<size_t> out;
+  for (size_t u = rank * k; u < std::min(n, (rank + 1) * k); ++u) out.push_back(u);
+  return out;
+}
+
 void save_plan(const Plan& plan, const std::filesystem::path& path) {
   const auto& o = plan.options;
   json steps = json::array();

@@ -69,6 +69,11 @@ std::vector<std::vector<uint32_t>> next_fit_reference(const std::vector<SeqInfo>
 // Best-fit decreasing bin packing; returns packs of sequence indices.
 std::vector<std::vector<uint32_t>> best_fit_decreasing(const std::vector<SeqInfo>& seqs, int64_t max_tokens);
 
+// The units of `step` that rank `rank` of `world` trains, as micro-steps in order: the
+// contiguous block [rank*k, (rank+1)*k) with k = units_per_step / world, clipped to the step.
+// UsageError when `world` does not divide units_per_step.
+std::vector<size_t> rank_units(const Plan& plan, size_t step, int world, int rank);
+
 void save_plan(const Plan& plan, const std::filesystem::path& path);  // atomic
 Plan load_plan(const std::filesystem::path& path);                    // RuntimeError naming the file
 

@@ -1,0 +1,75 @@
+// Atomic outputs: nothing partial survives a failure, existing outputs are protected, and write
+// errors (a full disk) surface with the file's name.
+#include <gtest/gtest.h>
+
+#include "longalign/core/atomic_file.hpp"
+#include "longalign/core/error.hpp"
+#include "test_util.hpp"
+
+using namespace longalign;
+namespace fs = std::filesystem;
+
+namespace {
+size_t entries(const fs::path& dir) { return std::distance(fs::directory_iterator(dir), fs::directory_iterator()); }
+}  // namespace
+
+TEST(AtomicFile, WriteFileAtomicLeavesOnlyTheFinalFile) {
+  fixture::TempDir tmp;
+  write_file_atomic(tmp / "a.txt", "hello");
+  EXPECT_EQ(fixture::read_text(tmp / "a.txt"), "hello");
+  write_file_atomic(tmp / "a.txt", "again");
+  EXPECT_EQ(fixture::read_text(tmp / "a.txt"), "again");
+  EXPECT_EQ(entries(tmp.path), 1u);
+}
+
+TEST(AtomicFile, StagedDirIsRemovedWhenNotCommitted) {
+  fixture::TempDir tmp;
+  try {
+    StagedDir d(tmp / "out", false);
+    fixture::write_text(d.path() / "partial.bin", "xx");
+    throw std::runtime_error("simulated failure mid-write");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_FALSE(fs::exists(tmp / "out"));
+  EXPECT_EQ(entries(tmp.path), 0u);  // no temp directory left behind
+}
+
+TEST(AtomicFile, StagedDirCommitPublishesAndProtectsExisting) {
+  fixture::TempDir tmp;
+  {
+    StagedDir d(tmp / "out", false);
+    fixture::write_text(d.path() / "f", "1");
+    d.commit();
+  }
+  EXPECT_EQ(fixture::read_text(tmp / "out" / "f"), "1");
+  EXPECT_THROW(StagedDir(tmp / "out", false), UsageError);
+  {
+    StagedDir d(tmp / "out", true);
+    fixture::write_text(d.path() / "g", "2");
+    EXPECT_TRUE(fs::exists(tmp / "out" / "f"));  // old output intact until commit
+    d.commit();
+  }
+  EXPECT_FALSE(fs::exists(tmp / "out" / "f"));
+  EXPECT_EQ(fixture::read_text(tmp / "out" / "g"), "2");
+  EXPECT_EQ(entries(tmp.path), 1u);
+}
+
+TEST(AtomicFile, FullDiskIsAnErrorNamingTheFile) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
+  try {
+    FileWriter w("/dev/full");
+    std::string block(4 << 20, 'x');  // larger than the buffer, so fwrite itself hits ENOSPC
+    w.write(block);
+    w.close();
+    FAIL() << "writing to /dev/full succeeded";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("/dev/full"), std::string::npos) << e.what();
+  }
+}
+
+TEST(AtomicFile, UnwritableTargetIsRefusedUpFront) {
+  fixture::TempDir tmp;
+  fixture::write_text(tmp / "file", "x");
+  // A regular file where a parent directory should be.
+  EXPECT_THROW(check_writable_parent(tmp / "file" / "out"), UsageError);
+}
