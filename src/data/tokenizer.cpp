@@ -5,6 +5,9 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -137,7 +140,15 @@ void train_sentencepiece(const std::vector<fs::path>& inputs, const fs::path& ou
                      " --input_sentence_size=" + std::to_string(opts.max_sentences) +
                      " --shuffle_input_sentence=true --minloglevel=2 --num_threads=2"
                      " --user_defined_symbols=" + markers;
+  // The trainer echoes its whole command line to stderr whatever --minloglevel says; keep the
+  // user's terminal clean and report failures through the returned status instead.
+  std::fflush(stderr);
+  int saved_stderr = ::dup(STDERR_FILENO);
+  int devnull = ::open("/dev/null", O_WRONLY);
+  if (saved_stderr >= 0 && devnull >= 0) ::dup2(devnull, STDERR_FILENO);
   auto st = sentencepiece::SentencePieceTrainer::Train(args);
+  if (saved_stderr >= 0) ::dup2(saved_stderr, STDERR_FILENO), ::close(saved_stderr);
+  if (devnull >= 0) ::close(devnull);
   if (!st.ok()) throw RuntimeError("sentencepiece training failed: " + st.ToString());
   fs::path tmp_out = output;
   tmp_out += ".tmp";
