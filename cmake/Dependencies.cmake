@@ -9,9 +9,9 @@ find_package(spdlog REQUIRED)
 find_package(Threads REQUIRED)
 
 if(LONGALIGN_WITH_TORCH)
+  # The venv's python: finds torch for CMake, and runs the HF parity oracles in tests.
+  find_program(LONGALIGN_PYTHON NAMES python3 python HINTS ${CMAKE_SOURCE_DIR}/build/venv/bin NO_DEFAULT_PATH)
   if(NOT DEFINED Torch_DIR AND NOT CMAKE_PREFIX_PATH MATCHES "torch")
-    find_program(LONGALIGN_PYTHON NAMES python3 python
-                 HINTS ${CMAKE_SOURCE_DIR}/build/venv/bin NO_DEFAULT_PATH)
     if(LONGALIGN_PYTHON)
       execute_process(COMMAND ${LONGALIGN_PYTHON} -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
                       OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
@@ -33,6 +33,9 @@ endif()
 # keeps a 2-core rebuild bearable (each <torch/torch.h> parse costs 10-30 s).
 function(longalign_use_torch target)
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+  # libtorch.so exports its own std::filesystem symbols, some broken (remove_all jumps to null).
+  # Loading libstdc++ first makes the dynamic linker bind those names to the real library.
+  target_link_options(${target} PUBLIC "LINKER:--no-as-needed" "-lstdc++")
   separate_arguments(_tflags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
   target_compile_options(${target} PUBLIC ${_tflags})
   if(TARGET longalign_torch_pch)

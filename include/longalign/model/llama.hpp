@@ -1,0 +1,105 @@
+// The Llama decoder as plain single-device LibTorch code. Parameter names equal HF's
+// (model.layers.{i}.self_attn.q_proj.weight, ...), so checkpoints map one to one.
+//
+// The model works on packed input: one flat token stream with cu_seqlens. Attention is reached
+// only through an injected AttentionFn (the varlen op, see ops/varlen_attention.hpp), and each
+// decoder layer runs through an optional LayerRunner, which is how activation checkpointing
+// wraps the model without being woven into it.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include <functional>
+
+#include "longalign/model/llama_config.hpp"
+
+namespace longalign::model {
+
+// q [T, Hq, D], k and v [T, Hkv, D], cu_seqlens int32 [B+1] -> o [T, Hq, D]; causal per sequence.
+using AttentionFn = std::function<at::Tensor(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                             const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale)>;
+
+struct PackedInput {
+  at::Tensor input_ids;     // int64 [T]
+  at::Tensor position_ids;  // int64 [T]
+  at::Tensor cu_seqlens;    // int32 [B+1]
+  int64_t max_seqlen = 0;
+};
+
+// What a decoder layer needs besides its input; shared by all layers of one forward.
+struct LayerContext {
+  at::Tensor cos, sin, cu_seqlens;
+  int64_t max_seqlen;
+  AttentionFn attention;
+};
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+class LlamaAttentionImpl : public torch::nn::Module {
+ public:
+  explicit LlamaAttentionImpl(const LlamaConfig& c);
+  at::Tensor forward(const at::Tensor& x, const LayerContext& ctx);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t n_heads, n_kv_heads, head_dim;
+};
+TORCH_MODULE(LlamaAttention);
+
+class LlamaMLPImpl : public torch::nn::Module {
+ public:
+  explicit LlamaMLPImpl(const LlamaConfig& c);
+  at::Tensor forward(const at::Tensor& x);
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(LlamaMLP);
+
+class LlamaDecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit LlamaDecoderLayerImpl(const LlamaConfig& c);
+  at::Tensor forward(const at::Tensor& x, const LayerContext& ctx);
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  LlamaAttention self_attn{nullptr};
+  LlamaMLP mlp{nullptr};
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+using LayerRunner = std::function<at::Tensor(LlamaDecoderLayerImpl& layer, const at::Tensor& x, const LayerContext& ctx)>;
+
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  explicit LlamaModelImpl(const LlamaConfig& c);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(LlamaModel);
+
+class LlamaForCausalLMImpl : public torch::nn::Module {
+ public:
+  explicit LlamaForCausalLMImpl(const LlamaConfig& c);
+  // Final-normed hidden states [T, hidden]. `run_layer` defaults to a plain call.
+  at::Tensor hidden_states(const PackedInput& in, const AttentionFn& attention, const LayerRunner& run_layer = {});
+  // [vocab, hidden]: lm_head.weight, or the embedding when tied.
+  at::Tensor lm_head_weight();
+  // Full logits [T, vocab] in fp32: for evaluation and tests, not for training at 64k.
+  at::Tensor logits(const at::Tensor& hidden);
+
+  const LlamaConfig& config() const { return config_; }
+  LlamaModel model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tied
+
+ private:
+  LlamaConfig config_;
+  at::Tensor inv_freq_;
+};
+TORCH_MODULE(LlamaForCausalLM);
+
+}  // namespace longalign::model

@@ -1,0 +1,22 @@
+// Moving weights between a LlamaForCausalLM and HF safetensors directories, and the
+// from-scratch initialization.
+#pragma once
+#include <filesystem>
+
+#include "longalign/model/llama.hpp"
+#include "longalign/model/safetensors.hpp"
+
+namespace longalign::model {
+
+// HF-style init: normal(0, std) for matrices and embeddings, ones for norms.
+void init_weights(LlamaForCausalLMImpl& m, double std = 0.02, uint64_t seed = 0);
+
+// Copies every parameter from `dir` (any stored float dtype, converted). A missing tensor or
+// a shape mismatch is an error naming the tensor. Extra tensors (e.g. lm_head.weight of a tied
+// model) are ignored.
+void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir);
+
+// Named parameters in HF naming, converted to `dtype` on the CPU.
+NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype);
+
+}  // namespace longalign::model

@@ -1,0 +1,29 @@
+// The one attention op of the project: causal attention within each packed sequence.
+//   q [total, Hq, D]; k, v [total, Hkv, D] with Hq % Hkv == 0 (GQA);
+//   cu_seqlens int32 [B+1] (sequence b is rows cu[b]..cu[b+1]); returns o [total, Hq, D].
+// `varlen_attention` dispatches: the CUDA kernel where it is built and supports the inputs,
+// the reference otherwise. The reference doubles as the test oracle.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+namespace longalign::ops {
+
+enum class AttentionBackend { automatic, cuda, reference };
+AttentionBackend parse_attention_backend(const std::string& s);  // auto | cuda | reference
+
+// Plain autograd-differentiable implementation: per sequence, in query blocks of
+// `block_rows`, computed in fp32; never materializes a total x total mask.
+at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
+                                      int64_t block_rows = 1024);
+
+// Shape/dtype/device validation with errors naming the argument.
+void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens);
+
+at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
+                            AttentionBackend backend = AttentionBackend::automatic);
+
+}  // namespace longalign::ops

@@ -1,0 +1,96 @@
+// Llama layers. Numerics follow HF: RMSNorm in fp32 then cast back before the weight, RoPE
+// cos/sin computed in fp32, SwiGLU MLP, no biases.
+#include "longalign/model/llama.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "longalign/model/rope.hpp"
+
+namespace longalign::model {
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  at::Tensor xf = x.to(torch::kFloat);
+  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+namespace {
+torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); }
+}  // namespace
+
+LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
+    : n_heads(c.num_attention_heads), n_kv_heads(c.num_key_value_heads), head_dim(c.resolved_head_dim()) {
+  q_proj = register_module("q_proj", linear(c.hidden_size, n_heads * head_dim));
+  k_proj = register_module("k_proj", linear(c.hidden_size, n_kv_heads * head_dim));
+  v_proj = register_module("v_proj", linear(c.hidden_size, n_kv_heads * head_dim));
+  o_proj = register_module("o_proj", linear(n_heads * head_dim, c.hidden_size));
+}
+
+at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const LayerContext& ctx) {
+  const int64_t t = x.size(0);
+  at::Tensor q = apply_rope(q_proj(x).view({t, n_heads, head_dim}), ctx.cos, ctx.sin);
+  at::Tensor k = apply_rope(k_proj(x).view({t, n_kv_heads, head_dim}), ctx.cos, ctx.sin);
+  at::Tensor v = v_proj(x).view({t, n_kv_heads, head_dim});
+  at::Tensor o = ctx.attention(q, k, v, ctx.cu_seqlens, ctx.max_seqlen, 1.0 / std::sqrt(double(head_dim)));
+  return o_proj(o.reshape({t, n_heads * head_dim}));
+}
+
+LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
+  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size));
+  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size));
+  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size));
+}
+
+at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {
+  self_attn = register_module("self_attn", LlamaAttention(c));
+  mlp = register_module("mlp", LlamaMLP(c));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const LayerContext& ctx) {
+  at::Tensor h = x + self_attn->forward(input_layernorm(x), ctx);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(LlamaDecoderLayer(c));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config_(c), inv_freq_(rope_inv_freq(c)) {
+  model = register_module("model", LlamaModel(c));
+  if (!c.tie_word_embeddings) lm_head = register_module("lm_head", linear(c.hidden_size, c.vocab_size));
+}
+
+at::Tensor LlamaForCausalLMImpl::hidden_states(const PackedInput& in, const AttentionFn& attention,
+                                               const LayerRunner& run_layer) {
+  at::Tensor h = model->embed_tokens(in.input_ids);
+  auto [cos, sin] = rope_cos_sin(inv_freq_, in.position_ids, h.scalar_type());
+  LayerContext ctx{cos, sin, in.cu_seqlens, in.max_seqlen, attention};
+  for (const auto& m : *model->layers) {
+    auto& layer = *m->as<LlamaDecoderLayerImpl>();
+    h = run_layer ? run_layer(layer, h, ctx) : layer.forward(h, ctx);
+  }
+  return model->norm(h);
+}
+
+at::Tensor LlamaForCausalLMImpl::lm_head_weight() {
+  return lm_head ? lm_head->weight : model->embed_tokens->weight;
+}
+
+at::Tensor LlamaForCausalLMImpl::logits(const at::Tensor& hidden) {
+  return torch::matmul(hidden, lm_head_weight().t()).to(torch::kFloat);
+}
+
+}  // namespace longalign::model

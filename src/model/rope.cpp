@@ -1,0 +1,43 @@
+// RoPE frequencies and rotation; the llama3 rule follows Meta's published formula (smooth
+// interpolation between the scaled low and unscaled high frequencies).
+#include "longalign/model/rope.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+namespace longalign::model {
+
+at::Tensor rope_inv_freq(const LlamaConfig& c) {
+  const int64_t d = c.resolved_head_dim();
+  at::Tensor idx = at::arange(0, d, 2, at::kLong).to(at::kFloat);
+  at::Tensor inv = 1.0 / at::pow(c.rope_theta, idx / double(d));
+  const auto& s = c.rope_scaling;
+  if (s.type == "linear") return inv / s.factor;
+  if (s.type == "llama3") {
+    const double old_len = double(s.original_max_position_embeddings);
+    const double low_wavelen = old_len / s.low_freq_factor, high_wavelen = old_len / s.high_freq_factor;
+    at::Tensor wavelen = 2 * M_PI / inv;
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv / s.factor, inv);
+    at::Tensor smooth = (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+    at::Tensor smoothed = (1 - smooth) * scaled / s.factor + smooth * scaled;
+    at::Tensor medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen);
+    return at::where(medium, smoothed, scaled);
+  }
+  return inv;
+}
+
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
+                                               at::ScalarType dtype) {
+  at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(1) * inv_freq.to(position_ids.device()).unsqueeze(0);
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+}
+
+}  // namespace longalign::model

@@ -1,0 +1,172 @@
+// safetensors I/O. Offsets are relative to the end of the header; the header is padded with
+// spaces to a multiple of 8 so that the data is aligned.
+#include "longalign/model/safetensors.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "longalign/core/atomic_file.hpp"
+#include "longalign/core/error.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace longalign::model {
+namespace {
+
+const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
+  static const std::vector<std::pair<std::string, at::ScalarType>> t = {
+      {"F32", at::kFloat}, {"F16", at::kHalf}, {"BF16", at::kBFloat16}, {"F64", at::kDouble},
+      {"I64", at::kLong},  {"I32", at::kInt},  {"I16", at::kShort},     {"I8", at::kChar},
+      {"U8", at::kByte},   {"BOOL", at::kBool}};
+  return t;
+}
+
+std::string dtype_name(at::ScalarType s) {
+  for (const auto& [n, t] : dtype_table())
+    if (t == s) return n;
+  throw RuntimeError(std::string("safetensors: unsupported dtype ") + c10::toString(s));
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
+  if (!fs::exists(path)) throw RuntimeError("safetensors file " + path.string() + " does not exist");
+  file_ = MappedFile(path);
+  auto bad = [&](const std::string& why) { return RuntimeError("safetensors file " + path.string() + ": " + why); };
+  if (file_.size() < 8) throw bad("too short for a header");
+  uint64_t n;
+  std::memcpy(&n, file_.data(), 8);
+  if (n > file_.size() - 8) throw bad("header length " + std::to_string(n) + " exceeds the file");
+  data_start_ = 8 + n;
+  json h = json::parse(std::string(reinterpret_cast<const char*>(file_.data()) + 8, n), nullptr, false);
+  if (!h.is_object()) throw bad("header is not a JSON object");
+  const uint64_t data_size = file_.size() - data_start_;
+  for (auto& [name, v] : h.items()) {
+    if (name == "__metadata__") {
+      for (auto& [k, m] : v.items())
+        if (m.is_string()) metadata_[k] = m.get<std::string>();
+      continue;
+    }
+    try {
+      Entry e;
+      std::string dt = v.at("dtype").get<std::string>();
+      bool found = false;
+      for (const auto& [dn, t] : dtype_table())
+        if (dn == dt) e.dtype = t, found = true;
+      if (!found) throw bad("tensor " + name + " has unsupported dtype " + dt);
+      e.shape = v.at("shape").get<std::vector<int64_t>>();
+      auto off = v.at("data_offsets").get<std::vector<uint64_t>>();
+      if (off.size() != 2 || off[0] > off[1] || off[1] > data_size) throw bad("tensor " + name + " has bad offsets");
+      e.begin = off[0];
+      e.end = off[1];
+      int64_t numel = 1;
+      for (auto d : e.shape) numel *= d;
+      if (uint64_t(numel) * c10::elementSize(e.dtype) != e.end - e.begin)
+        throw bad("tensor " + name + " size does not match its shape");
+      entries_[name] = e;
+      names_.push_back(name);
+    } catch (const json::exception& ex) {
+      throw bad("tensor " + name + ": " + ex.what());
+    }
+  }
+}
+
+at::Tensor SafetensorsFile::view(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) throw RuntimeError("tensor " + name + " is not in " + path_.string());
+  const Entry& e = it->second;
+  void* p = const_cast<uint8_t*>(file_.data() + data_start_ + e.begin);
+  return at::from_blob(p, e.shape, at::TensorOptions().dtype(e.dtype));
+}
+
+void write_safetensors(const fs::path& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
+  json h = json::object();
+  if (!metadata.empty()) h["__metadata__"] = metadata;
+  std::vector<at::Tensor> cpu;
+  uint64_t off = 0;
+  for (const auto& [name, t] : tensors) {
+    at::Tensor c = t.detach().to(at::kCPU).contiguous();
+    uint64_t bytes = c.numel() * c.element_size();
+    h[name] = {{"dtype", dtype_name(c.scalar_type())}, {"shape", c.sizes().vec()}, {"data_offsets", {off, off + bytes}}};
+    off += bytes;
+    cpu.push_back(std::move(c));
+  }
+  std::string header = h.dump();
+  header.append((8 - header.size() % 8) % 8, ' ');
+  uint64_t n = header.size();
+  FileWriter w(path);
+  w.write(&n, 8);
+  w.write(header);
+  for (const auto& c : cpu) w.write(c.data_ptr(), c.numel() * c.element_size());
+  w.close();
+}
+
+CheckpointTensors::CheckpointTensors(const fs::path& dir) : dir_(dir) {
+  fs::path index = dir / "model.safetensors.index.json";
+  std::vector<std::string> shards;
+  if (fs::exists(index)) {
+    std::ifstream f(index);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    json j = json::parse(ss.str(), nullptr, false);
+    if (!j.is_object() || !j.contains("weight_map")) throw RuntimeError(index.string() + " has no weight_map");
+    std::map<std::string, size_t> shard_ids;
+    for (auto& [name, file] : j["weight_map"].items()) {
+      std::string fname = file.get<std::string>();
+      if (!shard_ids.count(fname)) {
+        shard_ids[fname] = files_.size();
+        files_.push_back(std::make_unique<SafetensorsFile>(dir / fname));
+      }
+      where_[name] = shard_ids[fname];
+    }
+  } else if (fs::exists(dir / "model.safetensors")) {
+    files_.push_back(std::make_unique<SafetensorsFile>(dir / "model.safetensors"));
+    for (const auto& n : files_[0]->names()) where_[n] = 0;
+  } else {
+    throw UsageError("no model.safetensors or model.safetensors.index.json in " + dir.string());
+  }
+}
+
+at::Tensor CheckpointTensors::view(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) throw RuntimeError("checkpoint " + dir_.string() + " has no tensor " + name);
+  return files_[it->second]->view(name);
+}
+
+std::vector<std::string> CheckpointTensors::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, _] : where_) out.push_back(n);
+  return out;
+}
+
+void write_sharded_safetensors(const fs::path& dir, const NamedTensors& tensors, uint64_t max_shard_bytes) {
+  std::vector<NamedTensors> shards(1);
+  uint64_t cur = 0, total = 0;
+  for (const auto& nt : tensors) {
+    uint64_t b = nt.second.numel() * nt.second.element_size();
+    if (cur > 0 && cur + b > max_shard_bytes) shards.emplace_back(), cur = 0;
+    shards.back().push_back(nt);
+    cur += b;
+    total += b;
+  }
+  if (shards.size() == 1) {
+    write_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
+    return;
+  }
+  json weight_map = json::object();
+  for (size_t i = 0; i < shards.size(); ++i) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    write_safetensors(dir / name, shards[i], {{"format", "pt"}});
+    for (const auto& [n, _] : shards[i]) weight_map[n] = name;
+  }
+  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  write_file_atomic(dir / "model.safetensors.index.json", index.dump(2) + "\n");
+}
+
+}  // namespace longalign::model

@@ -1,0 +1,68 @@
+// Reference varlen attention and the backend dispatch. The CUDA kernel is not built yet, so
+// `cuda` is an error and `auto` always takes the reference.
+#include "longalign/ops/varlen_attention.hpp"
+
+#include <ATen/ATen.h>
+
+#include <limits>
+
+#include "longalign/core/error.hpp"
+
+namespace longalign::ops {
+
+AttentionBackend parse_attention_backend(const std::string& s) {
+  if (s == "auto") return AttentionBackend::automatic;
+  if (s == "cuda") return AttentionBackend::cuda;
+  if (s == "reference") return AttentionBackend::reference;
+  throw UsageError("unknown attention backend '" + s + "'; use auto, cuda or reference");
+}
+
+void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu) {
+  auto fail = [](const std::string& m) { throw RuntimeError("varlen_attention: " + m); };
+  if (q.dim() != 3 || k.dim() != 3 || v.dim() != 3) fail("q, k and v must be [total, heads, head_dim]");
+  if (k.sizes() != v.sizes()) fail("k and v must have the same shape");
+  if (q.size(0) != k.size(0) || q.size(2) != k.size(2)) fail("q and k differ in total tokens or head_dim");
+  if (q.size(1) % k.size(1) != 0) fail("query heads must be a multiple of key/value heads (GQA)");
+  if (q.scalar_type() != k.scalar_type() || q.scalar_type() != v.scalar_type()) fail("q, k, v dtypes differ");
+  if (q.device() != k.device() || q.device() != v.device()) fail("q, k, v are on different devices");
+  if (cu.dim() != 1 || cu.scalar_type() != at::kInt || cu.size(0) < 2) fail("cu_seqlens must be int32 [B+1]");
+}
+
+at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
+                                      int64_t block_rows) {
+  check_varlen_inputs(q, k, v, cu_seqlens);
+  at::Tensor cu = cu_seqlens.to(at::kCPU);
+  const int32_t* c = cu.data_ptr<int32_t>();
+  const int64_t groups = q.size(1) / k.size(1);
+  if (c[0] != 0 || c[cu.size(0) - 1] != q.size(0)) throw RuntimeError("varlen_attention: cu_seqlens must run from 0 to total");
+  std::vector<at::Tensor> outs;
+  for (int64_t b = 0; b + 1 < cu.size(0); ++b) {
+    const int64_t s = c[b], len = c[b + 1] - c[b];
+    if (len < 0) throw RuntimeError("varlen_attention: cu_seqlens must be non-decreasing");
+    if (len == 0) continue;
+    // [H, L, D] in fp32; GQA by repeating each kv head over its query group.
+    at::Tensor qs = q.narrow(0, s, len).transpose(0, 1).to(at::kFloat);
+    at::Tensor ks = k.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(at::kFloat);
+    at::Tensor vs = v.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(at::kFloat);
+    for (int64_t r0 = 0; r0 < len; r0 += block_rows) {
+      const int64_t rows = std::min(block_rows, len - r0), keys = r0 + rows;  // causal: keys < r0 + rows
+      at::Tensor scores = at::matmul(qs.narrow(1, r0, rows), ks.narrow(1, 0, keys).transpose(1, 2)) * scale;
+      at::Tensor qi = at::arange(r0, r0 + rows, at::TensorOptions().device(q.device())).unsqueeze(1);
+      at::Tensor ki = at::arange(0, keys, at::TensorOptions().device(q.device())).unsqueeze(0);
+      scores = scores.masked_fill(ki > qi, -std::numeric_limits<float>::infinity());
+      at::Tensor o = at::matmul(at::softmax(scores, -1), vs.narrow(1, 0, keys));  // [H, rows, D]
+      outs.push_back(o.transpose(0, 1));
+    }
+  }
+  return at::cat(outs, 0).to(q.scalar_type());
+}
+
+at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale, AttentionBackend backend) {
+  if (backend == AttentionBackend::cuda)
+    throw UsageError("attention.backend: cuda requested, but this build has no CUDA varlen kernel; use auto or reference");
+  return varlen_attention_reference(q, k, v, cu_seqlens, max_seqlen, scale);
+}
+
+}  // namespace longalign::ops
