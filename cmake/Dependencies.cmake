@@ -31,13 +31,19 @@ endif()
 
 # Links torch into TARGET and gives it the shared precompiled torch header, which is what
 # keeps a 2-core rebuild bearable (each <torch/torch.h> parse costs 10-30 s).
+# VISIBILITY (default PUBLIC) is PRIVATE for libraries whose headers expose no torch type, so
+# their users (the CLI) never see torch's bundled fmt headers.
 function(longalign_use_torch target)
-  target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+  set(vis PUBLIC)
+  if(ARGC GREATER 1)
+    set(vis ${ARGV1})
+  endif()
+  target_link_libraries(${target} ${vis} ${TORCH_LIBRARIES})
   # libtorch.so exports its own std::filesystem symbols, some broken (remove_all jumps to null).
   # Loading libstdc++ first makes the dynamic linker bind those names to the real library.
   target_link_options(${target} PUBLIC "LINKER:--no-as-needed" "-lstdc++")
   separate_arguments(_tflags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-  target_compile_options(${target} PUBLIC ${_tflags})
+  target_compile_options(${target} ${vis} ${_tflags})
   if(TARGET longalign_torch_pch)
     target_precompile_headers(${target} REUSE_FROM longalign_torch_pch)
   endif()

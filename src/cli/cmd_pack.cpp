@@ -24,7 +24,10 @@ data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
   data::PackOptions o;
   if (!f.config.empty()) data::apply_data_config(f.config, o);
   auto given = [&](const char* name) { return cmd.count(name) > 0; };
-  if (given("--input")) o.tokenize.inputs.assign(f.inputs.begin(), f.inputs.end());
+  if (given("--input")) {
+    o.tokenize.inputs.assign(f.inputs.begin(), f.inputs.end());
+    o.tokenize.ratios.clear();
+  }
   if (given("--output")) o.output = f.output;
   if (given("--tokenizer")) o.tokenizer = f.tokenizer;
   if (given("--template")) o.tokenize.chat_template = data::parse_template(f.tmpl);

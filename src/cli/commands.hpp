@@ -12,5 +12,7 @@ void add_pack(CLI::App& app, Action& action);
 void add_synth(CLI::App& app, Action& action);
 void add_tokenizer(CLI::App& app, Action& action);
 void add_demo(CLI::App& app, Action& action);
+void add_train(CLI::App& app, Action& action);
+void add_eval(CLI::App& app, Action& action);
 
 }  // namespace longalign::cli

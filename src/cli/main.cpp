@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   cli::add_synth(app, action);
   cli::add_tokenizer(app, action);
   cli::add_pack(app, action);
+  cli::add_train(app, action);
+  cli::add_eval(app, action);
   cli::add_demo(app, action);
   try {
     app.parse(argc, argv);

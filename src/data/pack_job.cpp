@@ -18,11 +18,11 @@ namespace longalign::data {
 namespace {
 
 template <typename T>
-T get(const YAML::Node& node, const std::string& key, const fs::path& file) {
+T get(const YAML::Node& node, const std::string& key, const std::string& where) {
   try {
     return node.as<T>();
   } catch (const YAML::Exception&) {
-    throw UsageError(file.string() + ": data." + key + " has the wrong type (value: " + YAML::Dump(node) + ")");
+    throw UsageError(where + ": data." + key + " has the wrong type (value: " + YAML::Dump(node) + ")");
   }
 }
 
@@ -36,11 +36,12 @@ void apply_data_config(const fs::path& yaml_file, PackOptions& o) {
   } catch (const YAML::Exception& e) {
     throw UsageError(yaml_file.string() + ": invalid YAML: " + e.what());
   }
-  YAML::Node data = root["data"];
-  if (!data) return;
-  if (!data.IsMap()) throw UsageError(yaml_file.string() + ": `data` must be a mapping");
-  const fs::path base = yaml_file.parent_path();
-  auto path_of = [&](const std::string& s) { return fs::path(s).is_absolute() ? fs::path(s) : base / s; };
+  if (root["data"]) apply_data_section(root["data"], yaml_file.parent_path(), yaml_file.string(), o);
+}
+
+void apply_data_section(const YAML::Node& data, const fs::path& base, const std::string& where, PackOptions& o) {
+  if (!data.IsMap()) throw UsageError(where + ": `data` must be a mapping");
+  auto path_of = [&](const std::string& s) { return (fs::path(s).is_absolute() ? fs::path(s) : base / s).lexically_normal(); };
   static const std::vector<std::string> keys = {"inputs",     "tokenizer",      "template",  "format",
                                                 "strategy",   "weighting",      "max_tokens", "batch_size",
                                                 "units_per_step", "seed",       "overflow",  "skip_invalid",
@@ -49,31 +50,85 @@ void apply_data_config(const fs::path& yaml_file, PackOptions& o) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
     if (key == "inputs") {
+      if (!v.IsSequence()) throw UsageError(where + ": data.inputs must be a list of paths or {path, ratio} maps");
       o.tokenize.inputs.clear();
-      for (const auto& s : get<std::vector<std::string>>(v, key, yaml_file)) o.tokenize.inputs.push_back(path_of(s));
-    } else if (key == "tokenizer") o.tokenizer = path_of(get<std::string>(v, key, yaml_file));
-    else if (key == "template") o.tokenize.chat_template = parse_template(get<std::string>(v, key, yaml_file));
-    else if (key == "format") o.tokenize.format = parse_input_format(get<std::string>(v, key, yaml_file));
-    else if (key == "strategy") o.plan.strategy = parse_strategy(get<std::string>(v, key, yaml_file));
-    else if (key == "weighting") o.plan.weighting = parse_weighting(get<std::string>(v, key, yaml_file));
-    else if (key == "max_tokens") o.plan.max_tokens = get<int64_t>(v, key, yaml_file);
-    else if (key == "batch_size") o.plan.batch_size = get<int>(v, key, yaml_file);
-    else if (key == "units_per_step") o.plan.units_per_step = get<int>(v, key, yaml_file);
-    else if (key == "seed") o.plan.seed = get<uint64_t>(v, key, yaml_file);
-    else if (key == "overflow") o.tokenize.overflow = parse_overflow(get<std::string>(v, key, yaml_file));
-    else if (key == "skip_invalid") o.tokenize.skip_invalid = get<bool>(v, key, yaml_file);
-    else if (key == "pack_dir") o.output = path_of(get<std::string>(v, key, yaml_file));
+      o.tokenize.ratios.clear();
+      for (const auto& item : v) {
+        if (item.IsMap()) {
+          if (!item["path"]) throw UsageError(where + ": each data.inputs entry needs a `path`");
+          o.tokenize.inputs.push_back(path_of(get<std::string>(item["path"], "inputs.path", where)));
+          double r = item["ratio"] ? get<double>(item["ratio"], "inputs.ratio", where) : 1.0;
+          if (!(r > 0)) throw UsageError(where + ": data.inputs ratio must be positive, got " + std::to_string(r));
+          o.tokenize.ratios.push_back(r);
+        } else {
+          o.tokenize.inputs.push_back(path_of(get<std::string>(item, "inputs", where)));
+          o.tokenize.ratios.push_back(1.0);
+        }
+      }
+    } else if (key == "tokenizer") o.tokenizer = path_of(get<std::string>(v, key, where));
+    else if (key == "template") o.tokenize.chat_template = parse_template(get<std::string>(v, key, where));
+    else if (key == "format") o.tokenize.format = parse_input_format(get<std::string>(v, key, where));
+    else if (key == "strategy") o.plan.strategy = parse_strategy(get<std::string>(v, key, where));
+    else if (key == "weighting") o.plan.weighting = parse_weighting(get<std::string>(v, key, where));
+    else if (key == "max_tokens") o.plan.max_tokens = get<int64_t>(v, key, where);
+    else if (key == "batch_size") o.plan.batch_size = get<int>(v, key, where);
+    else if (key == "units_per_step") o.plan.units_per_step = get<int>(v, key, where);
+    else if (key == "seed") o.plan.seed = get<uint64_t>(v, key, where);
+    else if (key == "overflow") o.tokenize.overflow = parse_overflow(get<std::string>(v, key, where));
+    else if (key == "skip_invalid") o.tokenize.skip_invalid = get<bool>(v, key, where);
+    else if (key == "pack_dir") o.output = path_of(get<std::string>(v, key, where));
     else {
       std::string near = nearest(key, keys);
-      throw UsageError(yaml_file.string() + ": unknown key data." + key +
-                       (near.empty() ? "" : " (did you mean data." + near + "?)"));
+      throw UsageError(where + ": unknown key data." + key + (near.empty() ? "" : " (did you mean data." + near + "?)"));
     }
   }
+}
+
+std::string data_section_yaml(const PackOptions& o, int indent) {
+  std::string pad(indent, ' '), s;
+  s += pad + "inputs:\n";
+  for (size_t i = 0; i < o.tokenize.inputs.size(); ++i)
+    s += pad + "  - {path: " + o.tokenize.inputs[i].string() +
+         ", ratio: " + std::to_string(i < o.tokenize.ratios.size() ? o.tokenize.ratios[i] : 1.0) + "}\n";
+  s += pad + "tokenizer: " + o.tokenizer.string() + "\n";
+  s += pad + "template: " + to_string(o.tokenize.chat_template) + "\n";
+  s += pad + "format: " + to_string(o.tokenize.format) + "\n";
+  s += pad + "strategy: " + to_string(o.plan.strategy) + "\n";
+  s += pad + "weighting: " + to_string(o.plan.weighting) + "\n";
+  s += pad + "max_tokens: " + std::to_string(o.plan.max_tokens) + "\n";
+  s += pad + "batch_size: " + std::to_string(o.plan.batch_size) + "\n";
+  s += pad + "units_per_step: " + std::to_string(o.plan.units_per_step) + "\n";
+  s += pad + "seed: " + std::to_string(o.plan.seed) + "\n";
+  s += pad + "overflow: " + to_string(o.tokenize.overflow) + "\n";
+  s += pad + "skip_invalid: " + (o.tokenize.skip_invalid ? "true" : "false") + "\n";
+  s += pad + "pack_dir: " + o.output.string() + "\n";
+  return s;
 }
 
 fs::path default_pack_output(const fs::path& first_input) {
   fs::path p = first_input;
   return p.replace_extension(".pack");
+}
+
+std::string pack_config_json(const PackOptions& o) {
+  nlohmann::json cfg = {{"inputs", nlohmann::json::array()},
+                        {"tokenizer", o.tokenizer.string()},
+                        {"template", to_string(o.tokenize.chat_template)},
+                        {"format", to_string(o.tokenize.format)},
+                        {"overflow", to_string(o.tokenize.overflow)},
+                        {"skip_invalid", o.tokenize.skip_invalid},
+                        {"strategy", to_string(o.plan.strategy)},
+                        {"weighting", to_string(o.plan.weighting)},
+                        {"max_tokens", o.plan.max_tokens},
+                        {"batch_size", o.plan.batch_size},
+                        {"units_per_step", o.plan.units_per_step},
+                        {"seed", o.plan.seed}};
+  for (size_t i = 0; i < o.tokenize.inputs.size(); ++i)
+    cfg["inputs"].push_back({{"path", fs::absolute(o.tokenize.inputs[i]).string()},
+                             {"bytes", fs::exists(o.tokenize.inputs[i]) ? fs::file_size(o.tokenize.inputs[i]) : 0},
+                             {"ratio", i < o.tokenize.ratios.size() ? o.tokenize.ratios[i] : 1.0}});
+  if (!o.tokenizer.empty() && fs::exists(o.tokenizer)) cfg["tokenizer_checksum"] = file_checksum(o.tokenizer);
+  return cfg.dump(2) + "\n";
 }
 
 PackStats run_pack(PackOptions o) {
@@ -82,6 +137,7 @@ PackStats run_pack(PackOptions o) {
     throw UsageError("--max-tokens must be positive, got " + std::to_string(o.plan.max_tokens));
   if (o.output.empty()) o.output = default_pack_output(o.tokenize.inputs.front());
   o.tokenize.max_length = o.plan.max_tokens;
+  o.tokenize.mix_seed = o.plan.seed;
   for (const auto& in : o.tokenize.inputs)
     if (!fs::is_regular_file(in)) throw UsageError("input " + in.string() + " does not exist or is not a file");
 
@@ -121,20 +177,7 @@ PackStats run_pack(PackOptions o) {
   stats.steps = plan.steps.size();
   write_file_atomic(out.path() / "stats.json", stats.to_json());
 
-  nlohmann::json cfg = {{"inputs", nlohmann::json::array()},
-                        {"tokenizer", o.tokenizer.string()},
-                        {"template", info.template_name},
-                        {"format", to_string(o.tokenize.format)},
-                        {"overflow", to_string(o.tokenize.overflow)},
-                        {"skip_invalid", o.tokenize.skip_invalid},
-                        {"strategy", to_string(o.plan.strategy)},
-                        {"weighting", to_string(o.plan.weighting)},
-                        {"max_tokens", o.plan.max_tokens},
-                        {"batch_size", o.plan.batch_size},
-                        {"units_per_step", o.plan.units_per_step},
-                        {"seed", o.plan.seed}};
-  for (const auto& in : o.tokenize.inputs) cfg["inputs"].push_back(fs::absolute(in).string());
-  write_file_atomic(out.path() / "pack_config.json", cfg.dump(2) + "\n");
+  write_file_atomic(out.path() / "pack_config.json", pack_config_json(o));
   if (tok) fs::copy_file(o.tokenizer, out.path() / "tokenizer.model");
   out.commit();
   return stats;

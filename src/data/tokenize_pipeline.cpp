@@ -13,6 +13,7 @@
 
 #include "longalign/core/error.hpp"
 #include "longalign/core/progress.hpp"
+#include "longalign/core/rng.hpp"
 
 namespace fs = std::filesystem;
 
@@ -180,6 +181,8 @@ class Pipeline {
   void read_all() {
     uint64_t bytes = 0;
     for (size_t fi = 0; fi < opts_.inputs.size() && !stopped(); ++fi) {
+      const double ratio = fi < opts_.ratios.size() ? opts_.ratios[fi] : 1.0;
+      Rng mix(opts_.mix_seed * 1000003 + fi);
       std::ifstream in(opts_.inputs[fi], std::ios::binary);
       if (!in) throw UsageError("cannot read input " + opts_.inputs[fi].string());
       Chunk c;
@@ -192,8 +195,11 @@ class Pipeline {
         bytes += line.size() + 1;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         if (c.format == InputFormat::detect) c.format = resolve_format(fi, line, line_no);
-        chunk_bytes += line.size();
-        c.lines.emplace_back(line_no, std::move(line));
+        // Each record is used floor(ratio) times, plus once more with probability frac(ratio).
+        int copies = static_cast<int>(ratio);
+        if (mix.uniform() < ratio - copies) ++copies;
+        chunk_bytes += line.size() * copies;
+        for (int k = 0; k < copies; ++k) c.lines.emplace_back(line_no, line);
         if (c.lines.size() >= kChunkLines || chunk_bytes >= kChunkBytes) {
           c.bytes_end = bytes;
           InputFormat f = c.format;

@@ -40,6 +40,34 @@ void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir) 
   }
 }
 
+void check_weight_shapes(const std::filesystem::path& dir, const LlamaConfig& c) {
+  CheckpointTensors ckpt(dir);
+  const int64_t h = c.hidden_size, d = c.resolved_head_dim();
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expect = {{"model.embed_tokens.weight", {c.vocab_size, h}},
+                                                                      {"model.norm.weight", {h}}};
+  if (!c.tie_word_embeddings) expect.push_back({"lm_head.weight", {c.vocab_size, h}});
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    expect.push_back({p + "self_attn.q_proj.weight", {c.num_attention_heads * d, h}});
+    expect.push_back({p + "self_attn.k_proj.weight", {c.num_key_value_heads * d, h}});
+    expect.push_back({p + "self_attn.v_proj.weight", {c.num_key_value_heads * d, h}});
+    expect.push_back({p + "self_attn.o_proj.weight", {h, c.num_attention_heads * d}});
+    expect.push_back({p + "mlp.gate_proj.weight", {c.intermediate_size, h}});
+    expect.push_back({p + "mlp.up_proj.weight", {c.intermediate_size, h}});
+    expect.push_back({p + "mlp.down_proj.weight", {h, c.intermediate_size}});
+    expect.push_back({p + "input_layernorm.weight", {h}});
+    expect.push_back({p + "post_attention_layernorm.weight", {h}});
+  }
+  for (const auto& [name, shape] : expect) {
+    if (!ckpt.contains(name))
+      throw RuntimeError("checkpoint " + dir.string() + " lacks tensor " + name + " that the model config needs");
+    at::Tensor v = ckpt.view(name);
+    if (v.sizes().vec() != shape)
+      throw RuntimeError("checkpoint tensor " + name + " has shape " + shape_str(v.sizes()) + " but the config gives " +
+                         shape_str(shape) + "; check config.json against the weights");
+  }
+}
+
 NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype) {
   NamedTensors out;
   for (auto& p : m.named_parameters())

@@ -65,4 +65,18 @@ at::Tensor weighted_lm_loss(const at::Tensor& hidden, const at::Tensor& lm_weigh
   return WeightedLmLoss::apply(hidden, lm_weight, labels, weights, chunk_tokens);
 }
 
+at::Tensor per_token_nll(const at::Tensor& hidden, const at::Tensor& lm_weight, const at::Tensor& labels,
+                         int64_t chunk_tokens) {
+  torch::NoGradGuard ng;
+  at::Tensor out = torch::zeros({hidden.size(0)}, hidden.options().dtype(torch::kFloat));
+  at::Tensor idx = (labels != -100).nonzero().squeeze(1);
+  for (int64_t s = 0; s < idx.size(0); s += chunk_tokens) {
+    at::Tensor rows = idx.narrow(0, s, std::min(chunk_tokens, idx.size(0) - s));
+    at::Tensor logits = torch::matmul(hidden.index_select(0, rows), lm_weight.t()).to(torch::kFloat);
+    at::Tensor y = labels.index_select(0, rows).unsqueeze(1);
+    out.index_copy_(0, rows, torch::logsumexp(logits, -1) - logits.gather(1, y).squeeze(1));
+  }
+  return out;
+}
+
 }  // namespace longalign::ops

@@ -16,6 +16,10 @@
 #include "longalign/data/pack_stats.hpp"
 #include "longalign/data/tokenize_pipeline.hpp"
 
+namespace YAML {
+class Node;
+}
+
 namespace longalign::data {
 
 struct PackOptions {
@@ -29,9 +33,17 @@ struct PackOptions {
 // Reads the `data:` section of a YAML config into `opts` (paths relative to the file). Unknown
 // keys and wrong types are UsageErrors naming the key (and the nearest valid key).
 void apply_data_config(const std::filesystem::path& yaml_file, PackOptions& opts);
+void apply_data_section(const YAML::Node& data, const std::filesystem::path& base, const std::string& where,
+                        PackOptions& opts);
+// The data section as it would be written in YAML (inputs with ratios, paths as given).
+std::string data_section_yaml(const PackOptions& opts, int indent);
 
 // The default output directory for an input: data.jsonl -> data.pack beside it.
 std::filesystem::path default_pack_output(const std::filesystem::path& first_input);
+
+// The options that determine a pack's content, as written to pack_config.json; a cached pack
+// is reusable when this text is unchanged.
+std::string pack_config_json(const PackOptions& opts);
 
 PackStats run_pack(PackOptions opts);
 

@@ -20,6 +20,10 @@ const char* to_string(Overflow o);
 
 struct TokenizeOptions {
   std::vector<std::filesystem::path> inputs;
+  // Per input, how many times each record is used on average (mixing long and short data):
+  // 0.5 keeps a seeded half, 2 repeats every record twice. Empty means 1 for all.
+  std::vector<double> ratios;
+  uint64_t mix_seed = 42;
   InputFormat format = InputFormat::detect;
   Template chat_template = Template::llama2;
   int64_t max_length = 65536;         // longer sequences follow `overflow` (right truncation)

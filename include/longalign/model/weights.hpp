@@ -16,6 +16,10 @@ void init_weights(LlamaForCausalLMImpl& m, double std = 0.02, uint64_t seed = 0)
 // model) are ignored.
 void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir);
 
+// Fails before any work when the weights in `dir` do not fit `c`: names the first missing or
+// mis-shaped tensor. Reads only the safetensors headers.
+void check_weight_shapes(const std::filesystem::path& dir, const LlamaConfig& c);
+
 // Named parameters in HF naming, converted to `dtype` on the CPU.
 NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype);
 

@@ -13,4 +13,8 @@ namespace longalign::ops {
 at::Tensor weighted_lm_loss(const at::Tensor& hidden, const at::Tensor& lm_weight, const at::Tensor& labels,
                             const at::Tensor& weights, int64_t chunk_tokens = 4096);
 
+// Per-token NLL [T] in fp32 (0 where labels == -100), chunked, without autograd: evaluation.
+at::Tensor per_token_nll(const at::Tensor& hidden, const at::Tensor& lm_weight, const at::Tensor& labels,
+                         int64_t chunk_tokens = 4096);
+
 }  // namespace longalign::ops

@@ -1,0 +1,47 @@
+// AdamW over fp32 master weights. Parameters may be bf16 (GPU) or fp32 (CPU); gradients of
+// micro-steps are accumulated in fp32. Weight decay applies to tensors of 2+ dimensions
+// (matrices, embeddings), never to norms. The update matches torch.optim.AdamW.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "longalign/model/safetensors.hpp"
+
+namespace longalign::train {
+
+struct AdamWConfig {
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.0;
+};
+
+class AdamW {
+ public:
+  AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWConfig cfg);
+
+  // After each micro-step's backward: moves parameter gradients into the fp32 accumulators.
+  void accumulate_grads();
+  // L2 norm of the accumulated gradients; scales them to `max_norm` when above (max_norm > 0).
+  double clip_grad_norm(double max_norm);
+  bool grads_finite() const;
+  void step(double lr);  // then clears the accumulators
+  void zero_grad();
+
+  int64_t steps_taken() const { return t_; }
+  // exp_avg.*, exp_avg_sq.*, master.* (low-precision params only) and step.
+  model::NamedTensors state() const;
+  void load_state(const model::SafetensorsFile& f);  // RuntimeError naming a missing/mismatched tensor
+
+ private:
+  struct Slot {
+    std::string name;
+    at::Tensor param, master, grad, m, v;  // master aliases param for fp32 params
+    bool decay;
+  };
+  std::vector<Slot> slots_;
+  AdamWConfig cfg_;
+  int64_t t_ = 0;
+};
+
+}  // namespace longalign::train

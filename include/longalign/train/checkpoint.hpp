@@ -1,0 +1,41 @@
+// Training checkpoints as HF model directories plus the training state beside the weights:
+//   RUN/checkpoints/step-00000100/
+//     config.json, model.safetensors (or shards + index), tokenizer.model   <- HF loads this
+//     optimizer.safetensors    AdamW moments, fp32 master weights, step
+//     trainer_state.json       step, epoch, consecutive bad steps, losses so far
+//     train_config.yaml        the resolved configuration
+// Each checkpoint is written to a temp directory, fsynced and renamed; `keep_last` rotates.
+#pragma once
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "longalign/model/llama.hpp"
+#include "longalign/train/adamw.hpp"
+
+namespace longalign::train {
+
+struct TrainerState {
+  int64_t step = 0;           // optimizer steps completed
+  int64_t bad_steps = 0;      // consecutive skipped (non-finite) steps
+  int64_t skipped_total = 0;
+  int64_t tokens_seen = 0;
+};
+
+struct CheckpointPaths {
+  std::filesystem::path run_dir;
+  std::filesystem::path tokenizer;  // copied in when non-empty
+};
+
+std::filesystem::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMImpl& m, const AdamW& opt,
+                                      const TrainerState& st, const std::string& config_yaml, at::ScalarType save_dtype,
+                                      uint64_t max_shard_bytes, int64_t keep_last);
+
+// "latest" -> the newest complete checkpoint under run_dir (or nullopt); otherwise the path.
+std::optional<std::filesystem::path> resolve_checkpoint(const std::filesystem::path& run_dir, const std::string& spec);
+
+// Loads weights, optimizer and trainer state. Errors name the missing or mismatched tensor.
+TrainerState load_checkpoint(const std::filesystem::path& dir, model::LlamaForCausalLMImpl& m, AdamW& opt);
+
+}  // namespace longalign::train

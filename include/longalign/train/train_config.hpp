@@ -1,0 +1,67 @@
+// The `train` YAML: sections model, data, train, attention, checkpoint, output. Every key is
+// validated: an unknown key names the nearest valid one, a wrong type or range names the key
+// and the value. `--set section.key=value` overrides are applied before validation.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "longalign/data/pack_job.hpp"
+#include "longalign/model/llama_config.hpp"
+
+namespace longalign::train {
+
+struct ModelSection {
+  std::filesystem::path path;  // HF directory with pretrained weights; empty = from scratch
+  model::LlamaConfig arch;     // from path/config.json, or from the YAML for scratch models
+  double rope_theta_scale = 1.0;  // LongAlign raises the RoPE base (x200) for 64k
+  double init_std = 0.02;
+};
+
+struct OptimSection {
+  double lr = 2e-5, min_lr_ratio = 0.0, warmup_ratio = 0.03;
+  std::string schedule = "cosine";
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.0, grad_clip = 1.0;
+  int64_t epochs = 2, max_steps = 0;  // max_steps > 0 caps the run
+  bool activation_checkpointing = true;
+  std::string dtype = "auto";   // auto | fp32 | bf16
+  std::string device = "auto";  // auto | cpu | cuda
+  int64_t loss_chunk_tokens = 4096;
+  int64_t max_bad_steps = 5;    // consecutive non-finite steps before stopping
+  uint64_t seed = 42;
+};
+
+struct CheckpointSection {
+  int64_t every_steps = 0;  // 0: only at the end (and on SIGINT/SIGTERM)
+  int64_t keep_last = 3;
+  int64_t max_shard_mb = 5000;
+};
+
+struct OutputSection {
+  std::filesystem::path dir = "runs/train";
+  int64_t log_every = 1;
+  bool tensorboard = true;
+};
+
+struct TrainConfig {
+  ModelSection model;
+  data::PackOptions data;
+  OptimSection optim;
+  std::string attention_backend = "auto";
+  CheckpointSection checkpoint;
+  OutputSection output;
+  std::string source;  // the config file, for messages
+};
+
+// Loads and validates; `overrides` are "section.key=value" (value parsed as YAML). Input files
+// are checked by check_inputs_exist, so that --dry-run works before the data is in place.
+TrainConfig load_train_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+
+// Every file the config references (weights, tokenizer, inputs, pack_dir) exists: UsageError
+// naming the key and the path otherwise.
+void check_inputs_exist(const TrainConfig& c);
+
+// The resolved configuration as YAML, as printed by --dry-run and saved with checkpoints.
+std::string to_yaml(const TrainConfig& c);
+
+}  // namespace longalign::train

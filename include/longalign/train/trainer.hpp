@@ -1,0 +1,26 @@
+// Single-process training: config -> data (packed on the fly and cached, or a prepared pack)
+// -> model -> the step loop (micro-steps, weighted loss, clip, AdamW, schedule) with metrics,
+// checkpoints, resume, non-finite-step handling and graceful SIGINT/SIGTERM.
+#pragma once
+#include <string>
+
+#include "longalign/train/train_config.hpp"
+
+namespace longalign::train {
+
+struct TrainRequest {
+  std::string resume;  // "" (fresh), "latest" or a checkpoint directory
+  bool dry_run = false;
+  bool quiet_progress = false;
+};
+
+struct TrainSummary {
+  int64_t steps_done = 0, skipped = 0;
+  double first_loss = 0, last_loss = 0, tokens_per_s = 0, seconds = 0;
+  std::filesystem::path checkpoint;
+  bool interrupted = false;
+};
+
+TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req);
+
+}  // namespace longalign::train

@@ -1,0 +1,106 @@
+// AdamW with master weights and fp32 gradient accumulation; see the header.
+#include "longalign/train/adamw.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "longalign/core/error.hpp"
+
+namespace longalign::train {
+
+AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWConfig cfg) : cfg_(cfg) {
+  torch::NoGradGuard ng;
+  for (auto& [name, p] : params) {
+    Slot s;
+    s.name = name;
+    s.param = p;
+    s.master = p.scalar_type() == torch::kFloat ? p : p.detach().to(torch::kFloat).clone();
+    s.grad = torch::zeros_like(s.master);
+    s.m = torch::zeros_like(s.master);
+    s.v = torch::zeros_like(s.master);
+    s.decay = p.dim() >= 2;
+    slots_.push_back(std::move(s));
+  }
+}
+
+void AdamW::accumulate_grads() {
+  torch::NoGradGuard ng;
+  for (auto& s : slots_) {
+    if (!s.param.grad().defined()) continue;
+    s.grad.add_(s.param.grad().to(torch::kFloat));
+    s.param.mutable_grad().reset();
+  }
+}
+
+double AdamW::clip_grad_norm(double max_norm) {
+  torch::NoGradGuard ng;
+  at::Tensor sq = torch::zeros({}, torch::kDouble);
+  for (auto& s : slots_) sq += s.grad.to(torch::kDouble).pow(2).sum().cpu();
+  const double norm = std::sqrt(sq.item<double>());
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm)
+    for (auto& s : slots_) s.grad.mul_(max_norm / (norm + 1e-6));
+  return norm;
+}
+
+bool AdamW::grads_finite() const {
+  for (const auto& s : slots_)
+    if (!torch::isfinite(s.grad).all().item<bool>()) return false;
+  return true;
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard ng;
+  ++t_;
+  const double bc1 = 1.0 - std::pow(cfg_.beta1, double(t_)), bc2 = 1.0 - std::pow(cfg_.beta2, double(t_));
+  for (auto& s : slots_) {
+    if (s.decay && cfg_.weight_decay > 0) s.master.mul_(1.0 - lr * cfg_.weight_decay);
+    s.m.mul_(cfg_.beta1).add_(s.grad, 1.0 - cfg_.beta1);
+    s.v.mul_(cfg_.beta2).addcmul_(s.grad, s.grad, 1.0 - cfg_.beta2);
+    at::Tensor denom = (s.v.sqrt() / std::sqrt(bc2)).add_(cfg_.eps);
+    s.master.addcdiv_(s.m, denom, -lr / bc1);
+    if (!s.master.is_same(s.param)) s.param.copy_(s.master);
+  }
+  zero_grad();
+}
+
+void AdamW::zero_grad() {
+  torch::NoGradGuard ng;
+  for (auto& s : slots_) {
+    s.grad.zero_();
+    if (s.param.grad().defined()) s.param.mutable_grad().reset();
+  }
+}
+
+model::NamedTensors AdamW::state() const {
+  model::NamedTensors out;
+  for (const auto& s : slots_) {
+    out.emplace_back("exp_avg." + s.name, s.m);
+    out.emplace_back("exp_avg_sq." + s.name, s.v);
+    if (!s.master.is_same(s.param)) out.emplace_back("master." + s.name, s.master);
+  }
+  out.emplace_back("step", torch::tensor(t_, torch::kLong));
+  return out;
+}
+
+void AdamW::load_state(const model::SafetensorsFile& f) {
+  torch::NoGradGuard ng;
+  auto load = [&](const std::string& key, at::Tensor& dst) {
+    if (!f.contains(key)) throw RuntimeError("optimizer state lacks " + key);
+    at::Tensor src = f.view(key);
+    if (src.sizes() != dst.sizes()) throw RuntimeError("optimizer state " + key + " does not match the model's shape");
+    dst.copy_(src);
+  };
+  for (auto& s : slots_) {
+    load("exp_avg." + s.name, s.m);
+    load("exp_avg_sq." + s.name, s.v);
+    if (!s.master.is_same(s.param)) {
+      if (f.contains("master." + s.name)) load("master." + s.name, s.master);
+      else s.master.copy_(s.param);  // saved from fp32 params: the model weights are the master
+      s.param.copy_(s.master);
+    }
+  }
+  t_ = f.view("step").item<int64_t>();
+}
+
+}  // namespace longalign::train

@@ -1,0 +1,271 @@
+// Table-driven YAML validation for `train`: each section maps its keys to typed setters with
+// ranges, so every error can name the exact key, the value and what would be valid.
+#include "longalign/train/train_config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "longalign/core/error.hpp"
+#include "longalign/core/suggest.hpp"
+
+namespace fs = std::filesystem;
+
+namespace longalign::train {
+namespace {
+
+using Setter = std::function<void(const YAML::Node&, const std::string& key)>;
+using Section = std::map<std::string, Setter>;
+
+struct Ctx {
+  std::string where;
+  [[noreturn]] void fail(const std::string& key, const std::string& what, const YAML::Node& v) const {
+    throw UsageError(where + ": " + key + " " + what + ", got " + YAML::Dump(v));
+  }
+};
+
+template <typename T>
+T as(const Ctx& c, const YAML::Node& v, const std::string& key, const char* type) {
+  if (!v.IsScalar()) c.fail(key, std::string("must be ") + type, v);
+  try {
+    return v.as<T>();
+  } catch (const YAML::Exception&) {
+    c.fail(key, std::string("must be ") + type, v);
+  }
+}
+
+Setter number(const Ctx& c, double& dst, double lo, double hi, bool lo_open = false) {
+  return [&c, &dst, lo, hi, lo_open](const YAML::Node& v, const std::string& key) {
+    double x = as<double>(c, v, key, "a number");
+    if (x < lo || x > hi || (lo_open && x == lo))
+      c.fail(key, "must lie in " + std::string(lo_open ? "(" : "[") + std::to_string(lo) + ", " + std::to_string(hi) + "]", v);
+    dst = x;
+  };
+}
+
+template <typename I>
+Setter integer(const Ctx& c, I& dst, int64_t lo, int64_t hi = INT64_MAX) {
+  return [&c, &dst, lo, hi](const YAML::Node& v, const std::string& key) {
+    int64_t x = as<int64_t>(c, v, key, "an integer");
+    if (x < lo || x > hi) c.fail(key, "must be an integer >= " + std::to_string(lo), v);
+    dst = static_cast<I>(x);
+  };
+}
+
+Setter boolean(const Ctx& c, bool& dst) {
+  return [&c, &dst](const YAML::Node& v, const std::string& key) { dst = as<bool>(c, v, key, "true or false"); };
+}
+
+Setter choice(const Ctx& c, std::string& dst, std::vector<std::string> options) {
+  return [&c, &dst, options](const YAML::Node& v, const std::string& key) {
+    std::string x = as<std::string>(c, v, key, "a string");
+    for (const auto& o : options)
+      if (o == x) {
+        dst = x;
+        return;
+      }
+    std::string list;
+    for (const auto& o : options) list += (list.empty() ? "" : ", ") + o;
+    c.fail(key, "must be one of " + list, v);
+  };
+}
+
+Setter path(const Ctx& c, fs::path& dst, const fs::path& base) {
+  return [&c, &dst, base](const YAML::Node& v, const std::string& key) {
+    fs::path p = as<std::string>(c, v, key, "a path");
+    dst = (p.is_absolute() ? p : base / p).lexically_normal();
+  };
+}
+
+void apply_section(const Ctx& c, const std::string& name, const YAML::Node& node, const Section& keys) {
+  if (!node.IsMap()) throw UsageError(c.where + ": `" + name + "` must be a mapping");
+  std::vector<std::string> names;
+  for (const auto& [k, _] : keys) names.push_back(k);
+  for (const auto& kv : node) {
+    std::string key = kv.first.as<std::string>();
+    auto it = keys.find(key);
+    if (it == keys.end()) {
+      std::string near = nearest(key, names);
+      throw UsageError(c.where + ": unknown key " + name + "." + key + (near.empty() ? "" : " (did you mean " + name + "." + near + "?)"));
+    }
+    it->second(kv.second, name + "." + key);
+  }
+}
+
+void apply_override(YAML::Node& root, const std::string& spec) {
+  size_t eq = spec.find('=');
+  size_t dot = spec.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+    throw UsageError("--set expects section.key=value, got '" + spec + "'");
+  std::string section = spec.substr(0, dot), key = spec.substr(dot + 1, eq - dot - 1);
+  YAML::Node value;
+  try {
+    value = YAML::Load(spec.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw UsageError("--set " + spec + ": value is not valid YAML");
+  }
+  if (!root[section] || !root[section].IsMap()) root[section] = YAML::Node(YAML::NodeType::Map);
+  root[section][key] = value;
+}
+
+}  // namespace
+
+TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides) {
+  if (!fs::exists(file)) throw UsageError("config " + file.string() + " does not exist");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::Exception& e) {
+    throw UsageError(file.string() + ": invalid YAML: " + e.what());
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) throw UsageError(file.string() + ": the top level must be a mapping");
+  for (const auto& o : overrides) apply_override(root, o);
+
+  TrainConfig cfg;
+  cfg.source = file.string();
+  const fs::path base = file.parent_path();
+  Ctx c{file.string()};
+  auto& a = cfg.model.arch;
+  a.vocab_size = 0;  // scratch models take it from the tokenizer unless set
+  bool arch_keys = false;
+  auto arch = [&](Setter s) {
+    return [s, &arch_keys](const YAML::Node& v, const std::string& k) {
+      arch_keys = true;
+      s(v, k);
+    };
+  };
+  const double inf = 1e300;
+  std::string rope_type = "default";
+  Section model = {
+      {"path", path(c, cfg.model.path, base)},
+      {"rope_theta_scale", number(c, cfg.model.rope_theta_scale, 0, inf, true)},
+      {"init_std", number(c, cfg.model.init_std, 0, 10, true)},
+      {"vocab_size", arch(integer(c, a.vocab_size, 1))},
+      {"hidden_size", arch(integer(c, a.hidden_size, 1))},
+      {"intermediate_size", arch(integer(c, a.intermediate_size, 1))},
+      {"num_hidden_layers", arch(integer(c, a.num_hidden_layers, 1))},
+      {"num_attention_heads", arch(integer(c, a.num_attention_heads, 1))},
+      {"num_key_value_heads", arch(integer(c, a.num_key_value_heads, 1))},
+      {"head_dim", arch(integer(c, a.head_dim, 0))},
+      {"max_position_embeddings", arch(integer(c, a.max_position_embeddings, 1))},
+      {"rms_norm_eps", arch(number(c, a.rms_norm_eps, 0, 1, true))},
+      {"rope_theta", arch(number(c, a.rope_theta, 0, inf, true))},
+      {"rope_scaling_type", arch(choice(c, rope_type, {"default", "linear", "llama3"}))},
+      {"rope_scaling_factor", arch(number(c, a.rope_scaling.factor, 0, inf, true))},
+      {"tie_word_embeddings", arch(boolean(c, a.tie_word_embeddings))},
+  };
+  auto& op = cfg.optim;
+  Section train = {
+      {"lr", number(c, op.lr, 0, 1, true)},
+      {"min_lr_ratio", number(c, op.min_lr_ratio, 0, 1)},
+      {"warmup_ratio", number(c, op.warmup_ratio, 0, 1)},
+      {"schedule", choice(c, op.schedule, {"cosine", "linear", "constant"})},
+      {"beta1", number(c, op.beta1, 0, 1)},
+      {"beta2", number(c, op.beta2, 0, 1)},
+      {"eps", number(c, op.eps, 0, 1, true)},
+      {"weight_decay", number(c, op.weight_decay, 0, 1)},
+      {"grad_clip", number(c, op.grad_clip, 0, inf)},
+      {"epochs", integer(c, op.epochs, 1)},
+      {"max_steps", integer(c, op.max_steps, 0)},
+      {"activation_checkpointing", boolean(c, op.activation_checkpointing)},
+      {"dtype", choice(c, op.dtype, {"auto", "fp32", "bf16"})},
+      {"device", choice(c, op.device, {"auto", "cpu", "cuda"})},
+      {"loss_chunk_tokens", integer(c, op.loss_chunk_tokens, 1)},
+      {"max_bad_steps", integer(c, op.max_bad_steps, 1)},
+      {"seed", integer(c, op.seed, 0)},
+  };
+  Section attention = {{"backend", choice(c, cfg.attention_backend, {"auto", "cuda", "reference"})}};
+  Section checkpoint = {{"every_steps", integer(c, cfg.checkpoint.every_steps, 0)},
+                        {"keep_last", integer(c, cfg.checkpoint.keep_last, 1)},
+                        {"max_shard_mb", integer(c, cfg.checkpoint.max_shard_mb, 1)}};
+  Section output = {{"dir", path(c, cfg.output.dir, base)},
+                    {"log_every", integer(c, cfg.output.log_every, 1)},
+                    {"tensorboard", boolean(c, cfg.output.tensorboard)}};
+  const std::map<std::string, const Section*> sections = {
+      {"model", &model}, {"train", &train}, {"attention", &attention}, {"checkpoint", &checkpoint}, {"output", &output}};
+  std::vector<std::string> names = {"model", "data", "train", "attention", "checkpoint", "output"};
+  for (const auto& kv : root) {
+    std::string name = kv.first.as<std::string>();
+    if (name == "data") {
+      data::apply_data_section(kv.second, base, file.string(), cfg.data);
+      continue;
+    }
+    auto it = sections.find(name);
+    if (it == sections.end()) {
+      std::string near = nearest(name, names);
+      throw UsageError(file.string() + ": unknown section '" + name + "'" + (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+    }
+    apply_section(c, name, kv.second, *it->second);
+  }
+  a.rope_scaling.type = rope_type;
+
+  if (!cfg.model.path.empty() && fs::exists(cfg.model.path / "config.json")) {
+    model::LlamaConfig f = model::load_hf_config(cfg.model.path / "config.json");
+    if (arch_keys) {  // the YAML restates the shape: it must agree with the checkpoint
+      auto same = [&](const char* key, int64_t yaml_v, int64_t file_v) {
+        if (yaml_v != file_v)
+          throw UsageError(file.string() + ": model." + key + " is " + std::to_string(yaml_v) + " but " +
+                           (cfg.model.path / "config.json").string() + " says " + std::to_string(file_v));
+      };
+      same("hidden_size", a.hidden_size, f.hidden_size);
+      same("intermediate_size", a.intermediate_size, f.intermediate_size);
+      same("num_hidden_layers", a.num_hidden_layers, f.num_hidden_layers);
+      same("num_attention_heads", a.num_attention_heads, f.num_attention_heads);
+      same("num_key_value_heads", a.num_key_value_heads, f.num_key_value_heads);
+      if (a.vocab_size) same("vocab_size", a.vocab_size, f.vocab_size);
+    }
+    cfg.model.arch = f;
+  } else if (!cfg.model.path.empty() && !arch_keys) {
+    throw UsageError(file.string() + ": model.path " + cfg.model.path.string() + " has no config.json");
+  }
+  cfg.model.arch.rope_theta *= cfg.model.rope_theta_scale;
+  if (cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
+    throw UsageError(file.string() + ": data needs `inputs` (JSONL to pack) or `pack_dir` (a `longalign pack` output)");
+  return cfg;
+}
+
+void check_inputs_exist(const TrainConfig& c) {
+  auto need = [&](const fs::path& p, const std::string& key) {
+    if (!fs::exists(p)) throw UsageError(c.source + ": " + key + " " + p.string() + " does not exist");
+  };
+  if (!c.model.path.empty()) need(c.model.path / "config.json", "model.path");
+  if (!c.data.tokenizer.empty()) need(c.data.tokenizer, "data.tokenizer");
+  for (const auto& in : c.data.tokenize.inputs) need(in, "data.inputs");
+  if (c.data.tokenize.inputs.empty()) need(c.data.output / "plan.json", "data.pack_dir");
+}
+
+std::string to_yaml(const TrainConfig& c) {
+  const auto& a = c.model.arch;
+  const auto& o = c.optim;
+  std::ostringstream s;
+  s << "model:\n";
+  if (!c.model.path.empty())
+    s << "  path: " << c.model.path.string() << "\n  rope_theta_scale: " << c.model.rope_theta_scale
+      << "  # resolved rope_theta " << a.rope_theta << "\n";
+  s << "  vocab_size: " << a.vocab_size << "\n  hidden_size: " << a.hidden_size
+      << "\n  intermediate_size: " << a.intermediate_size << "\n  num_hidden_layers: " << a.num_hidden_layers
+      << "\n  num_attention_heads: " << a.num_attention_heads << "\n  num_key_value_heads: " << a.num_key_value_heads
+      << "\n  head_dim: " << a.resolved_head_dim() << "\n  max_position_embeddings: " << a.max_position_embeddings
+      << "\n  rms_norm_eps: " << a.rms_norm_eps << "\n  rope_theta: " << a.rope_theta
+      << "\n  rope_scaling_type: " << a.rope_scaling.type << "\n  rope_scaling_factor: " << a.rope_scaling.factor
+      << "\n  tie_word_embeddings: " << (a.tie_word_embeddings ? "true" : "false") << "\n  init_std: " << c.model.init_std
+      << "\n";
+  s << "data:\n" << data::data_section_yaml(c.data, 2);
+  s << "train:\n  lr: " << o.lr << "\n  min_lr_ratio: " << o.min_lr_ratio << "\n  warmup_ratio: " << o.warmup_ratio
+    << "\n  schedule: " << o.schedule << "\n  beta1: " << o.beta1 << "\n  beta2: " << o.beta2 << "\n  eps: " << o.eps
+    << "\n  weight_decay: " << o.weight_decay << "\n  grad_clip: " << o.grad_clip << "\n  epochs: " << o.epochs
+    << "\n  max_steps: " << o.max_steps << "\n  activation_checkpointing: " << (o.activation_checkpointing ? "true" : "false")
+    << "\n  dtype: " << o.dtype << "\n  device: " << o.device << "\n  loss_chunk_tokens: " << o.loss_chunk_tokens
+    << "\n  max_bad_steps: " << o.max_bad_steps << "\n  seed: " << o.seed << "\n";
+  s << "attention:\n  backend: " << c.attention_backend << "\n";
+  s << "checkpoint:\n  every_steps: " << c.checkpoint.every_steps << "\n  keep_last: " << c.checkpoint.keep_last
+    << "\n  max_shard_mb: " << c.checkpoint.max_shard_mb << "\n";
+  s << "output:\n  dir: " << c.output.dir.string() << "\n  log_every: " << c.output.log_every
+    << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
+  return s.str();
+}
+
+}  // namespace longalign::train

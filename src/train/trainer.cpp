@@ -1,0 +1,245 @@
+// The training loop. One optimizer step = one plan step: its units run as micro-steps on this
+// process (data parallelism splits them across ranks later); each unit's loss already carries
+// the step-global weights, so summing micro-step losses gives the step loss directly.
+#include "longalign/train/trainer.hpp"
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "longalign/core/atomic_file.hpp"
+#include "longalign/core/error.hpp"
+#include "longalign/core/log.hpp"
+#include "longalign/core/rng.hpp"
+#include "longalign/data/batch.hpp"
+#include "longalign/data/batch_tensors.hpp"
+#include "longalign/model/weights.hpp"
+#include "longalign/ops/activation_checkpoint.hpp"
+#include "longalign/ops/lm_loss.hpp"
+#include "longalign/ops/varlen_attention.hpp"
+#include "longalign/train/checkpoint.hpp"
+#include "longalign/train/lr_schedule.hpp"
+#include "longalign/train/memory_estimate.hpp"
+#include "longalign/train/metrics.hpp"
+
+namespace fs = std::filesystem;
+
+namespace longalign::train {
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Packs the configured inputs unless an identical pack is already cached; returns its dir.
+fs::path prepare_data(const TrainConfig& cfg) {
+  if (cfg.data.tokenize.inputs.empty()) return cfg.data.output;
+  data::PackOptions o = cfg.data;
+  if (o.output.empty()) o.output = cfg.output.dir / "data.pack";
+  o.tokenize.progress = true;
+  if (fs::exists(o.output / "pack_config.json") && read_file(o.output / "pack_config.json") == data::pack_config_json(o)) {
+    log::info("using cached pack " + o.output.string());
+    return o.output;
+  }
+  log::info("packing " + std::to_string(o.tokenize.inputs.size()) + " input(s) into " + o.output.string());
+  o.overwrite = true;
+  data::PackStats st = data::run_pack(o);
+  log::info("packed " + std::to_string(st.sequences) + " sequences into " + std::to_string(st.steps) + " steps");
+  return o.output;
+}
+
+// The plan step trained at global step `s`: epochs after the first visit steps in a seeded order.
+size_t plan_step_for(int64_t s, size_t plan_steps, uint64_t seed) {
+  const int64_t epoch = s / int64_t(plan_steps), idx = s % int64_t(plan_steps);
+  if (epoch == 0) return size_t(idx);
+  std::vector<size_t> order(plan_steps);
+  for (size_t i = 0; i < plan_steps; ++i) order[i] = i;
+  Rng(seed + uint64_t(epoch)).shuffle(order);
+  return order[size_t(idx)];
+}
+
+}  // namespace
+
+TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
+  const auto& op = cfg.optim;
+  if (!req.dry_run) {
+    check_inputs_exist(cfg);
+    check_writable_parent(cfg.output.dir / "x");
+  }
+
+  const bool cuda_ok = torch::cuda::is_available();
+  if (op.device == "cuda" && !cuda_ok && !req.dry_run)
+    throw UsageError(cfg.source + ": train.device is cuda but no GPU is available; use --set train.device=cpu");
+  const bool use_cuda = op.device == "cuda" || (op.device == "auto" && cuda_ok);
+  const torch::Device device = use_cuda && cuda_ok ? torch::kCUDA : torch::kCPU;
+  const bool bf16 = op.dtype == "bf16" || (op.dtype == "auto" && use_cuda);
+  const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat;
+  const auto backend = ops::parse_attention_backend(cfg.attention_backend);
+
+  model::LlamaConfig arch = cfg.model.arch;
+  std::optional<fs::path> resume_dir;
+  if (!req.resume.empty()) resume_dir = resolve_checkpoint(cfg.output.dir, req.resume);
+  // Weights that cannot fit the config are reported before any packing or training.
+  if (!cfg.model.path.empty() && !req.dry_run) model::check_weight_shapes(cfg.model.path, arch);
+  fs::path pack_dir;
+  data::Plan plan;
+  std::optional<data::TokenDataset> ds;
+  if (!req.dry_run) {
+    pack_dir = prepare_data(cfg);
+    ds.emplace(data::TokenDataset::open(pack_dir));
+    plan = data::load_plan(pack_dir / "plan.json");
+    if (arch.vocab_size == 0) arch.vocab_size = ds->info().vocab_size;
+    if (ds->info().vocab_size > arch.vocab_size)
+      throw UsageError("the dataset's tokenizer has " + std::to_string(ds->info().vocab_size) +
+                       " tokens but the model's vocab_size is " + std::to_string(arch.vocab_size));
+  }
+  if (arch.vocab_size == 0) arch.vocab_size = 32000;  // dry run of a scratch model before packing
+  arch.validate(cfg.source);
+  if (resume_dir) model::check_weight_shapes(*resume_dir, arch);
+
+  const int64_t plan_steps = int64_t(plan.steps.size());
+  int64_t total = plan_steps * op.epochs;
+  if (op.max_steps > 0 && (total == 0 || op.max_steps < total)) total = op.max_steps;
+  LrSchedule sched{op.schedule, op.lr, op.min_lr_ratio, int64_t(std::ceil(op.warmup_ratio * double(total))), total};
+
+  if (req.dry_run) {
+    MemoryInputs mi;
+    mi.tokens = cfg.data.plan.strategy == data::Strategy::pack ? cfg.data.plan.max_tokens
+                                                                : cfg.data.plan.max_tokens * cfg.data.plan.batch_size;
+    mi.checkpointing = op.activation_checkpointing;
+    mi.param_bytes = bf16 ? 2 : 4;
+    mi.loss_chunk_tokens = op.loss_chunk_tokens;
+    std::printf("# resolved configuration\n%s\n", to_yaml(cfg).c_str());
+    std::printf("parameters: %lld (%.2f B)\n", (long long)arch.num_parameters(), arch.num_parameters() / 1e9);
+    std::printf("device: %s, dtype: %s, steps: %lld\n", use_cuda ? "cuda" : "cpu", bf16 ? "bf16" : "fp32",
+                (long long)total);
+    std::printf("estimated memory per GPU (%lld tokens per micro-step, world size 1, no sharding):\n%s",
+                (long long)mi.tokens, estimate_memory(arch, mi).table().c_str());
+    return {};
+  }
+  if (total <= 0) throw RuntimeError("the plan has no steps; nothing to train");
+
+  torch::manual_seed(op.seed);
+  model::LlamaForCausalLM m(arch);
+  if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
+  else model::load_hf_weights(*m, cfg.model.path);
+  m->to(device, dtype);
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
+  AdamW opt(named, {op.beta1, op.beta2, op.eps, op.weight_decay});
+
+  TrainerState st;
+  if (resume_dir) {
+    st = load_checkpoint(*resume_dir, *m, opt);
+    log::info("resumed from " + resume_dir->string() + " at step " + std::to_string(st.step));
+  } else if (!req.resume.empty()) {
+    log::info("no checkpoint under " + cfg.output.dir.string() + "; starting fresh");
+  }
+
+  const std::string config_yaml = to_yaml(cfg);
+  write_file_atomic(cfg.output.dir / "train_config.yaml", config_yaml);
+  CheckpointPaths ckpt_paths{cfg.output.dir, pack_dir / "tokenizer.model"};
+  const uint64_t shard_bytes = uint64_t(cfg.checkpoint.max_shard_mb) << 20;
+  auto save = [&] {
+    return save_checkpoint(ckpt_paths, *m, opt, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last);
+  };
+
+  g_signal = 0;
+  auto old_int = std::signal(SIGINT, on_signal), old_term = std::signal(SIGTERM, on_signal);
+  struct RestoreSignals {
+    void (*i)(int), (*t)(int);
+    ~RestoreSignals() { std::signal(SIGINT, i), std::signal(SIGTERM, t); }
+  } restore{old_int, old_term};
+
+  MetricsSink metrics(cfg.output.dir, cfg.output.tensorboard);
+  const model::LayerRunner runner = op.activation_checkpointing ? ops::checkpointed_layers() : model::LayerRunner{};
+  const model::AttentionFn attention = [backend](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                 const at::Tensor& cu, int64_t max_len, double scale) {
+    return ops::varlen_attention(q, k, v, cu, max_len, scale, backend);
+  };
+  const int32_t pad_id = std::max(0, ds->info().eos_id);
+
+  TrainSummary sum;
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t tokens_this_run = 0;
+  bool first = true;
+  log::info("training " + std::to_string(arch.num_parameters()) + " parameters on " + (device.is_cuda() ? "cuda" : "cpu") +
+            " (" + (bf16 ? "bf16" : "fp32") + ") for " + std::to_string(total - st.step) + " steps");
+  while (st.step < total) {
+    const size_t ps = plan_step_for(st.step, size_t(plan_steps), cfg.data.plan.seed);
+    double loss_sum = 0;
+    int64_t step_tokens = 0;
+    for (size_t u : data::rank_units(plan, ps, 1, 0)) {
+      data::Batch b = data::make_batch(*ds, plan.steps[ps].units[u], plan.options.strategy, pad_id);
+      data::BatchTensors t = data::to_tensors(b);
+      model::PackedInput in{t.input_ids.to(device), t.position_ids.to(device), t.cu_seqlens.to(device), t.max_seqlen};
+      at::Tensor h = m->hidden_states(in, attention, runner);
+      at::Tensor loss = ops::weighted_lm_loss(h, m->lm_head_weight(), t.labels.to(device), t.weights.to(device),
+                                              op.loss_chunk_tokens);
+      loss.backward();
+      opt.accumulate_grads();
+      loss_sum += loss.item<double>();
+      step_tokens += int64_t(b.input_ids.size());
+    }
+    StepMetrics mt;
+    mt.step = st.step + 1;
+    mt.total_steps = total;
+    mt.loss = loss_sum;
+    mt.lr = sched.at(st.step);
+    mt.grad_norm = opt.clip_grad_norm(op.grad_clip);
+    if (!std::isfinite(loss_sum) || !std::isfinite(mt.grad_norm)) {
+      opt.zero_grad();
+      mt.skipped = true;
+      st.bad_steps += 1;
+      st.skipped_total += 1;
+      log::warn("step " + std::to_string(st.step + 1) + ": non-finite loss or gradient; step skipped (" +
+                std::to_string(st.bad_steps) + " in a row)");
+      if (st.bad_steps >= op.max_bad_steps) {
+        metrics.close();
+        auto last = resolve_checkpoint(cfg.output.dir, "latest");
+        throw RuntimeError(std::to_string(st.bad_steps) + " consecutive non-finite steps; stopping. Last good checkpoint: " +
+                           (last ? last->string() : std::string("none")) + ". Lower train.lr or check the data.");
+      }
+    } else {
+      opt.step(mt.lr);
+      st.bad_steps = 0;
+      if (first) sum.first_loss = loss_sum, first = false;
+      sum.last_loss = loss_sum;
+    }
+    st.step += 1;
+    st.tokens_seen += step_tokens;
+    tokens_this_run += step_tokens;
+    mt.tokens = st.tokens_seen;
+    mt.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    mt.tokens_per_s = tokens_this_run / std::max(mt.elapsed_s, 1e-9);
+    metrics.record(mt, !req.quiet_progress && (st.step % cfg.output.log_every == 0 || st.step == total));
+    sum.steps_done += 1;
+    const bool due = cfg.checkpoint.every_steps > 0 && st.step % cfg.checkpoint.every_steps == 0;
+    if (g_signal) {
+      log::warn(std::string("received ") + (g_signal == SIGINT ? "SIGINT" : "SIGTERM") + "; saving a checkpoint");
+      sum.checkpoint = save();
+      sum.interrupted = true;
+      break;
+    }
+    if (due && st.step < total) sum.checkpoint = save();
+  }
+  if (!sum.interrupted) sum.checkpoint = save();
+  metrics.close();
+  sum.skipped = st.skipped_total;
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sum.tokens_per_s = tokens_this_run / std::max(sum.seconds, 1e-9);
+  return sum;
+}
+
+}  // namespace longalign::train
