@@ -28,9 +28,9 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating venv at $venv"
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import torch, transformers, safetensors' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import torch, transformers, safetensors, tensorboard' 2>/dev/null; then
   echo "[setup] installing $torch_spec and transformers into $venv (cached by pip)"
-  "$venv/bin/pip" install -q "$torch_spec" "transformers>=4.45" safetensors numpy
+  "$venv/bin/pip" install -q "$torch_spec" "transformers>=4.45" safetensors numpy tensorboard
 fi
 
 "$root/scripts/build.sh"

@@ -19,6 +19,8 @@ void add_train(CLI::App& app, Action& action) {
       ->default_str("latest");
   cmd->add_flag("--dry-run", req->dry_run, "Print the resolved config, parameter count and memory estimate; train nothing");
   cmd->add_flag("--no-progress", req->quiet_progress, "No per-step progress output");
+  cmd->add_option("--stop-at-step", req->stop_at_step,
+                  "Checkpoint and stop after this step (the LR schedule still spans the whole run)");
   cmd->footer(
       "Examples:\n"
       "  longalign train --config configs/tiny_cpu.yaml\n"

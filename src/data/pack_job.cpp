@@ -90,7 +90,7 @@ std::string data_section_yaml(const PackOptions& o, int indent) {
   for (size_t i = 0; i < o.tokenize.inputs.size(); ++i)
     s += pad + "  - {path: " + o.tokenize.inputs[i].string() +
          ", ratio: " + std::to_string(i < o.tokenize.ratios.size() ? o.tokenize.ratios[i] : 1.0) + "}\n";
-  s += pad + "tokenizer: " + o.tokenizer.string() + "\n";
+  if (!o.tokenizer.empty()) s += pad + "tokenizer: " + o.tokenizer.string() + "\n";
   s += pad + "template: " + to_string(o.tokenize.chat_template) + "\n";
   s += pad + "format: " + to_string(o.tokenize.format) + "\n";
   s += pad + "strategy: " + to_string(o.plan.strategy) + "\n";
@@ -101,7 +101,7 @@ std::string data_section_yaml(const PackOptions& o, int indent) {
   s += pad + "seed: " + std::to_string(o.plan.seed) + "\n";
   s += pad + "overflow: " + to_string(o.tokenize.overflow) + "\n";
   s += pad + "skip_invalid: " + (o.tokenize.skip_invalid ? "true" : "false") + "\n";
-  s += pad + "pack_dir: " + o.output.string() + "\n";
+  if (!o.output.empty()) s += pad + "pack_dir: " + o.output.string() + "\n";
   return s;
 }
 

@@ -143,7 +143,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"path", path(c, cfg.model.path, base)},
       {"rope_theta_scale", number(c, cfg.model.rope_theta_scale, 0, inf, true)},
       {"init_std", number(c, cfg.model.init_std, 0, 10, true)},
-      {"vocab_size", arch(integer(c, a.vocab_size, 1))},
+      {"vocab_size", arch(integer(c, a.vocab_size, 0))},  // 0: the tokenizer's
       {"hidden_size", arch(integer(c, a.hidden_size, 1))},
       {"intermediate_size", arch(integer(c, a.intermediate_size, 1))},
       {"num_hidden_layers", arch(integer(c, a.num_hidden_layers, 1))},
@@ -222,6 +222,9 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
     throw UsageError(file.string() + ": model.path " + cfg.model.path.string() + " has no config.json");
   }
   cfg.model.arch.rope_theta *= cfg.model.rope_theta_scale;
+  model::LlamaConfig check = cfg.model.arch;
+  if (check.vocab_size == 0) check.vocab_size = 1;  // filled from the tokenizer at train time
+  check.validate(file.string() + ": model");
   if (cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
     throw UsageError(file.string() + ": data needs `inputs` (JSONL to pack) or `pack_dir` (a `longalign pack` output)");
   return cfg;
@@ -263,7 +266,7 @@ std::string to_yaml(const TrainConfig& c) {
   s << "attention:\n  backend: " << c.attention_backend << "\n";
   s << "checkpoint:\n  every_steps: " << c.checkpoint.every_steps << "\n  keep_last: " << c.checkpoint.keep_last
     << "\n  max_shard_mb: " << c.checkpoint.max_shard_mb << "\n";
-  s << "output:\n  dir: " << c.output.dir.string() << "\n  log_every: " << c.output.log_every
+  s << "output:\n  dir: " << fs::absolute(c.output.dir).lexically_normal().string() << "\n  log_every: " << c.output.log_every
     << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
   return s.str();
 }

@@ -148,6 +148,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   }
 
   const std::string config_yaml = to_yaml(cfg);
+  fs::create_directories(cfg.output.dir);
   write_file_atomic(cfg.output.dir / "train_config.yaml", config_yaml);
   CheckpointPaths ckpt_paths{cfg.output.dir, pack_dir / "tokenizer.model"};
   const uint64_t shard_bytes = uint64_t(cfg.checkpoint.max_shard_mb) << 20;
@@ -228,6 +229,12 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     const bool due = cfg.checkpoint.every_steps > 0 && st.step % cfg.checkpoint.every_steps == 0;
     if (g_signal) {
       log::warn(std::string("received ") + (g_signal == SIGINT ? "SIGINT" : "SIGTERM") + "; saving a checkpoint");
+      sum.checkpoint = save();
+      sum.interrupted = true;
+      break;
+    }
+    if (req.stop_at_step > 0 && st.step >= req.stop_at_step && st.step < total) {
+      log::info("stopping after step " + std::to_string(st.step) + " as requested (--stop-at-step)");
       sum.checkpoint = save();
       sum.interrupted = true;
       break;

@@ -12,6 +12,7 @@ struct TrainRequest {
   std::string resume;  // "" (fresh), "latest" or a checkpoint directory
   bool dry_run = false;
   bool quiet_progress = false;
+  int64_t stop_at_step = 0;  // > 0: checkpoint and stop after this step; the schedule still spans the run
 };
 
 struct TrainSummary {
