@@ -1,6 +1,18 @@
 # Finds every third-party dependency as a real package; nothing is vendored.
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(SPM REQUIRED IMPORTED_TARGET sentencepiece)
+# sentencepiece has no CMake config on Debian: pkg-config, or (on the GPU machine, which has no
+# pkg-config) a plain search under CMAKE_PREFIX_PATH, e.g. the unpacked .debs of gpu_check.sh.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(SPM QUIET IMPORTED_TARGET sentencepiece)
+endif()
+if(NOT TARGET PkgConfig::SPM)
+  find_path(SPM_INCLUDE_DIR sentencepiece_processor.h REQUIRED)
+  find_library(SPM_LIBRARY sentencepiece REQUIRED)
+  find_library(SPM_TRAIN_LIBRARY sentencepiece_train REQUIRED)
+  add_library(PkgConfig::SPM INTERFACE IMPORTED)
+  target_include_directories(PkgConfig::SPM INTERFACE ${SPM_INCLUDE_DIR})
+  target_link_libraries(PkgConfig::SPM INTERFACE ${SPM_TRAIN_LIBRARY} ${SPM_LIBRARY})
+endif()
 find_package(yaml-cpp REQUIRED)          # bookworm 0.7: target is plain `yaml-cpp`
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -32,9 +32,10 @@ void add_train(CLI::App& app, Action& action) {
       auto cfg = train::load_train_config(*config, *sets);
       auto s = train::run_training(cfg, *req);
       if (req->dry_run) return 0;
-      std::printf("\n== training summary ==\nsteps %lld  skipped %lld  time %.1f s  %.0f tokens/s\n"
+      std::printf("\n== training summary ==\nsteps %lld  skipped %lld  time %.1f s  %.0f tokens/s  peak RSS %.0f MB\n"
                   "loss %.4f (first step) -> %.4f (last step)\ncheckpoint %s%s\n",
-                  (long long)s.steps_done, (long long)s.skipped, s.seconds, s.tokens_per_s, s.first_loss, s.last_loss,
+                  (long long)s.steps_done, (long long)s.skipped, s.seconds, s.tokens_per_s, s.peak_rss_mb, s.first_loss,
+                  s.last_loss,
                   s.checkpoint.string().c_str(), s.interrupted ? " (interrupted; resume with --resume)" : "");
       return 0;
     };

@@ -246,6 +246,9 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   sum.skipped = st.skipped_total;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   sum.tokens_per_s = tokens_this_run / std::max(sum.seconds, 1e-9);
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) sum.peak_rss_mb = std::stod(line.substr(6)) / 1024.0;
   return sum;
 }
 

@@ -18,6 +18,7 @@ struct TrainRequest {
 struct TrainSummary {
   int64_t steps_done = 0, skipped = 0;
   double first_loss = 0, last_loss = 0, tokens_per_s = 0, seconds = 0;
+  double peak_rss_mb = 0;  // process high-water mark (VmHWM)
   std::filesystem::path checkpoint;
   bool interrupted = false;
 };

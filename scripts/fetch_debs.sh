@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Downloads (here, where Debian's registry is reachable) the .deb files of the libraries the GPU
+# machine lacks, into build/debs. scripts/gpu_check.sh unpacks them there with dpkg -x.
+# Pass build/debs in the device tool's `carry` list.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mkdir -p "$root/build/debs"
+cd "$root/build/debs"
+pkgs=(libsentencepiece-dev libsentencepiece0 libyaml-cpp-dev libyaml-cpp0.7 nlohmann-json3-dev libcli11-dev
+      libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libgtest-dev googletest)
+[ -n "$(ls ./*.deb 2>/dev/null)" ] || { apt-get update -qq; apt-get download "${pkgs[@]}"; }
+ls -1 ./*.deb

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one command for the GPU machine: build, run every test (GPU tests included, nothing
+# skipped for lack of a GPU) and the GPU benchmarks. The machine has torch in /opt/torch/.venv,
+# nvcc, cmake and ninja but no package registry, so the Debian libraries come as .debs fetched
+# beforehand by scripts/fetch_debs.sh (carried as build/debs) and unpacked here with dpkg -x.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py="${LONGALIGN_GPU_PYTHON:-/opt/torch/.venv/bin/python}"
+sysroot="$root/build/sysroot"
+if [ -d build/debs ]; then
+  mkdir -p "$sysroot"
+  for d in build/debs/*.deb; do dpkg -x "$d" "$sysroot"; done
+fi
+export LD_LIBRARY_PATH="$sysroot/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+torch_prefix=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader) | torch $("$py" -c 'import torch;print(torch.__version__)')"
+cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$sysroot/usr;$torch_prefix" -DGTEST_ROOT="$sysroot/usr" -DLONGALIGN_PYTHON="$py"
+cmake --build build/gpu -j "$(nproc)"
+echo "== tests"
+ctest --test-dir build/gpu --output-on-failure -j 4 || status=$?
+echo "== GPU training throughput (tiny_cpu shape on cuda, bf16)"
+bin=build/gpu/bin/longalign
+work=$(mktemp -d)
+"$bin" synth -o "$work/s.jsonl" -n 400 --min-words 60 --max-words 400 >/dev/null 2>&1
+"$bin" tokenizer train -i "$work/s.jsonl" --vocab-size 2000 -o "$work/t.model" >/dev/null 2>&1
+"$bin" train --config configs/tiny_cpu.yaml --set "data.inputs=[$work/s.jsonl]" --set "data.tokenizer=$work/t.model" \
+  --set train.device=cuda --set train.dtype=bf16 --set train.epochs=1 --set "output.dir=$work/run" --no-progress 2>&1 | tail -5
+exit "${status:-0}"
