@@ -20,6 +20,13 @@ find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(Threads REQUIRED)
 
+# CUDA toolkit and NCCL (at /usr/local/cuda here) when present: the kernels and multi-GPU
+# training build against them; their absence only disables those parts.
+find_package(CUDAToolkit QUIET)
+find_library(NCCL_LIBRARY nccl HINTS /usr/local/cuda/lib64 /usr/local/cuda/lib ${CUDAToolkit_LIBRARY_DIR})
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS /usr/local/cuda/include ${CUDAToolkit_INCLUDE_DIRS})
+message(STATUS "CUDA toolkit: ${CUDAToolkit_VERSION} (${CUDAToolkit_FOUND}); NCCL: ${NCCL_LIBRARY}")
+
 if(LONGALIGN_WITH_TORCH)
   # The venv's python: finds torch for CMake, and runs the HF parity oracles in tests.
   find_program(LONGALIGN_PYTHON NAMES python3 python HINTS ${CMAKE_SOURCE_DIR}/build/venv/bin NO_DEFAULT_PATH)

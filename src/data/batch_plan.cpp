@@ -10,6 +10,7 @@
 
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
 
 using nlohmann::json;
@@ -188,11 +189,9 @@ void save_plan(const Plan& plan, const std::filesystem::path& path) {
 }
 
 Plan load_plan(const std::filesystem::path& path) {
-  std::ifstream f(path);
-  if (!f) throw RuntimeError("cannot read plan " + path.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
+  auto text = read_file(path);
+  if (!text) throw RuntimeError("cannot read plan " + path.string());
+  json j = json::parse(*text, nullptr, false);
   if (!j.is_object() || j.value("format", "") != "longalign-plan")
     throw RuntimeError(path.string() + " is not a longalign plan; re-run `longalign pack`");
   if (j.value("version", -1) != kPlanVersion)

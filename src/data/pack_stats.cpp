@@ -54,6 +54,7 @@ std::string PackStats::summary() const {
       records, sequences, truncated, dropped_total(), invalid, tokens, target_tokens, steps, batches,
       padding_tokens, efficiency() * 100);
   for (const auto& [reason, c] : dropped) s += fmt::format("  dropped {:<28} {}\n", reason, c);
+  for (const auto& e : invalid_examples) s += "  skipped invalid line " + e + "\n";
   uint64_t peak = 0;
   for (auto c : length_histogram) peak = std::max(peak, c);
   s += "sequence length histogram:\n";

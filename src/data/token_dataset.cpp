@@ -8,6 +8,7 @@
 
 #include "longalign/core/crc32c.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the on-disk formats are little-endian");
 
@@ -57,11 +58,9 @@ DatasetInfo DatasetWriter::finish() {
 
 TokenDataset TokenDataset::open(const fs::path& dir) {
   fs::path hpath = dir / "header.json";
-  std::ifstream f(hpath);
-  if (!f) throw RuntimeError("not a longalign dataset: " + hpath.string() + " is missing");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json h = json::parse(ss.str(), nullptr, false);
+  auto text = read_file(hpath);
+  if (!text) throw RuntimeError("not a longalign dataset: " + hpath.string() + " is missing");
+  json h = json::parse(*text, nullptr, false);
   auto corrupt = [&](const std::string& why) {
     return RuntimeError("dataset " + dir.string() + " is corrupt: " + why + "; re-run `longalign pack`");
   };

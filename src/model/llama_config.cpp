@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 
 using nlohmann::json;
 
@@ -90,11 +91,9 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
 }
 
 LlamaConfig load_hf_config(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  if (!f) throw UsageError("model config " + p.string() + " does not exist");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_hf_config(ss.str(), p.string());
+  auto text = read_file(p);
+  if (!text) throw UsageError("model config " + p.string() + " does not exist");
+  return parse_hf_config(*text, p.string());
 }
 
 std::string to_hf_config_json(const LlamaConfig& c, const std::string& torch_dtype) {

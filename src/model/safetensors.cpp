@@ -11,6 +11,7 @@
 
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -110,10 +111,7 @@ CheckpointTensors::CheckpointTensors(const fs::path& dir) : dir_(dir) {
   fs::path index = dir / "model.safetensors.index.json";
   std::vector<std::string> shards;
   if (fs::exists(index)) {
-    std::ifstream f(index);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    json j = json::parse(ss.str(), nullptr, false);
+    json j = json::parse(read_file(index).value_or(""), nullptr, false);
     if (!j.is_object() || !j.contains("weight_map")) throw RuntimeError(index.string() + " has no weight_map");
     std::map<std::string, size_t> shard_ids;
     for (auto& [name, file] : j["weight_map"].items()) {

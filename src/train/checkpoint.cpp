@@ -11,6 +11,7 @@
 
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/model/weights.hpp"
 
 namespace fs = std::filesystem;
@@ -73,10 +74,7 @@ std::optional<fs::path> resolve_checkpoint(const fs::path& run_dir, const std::s
 TrainerState load_checkpoint(const fs::path& dir, model::LlamaForCausalLMImpl& m, AdamW& opt) {
   model::load_hf_weights(m, dir);
   opt.load_state(model::SafetensorsFile(dir / "optimizer.safetensors"));
-  std::ifstream f(dir / "trainer_state.json");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  auto j = nlohmann::json::parse(read_file(dir / "trainer_state.json").value_or(""), nullptr, false);
   if (!j.is_object()) throw RuntimeError((dir / "trainer_state.json").string() + " is corrupt");
   TrainerState st;
   st.step = j.value("step", int64_t{0});

@@ -14,6 +14,7 @@
 
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/rng.hpp"
 #include "longalign/data/batch.hpp"
@@ -35,20 +36,13 @@ namespace {
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) { g_signal = sig; }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // Packs the configured inputs unless an identical pack is already cached; returns its dir.
 fs::path prepare_data(const TrainConfig& cfg) {
   if (cfg.data.tokenize.inputs.empty()) return cfg.data.output;
   data::PackOptions o = cfg.data;
   if (o.output.empty()) o.output = cfg.output.dir / "data.pack";
   o.tokenize.progress = true;
-  if (fs::exists(o.output / "pack_config.json") && read_file(o.output / "pack_config.json") == data::pack_config_json(o)) {
+  if (read_file(o.output / "pack_config.json") == data::pack_config_json(o)) {
     log::info("using cached pack " + o.output.string());
     return o.output;
   }
