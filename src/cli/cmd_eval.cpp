@@ -3,9 +3,100 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
+#include "longalign/eval/generator.hpp"
+#include "longalign/eval/longbench_chat.hpp"
 #include "longalign/eval/loss_eval.hpp"
+#include "longalign/eval/needle.hpp"
 
 namespace longalign::cli {
+
+namespace {
+
+void add_needle(CLI::App& eval, Action& action) {
+  auto* cmd = eval.add_subcommand("needle", "Needle-in-a-haystack over context lengths x depths; JSON + heatmap PNG");
+  struct Flags {
+    std::string model, tokenizer, tmpl = "llama2", haystack, output = "needle", device = "auto";
+    std::vector<int64_t> lengths;
+    int n_lengths = 10, n_depths = 10;
+    int64_t max_length = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  cmd->add_option("-m,--model", f->model, "Model directory")->required();
+  cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
+  cmd->add_option("--haystack", f->haystack, "Filler text file (default: built-in synth filler)");
+  cmd->add_option("--lengths", f->lengths, "Context lengths in tokens (default: --num-lengths evenly up to the context)")
+      ->delimiter(',');
+  cmd->add_option("--num-lengths", f->n_lengths, "Number of lengths")->capture_default_str();
+  cmd->add_option("--num-depths", f->n_depths, "Number of depths from 0 to 100%")->capture_default_str();
+  cmd->add_option("--max-length", f->max_length, "Longest context (default: the model's)");
+  cmd->add_option("--template", f->tmpl, "Chat template")->capture_default_str();
+  cmd->add_option("-o,--output", f->output, "Output directory (results.json, heatmap.png)")->capture_default_str();
+  cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->callback([&action, f] {
+    action = [f] {
+      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
+      eval::NeedleOptions o;
+      const int64_t max_len = f->max_length > 0 ? f->max_length : gen->context_length() - o.max_new_tokens;
+      o.lengths = f->lengths.empty() ? eval::default_lengths(max_len, f->n_lengths) : f->lengths;
+      o.depths = eval::default_depths(f->n_depths);
+      o.chat_template = data::parse_template(f->tmpl);
+      o.haystack = f->haystack;
+      o.output_dir = f->output;
+      auto r = eval::run_needle(*gen, o);
+      std::printf("needle accuracy %.1f%% over %zu lengths x %zu depths; results in %s/results.json and heatmap.png\n",
+                  r.mean * 100, o.lengths.size(), o.depths.size(), f->output.c_str());
+      return 0;
+    };
+  });
+}
+
+void add_longbench_chat(CLI::App& eval, Action& action) {
+  auto* cmd = eval.add_subcommand("longbench-chat", "LongBench-Chat: generate, have an LLM judge score, report the mean");
+  struct Flags {
+    std::string model, tokenizer, data, output = "longbench_chat", tmpl = "llama2", key_env = "OPENAI_API_KEY",
+                                        judge_prompt, device = "auto";
+    eval::LongBenchChatOptions o;
+  };
+  auto f = std::make_shared<Flags>();
+  f->o.judge.model = "gpt-4";
+  cmd->add_option("-m,--model", f->model, "Model directory")->required();
+  cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
+  cmd->add_option("--data", f->data, "test_cases.jsonl (idx, prompt or query, answer)")->required();
+  cmd->add_option("--judge-url", f->o.judge.url, "OpenAI-compatible chat-completions URL")->required();
+  cmd->add_option("--judge-model", f->o.judge.model, "Judge model name")->capture_default_str();
+  cmd->add_option("--judge-key-env", f->key_env, "Environment variable holding the API key")->capture_default_str();
+  cmd->add_option("--judge-prompt", f->judge_prompt, "Judge prompt template file ({question} {reference} {prediction})");
+  cmd->add_option("--retries", f->o.judge.max_retries, "HTTP retries with exponential backoff")->capture_default_str();
+  cmd->add_option("--backoff-ms", f->o.judge.backoff_ms, "First retry wait")->capture_default_str();
+  cmd->add_option("--max-length", f->o.max_length, "Prompt + answer budget (middle truncation)")->capture_default_str();
+  cmd->add_option("--max-new-tokens", f->o.max_new_tokens, "Answer length")->capture_default_str();
+  cmd->add_option("--template", f->tmpl, "Chat template")->capture_default_str();
+  cmd->add_option("-o,--output", f->output, "Output directory (results.jsonl, report.json); re-runs resume")
+      ->capture_default_str();
+  cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->callback([&action, f] {
+    action = [f] {
+      if (const char* k = std::getenv(f->key_env.c_str())) f->o.judge.api_key = k;
+      if (!f->judge_prompt.empty()) {
+        auto t = read_file(f->judge_prompt);
+        if (!t) throw UsageError("--judge-prompt " + f->judge_prompt + " does not exist");
+        f->o.judge_prompt = *t;
+      }
+      f->o.data = f->data;
+      f->o.output_dir = f->output;
+      f->o.chat_template = data::parse_template(f->tmpl);
+      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
+      auto r = eval::run_longbench_chat(*gen, f->o);
+      std::printf("LongBench-Chat mean score %.2f over %zu of %zu items (%zu unscored); details in %s\n", r.mean,
+                  r.scored, r.items, r.items - r.scored, f->output.c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace
 
 void add_eval(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a model");
@@ -38,6 +129,8 @@ void add_eval(CLI::App& app, Action& action) {
       return 0;
     };
   });
+  add_needle(*cmd, action);
+  add_longbench_chat(*cmd, action);
 }
 
 }  // namespace longalign::cli

@@ -14,5 +14,6 @@ void add_tokenizer(CLI::App& app, Action& action);
 void add_demo(CLI::App& app, Action& action);
 void add_train(CLI::App& app, Action& action);
 void add_eval(CLI::App& app, Action& action);
+void add_generate(CLI::App& app, Action& action);
 
 }  // namespace longalign::cli

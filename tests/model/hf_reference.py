@@ -28,7 +28,7 @@ def main(out: Path) -> None:
     for i, (name, extra) in enumerate(VARIANTS.items()):
         torch.manual_seed(1234 + i)
         rope = extra.pop("rope_scaling", None)
-        cfg = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        cfg = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                           max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0,
                           initializer_range=0.2, **extra)
         if rope is not None:

@@ -1,0 +1,56 @@
+// Text generation with a KV cache: the prompt is prefilled through the varlen attention op,
+// then each new token attends to the cached keys and values (the prefix is never re-run).
+// Greedy or temperature/top-p sampling with a seed, stopping at EOS.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "longalign/data/chat_template.hpp"
+#include "longalign/data/tokenizer.hpp"
+
+namespace longalign::model {
+class LlamaForCausalLMImpl;
+}
+
+namespace longalign::eval {
+
+struct SamplingOptions {
+  int64_t max_new_tokens = 256;
+  double temperature = 0.0;  // 0: greedy
+  double top_p = 1.0;
+  uint64_t seed = 0;
+};
+
+// Keeps the first and last halves of `ids` when longer than `max_tokens` (LongBench-Chat's rule).
+std::vector<int32_t> middle_truncate(const std::vector<int32_t>& ids, size_t max_tokens);
+
+class Generator {
+ public:
+  // Loads config.json + safetensors (+ tokenizer.model unless `tokenizer` is given) from `dir`.
+  static std::unique_ptr<Generator> load(const std::filesystem::path& dir, const std::string& device = "auto",
+                                         const std::filesystem::path& tokenizer = {});
+  Generator(std::shared_ptr<model::LlamaForCausalLMImpl> m, std::unique_ptr<data::Tokenizer> tok);
+  ~Generator();
+
+  const data::Tokenizer& tokenizer() const { return *tok_; }
+  int64_t context_length() const;
+
+  // Chat-formatted prompt ids; the user text is middle-truncated so that prompt + max_new fit.
+  std::vector<int32_t> prompt_ids(const std::string& user_text, data::Template t, int64_t max_prompt_tokens) const;
+
+  // New tokens (EOS excluded); `on_token` sees each as it is produced.
+  std::vector<int32_t> generate(const std::vector<int32_t>& prompt, const SamplingOptions& opts,
+                                const std::function<void(int32_t)>& on_token = {});
+  // Greedy decoding that re-runs the whole sequence for every token: the test oracle.
+  std::vector<int32_t> generate_uncached_greedy(const std::vector<int32_t>& prompt, int64_t max_new_tokens);
+
+ private:
+  std::shared_ptr<model::LlamaForCausalLMImpl> model_;
+  std::unique_ptr<data::Tokenizer> tok_;
+};
+
+}  // namespace longalign::eval

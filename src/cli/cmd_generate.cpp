@@ -1,0 +1,88 @@
+// `longalign generate`: one prompt streamed to stdout, or a JSONL batch to a JSONL file.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "longalign/core/atomic_file.hpp"
+#include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
+#include "longalign/eval/generator.hpp"
+
+namespace longalign::cli {
+
+void add_generate(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand("generate", "Generate text with a HF-format Llama model (KV-cached decoding)");
+  struct Flags {
+    std::string model, prompt, prompt_file, input, output, tmpl = "llama2", tokenizer, device = "auto";
+    int64_t max_context = 0;
+    eval::SamplingOptions s;
+  };
+  auto f = std::make_shared<Flags>();
+  f->s.max_new_tokens = 256;
+  cmd->add_option("-m,--model", f->model, "Model directory (config.json, safetensors, tokenizer.model)")->required();
+  auto* p1 = cmd->add_option("-p,--prompt", f->prompt, "Prompt text (streams the answer to stdout)");
+  auto* p2 = cmd->add_option("--prompt-file", f->prompt_file, "Read the prompt from a file");
+  auto* p3 = cmd->add_option("-i,--input", f->input, "JSONL of {\"prompt\": ...} (also \"query\"); needs --output");
+  p1->excludes(p2)->excludes(p3);
+  p2->excludes(p3);
+  cmd->add_option("-o,--output", f->output, "JSONL output for --input: the input fields plus \"response\"");
+  cmd->add_option("--template", f->tmpl, "Chat template: llama2, chatglm3, chatml, raw")->capture_default_str();
+  cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
+  cmd->add_option("--max-new-tokens", f->s.max_new_tokens, "Tokens to generate at most")->capture_default_str();
+  cmd->add_option("--temperature", f->s.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-p", f->s.top_p, "Nucleus sampling mass")->capture_default_str();
+  cmd->add_option("--seed", f->s.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option("--max-context", f->max_context, "Context budget (default: the model's); longer prompts are cut in the middle");
+  cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->footer("Examples:\n  longalign generate -m runs/demo/train/checkpoints/step-00000066 -p \"What is 2 + 3?\"\n"
+              "  longalign generate -m MODEL -i prompts.jsonl -o answers.jsonl --max-new-tokens 512");
+  cmd->callback([&action, f] {
+    action = [f] {
+      if (f->prompt.empty() && f->prompt_file.empty() && f->input.empty())
+        throw UsageError("generate needs --prompt, --prompt-file or --input");
+      if (!f->input.empty() && f->output.empty()) throw UsageError("--input needs --output");
+      auto tmpl = data::parse_template(f->tmpl);
+      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
+      const int64_t ctx = f->max_context > 0 ? f->max_context : gen->context_length();
+      const int64_t budget = ctx - f->s.max_new_tokens;
+      if (budget <= 0) throw UsageError("--max-new-tokens leaves no room for the prompt in a context of " + std::to_string(ctx));
+      if (f->input.empty()) {
+        std::string prompt = f->prompt;
+        if (!f->prompt_file.empty()) {
+          auto t = read_file(f->prompt_file);
+          if (!t) throw UsageError("--prompt-file " + f->prompt_file + " does not exist");
+          prompt = *t;
+        }
+        std::vector<int32_t> so_far;
+        std::string printed;
+        gen->generate(gen->prompt_ids(prompt, tmpl, budget), f->s, [&](int32_t id) {
+          so_far.push_back(id);  // decode the whole answer so far: pieces join with their spaces
+          std::string text = gen->tokenizer().decode(so_far);
+          std::fputs(text.substr(std::min(printed.size(), text.size())).c_str(), stdout);
+          std::fflush(stdout);
+          printed = text;
+        });
+        std::fputc('\n', stdout);
+        return 0;
+      }
+      std::ifstream in(f->input);
+      if (!in) throw UsageError("--input " + f->input + " does not exist");
+      std::string out, line;
+      for (size_t n = 1; std::getline(in, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_object() || !(j.contains("prompt") || j.contains("query")))
+          throw RuntimeError(f->input + ":" + std::to_string(n) + ": expected an object with a \"prompt\" string");
+        std::string prompt = j.value("prompt", j.value("query", std::string()));
+        j["response"] = gen->tokenizer().decode(gen->generate(gen->prompt_ids(prompt, tmpl, budget), f->s));
+        out += j.dump() + "\n";
+      }
+      write_file_atomic(f->output, out);
+      return 0;
+    };
+  });
+}
+
+}  // namespace longalign::cli

@@ -1,0 +1,111 @@
+// Generation and evaluation building blocks: KV-cached greedy decoding equals full recompute,
+// middle truncation keeps exact halves, the needle lands at the requested depth (within one
+// sentence), the heatmap decodes as a PNG of the right size, and judge replies parse.
+#include <gtest/gtest.h>
+#include <png.h>
+#include <torch/torch.h>
+
+#include "longalign/eval/generator.hpp"
+#include "longalign/eval/heatmap_png.hpp"
+#include "longalign/eval/judge.hpp"
+#include "longalign/eval/needle.hpp"
+#include "longalign/model/weights.hpp"
+#include "test_tokenizers.hpp"
+
+using namespace longalign;
+
+namespace {
+
+std::unique_ptr<eval::Generator> random_generator(int64_t kv_heads) {
+  model::LlamaConfig c;
+  c.vocab_size = 261, c.hidden_size = 64, c.intermediate_size = 128, c.num_hidden_layers = 3;
+  c.num_attention_heads = 4, c.num_key_value_heads = kv_heads, c.max_position_embeddings = 512;
+  auto m = std::make_shared<model::LlamaForCausalLMImpl>(c);
+  model::init_weights(*m, 0.3, 11);
+  m->eval();
+  return std::make_unique<eval::Generator>(m, std::make_unique<fixture::ByteTokenizer>());
+}
+
+}  // namespace
+
+TEST(Generation, KvCacheGreedyEqualsFullRecompute) {
+  for (int64_t kv : {4, 1}) {
+    auto gen = random_generator(kv);
+    auto prompt = gen->prompt_ids("Tell me a story about a river.", data::Template::llama2, 400);
+    eval::SamplingOptions o;
+    o.max_new_tokens = 40;
+    auto cached = gen->generate(prompt, o);
+    auto full = gen->generate_uncached_greedy(prompt, 40);
+    EXPECT_GE(cached.size(), 5u);
+    EXPECT_EQ(cached, full) << "kv heads " << kv;
+  }
+}
+
+TEST(Generation, SamplingIsSeededAndStopsAtMaxNewTokens) {
+  auto gen = random_generator(2);
+  auto prompt = gen->prompt_ids("hello", data::Template::raw, 100);
+  eval::SamplingOptions o;
+  o.max_new_tokens = 12, o.temperature = 1.0, o.top_p = 0.9, o.seed = 5;
+  auto a = gen->generate(prompt, o), b = gen->generate(prompt, o);
+  EXPECT_EQ(a, b);
+  EXPECT_LE(a.size(), 12u);
+}
+
+TEST(Generation, MiddleTruncationKeepsFirstAndLastHalves) {
+  std::vector<int32_t> ids(100);
+  for (int i = 0; i < 100; ++i) ids[i] = i;
+  auto t = eval::middle_truncate(ids, 11);
+  EXPECT_EQ(t, (std::vector<int32_t>{0, 1, 2, 3, 4, 94, 95, 96, 97, 98, 99}));
+  EXPECT_EQ(eval::middle_truncate(ids, 100), ids);
+  auto gen = random_generator(1);  // prompts over budget are cut inside the user text only
+  auto p = gen->prompt_ids(std::string(300, 'a') + std::string(300, 'z'), data::Template::llama2, 120);
+  EXPECT_EQ(p.size(), 120u);
+  std::string text = gen->tokenizer().decode(p);
+  EXPECT_EQ(text.substr(0, 9), "<s>[INST]");
+  EXPECT_EQ(text.substr(text.size() - 12), "zzzzz[/INST]");
+}
+
+TEST(Needle, PlacedAtTheRequestedDepthWithinOneSentence) {
+  fixture::ByteTokenizer tok;
+  auto sentences = eval::load_filler_sentences({}, 3);
+  size_t longest = 0;
+  for (const auto& s : sentences) longest = std::max(longest, s.size() + 1);
+  for (double depth : {0.0, 0.1, 0.35, 0.5, 0.9, 1.0}) {
+    auto h = eval::build_haystack(sentences, 4000, depth, tok, 9);
+    const size_t needle_len = ("The pass key is " + h.key + ". Remember it. " + h.key + " is the pass key. ").size();
+    const double filler = double(h.context_end - h.context_begin - needle_len);
+    const double at = double(h.needle_offset - h.context_begin) / filler;
+    EXPECT_NEAR(at, depth, double(longest) / filler) << "depth " << depth;
+    EXPECT_NEAR(double(tok.encode(h.text).size()), 4000, 16 + double(longest));
+    EXPECT_EQ(h.text.substr(h.needle_offset, 16), "The pass key is ");
+  }
+}
+
+TEST(Needle, HeatmapDecodesAsAPngOfTheRightSize) {
+  fixture::TempDir tmp;
+  eval::write_heatmap_png(tmp / "h.png", {{1.0, 0.0, 0.5}, {0.0, 1.0, 1.0}});
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  ASSERT_TRUE(png_image_begin_read_from_file(&img, (tmp / "h.png").c_str())) << img.message;
+  img.format = PNG_FORMAT_RGB;
+  EXPECT_EQ(img.width, 3u * eval::kCellWidth);
+  EXPECT_EQ(img.height, 2u * eval::kCellHeight);
+  std::vector<uint8_t> px(PNG_IMAGE_SIZE(img));
+  ASSERT_TRUE(png_image_finish_read(&img, nullptr, px.data(), 0, nullptr));
+  auto at = [&](int x, int y) { return &px[(size_t(y) * img.width + x) * 3]; };
+  EXPECT_GT(at(10, 10)[1], at(10, 10)[0]);        // row 0 col 0: hit, green
+  EXPECT_GT(at(58, 10)[0], at(58, 10)[1]);        // row 0 col 1: miss, red
+}
+
+TEST(Judge, ScoreParsing) {
+  EXPECT_EQ(eval::parse_judge_score("Good answer. Rating: [[8]]"), 8.0);
+  EXPECT_EQ(eval::parse_judge_score("[[3]] at first, but on reflection [[9]]"), 9.0);
+  EXPECT_EQ(eval::parse_judge_score("Rating: [[7.5]]"), 7.5);
+  EXPECT_EQ(eval::parse_judge_score("Rating: [[8]] (out of [[ten]])"), 8.0);
+  EXPECT_FALSE(eval::parse_judge_score("no score at all"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[11]]"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[0]]"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[]]"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [8]"));
+  EXPECT_EQ(eval::fill_judge_prompt("Q={question} R={reference} P={prediction}", "q", "r", "p"), "Q=q R=r P=p");
+}
