@@ -27,4 +27,8 @@ work=$(mktemp -d)
 "$bin" tokenizer train -i "$work/s.jsonl" --vocab-size 2000 -o "$work/t.model" >/dev/null 2>&1
 "$bin" train --config configs/tiny_cpu.yaml --set "data.inputs=[$work/s.jsonl]" --set "data.tokenizer=$work/t.model" \
   --set train.device=cuda --set train.dtype=bf16 --set train.epochs=1 --set "output.dir=$work/run" --no-progress 2>&1 | tail -5
+echo "== generation throughput (prefill and decode, cuda bf16)"
+ck=$(ls -d "$work"/run/checkpoints/step-* | tail -1)
+"$py" -c "print('The river carries the evening light. ' * 300)" >"$work/prompt.txt"
+"$bin" generate -m "$ck" --prompt-file "$work/prompt.txt" --max-new-tokens 128 --device cuda --timing >/dev/null
 exit "${status:-0}"

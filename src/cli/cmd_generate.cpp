@@ -1,4 +1,5 @@
 // `longalign generate`: one prompt streamed to stdout, or a JSONL batch to a JSONL file.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -17,6 +18,7 @@ void add_generate(CLI::App& app, Action& action) {
   struct Flags {
     std::string model, prompt, prompt_file, input, output, tmpl = "llama2", tokenizer, device = "auto";
     int64_t max_context = 0;
+    bool timing = false;
     eval::SamplingOptions s;
   };
   auto f = std::make_shared<Flags>();
@@ -36,6 +38,7 @@ void add_generate(CLI::App& app, Action& action) {
   cmd->add_option("--seed", f->s.seed, "Sampling seed")->capture_default_str();
   cmd->add_option("--max-context", f->max_context, "Context budget (default: the model's); longer prompts are cut in the middle");
   cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_flag("--timing", f->timing, "Report prefill and decode tokens/s on stderr");
   cmd->footer("Examples:\n  longalign generate -m runs/demo/train/checkpoints/step-00000066 -p \"What is 2 + 3?\"\n"
               "  longalign generate -m MODEL -i prompts.jsonl -o answers.jsonl --max-new-tokens 512");
   cmd->callback([&action, f] {
@@ -65,6 +68,12 @@ void add_generate(CLI::App& app, Action& action) {
           printed = text;
         });
         std::fputc('\n', stdout);
+        if (f->timing) {
+          const auto& t = gen->last_timing();
+          std::fprintf(stderr, "prefill %lld tokens in %.3f s (%.0f tokens/s); decode %lld tokens in %.3f s (%.1f tokens/s)\n",
+                       (long long)t.prefill_tokens, t.prefill_s, t.prefill_tokens / std::max(t.prefill_s, 1e-9),
+                       (long long)t.decode_tokens, t.decode_s, t.decode_tokens / std::max(t.decode_s, 1e-9));
+        }
         return 0;
       }
       std::ifstream in(f->input);

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
 #include "longalign/core/error.hpp"
@@ -127,11 +128,16 @@ std::vector<int32_t> Generator::generate(const std::vector<int32_t>& prompt, con
   at::Tensor ids = torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end()), torch::kLong).to(dev);
   at::Tensor pos = torch::arange(int64_t(prompt.size()), torch::kLong).to(dev);
   int64_t n = int64_t(prompt.size());
+  timing_ = {};
   for (int64_t step = 0; step < o.max_new_tokens; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
     model::PackedInput in{ids, pos, torch::tensor({0, int32_t(n)}, torch::kInt).to(dev), n};
     at::Tensor h = model_->hidden_states(in, attention);
     cache->len += n;
-    int32_t next = pick_token(model_->logits(h.narrow(0, h.size(0) - 1, 1))[0], o, rng);
+    int32_t next = pick_token(model_->logits(h.narrow(0, h.size(0) - 1, 1))[0], o, rng);  // .item() syncs
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (step == 0) timing_.prefill_tokens = n, timing_.prefill_s = dt;
+    else timing_.decode_tokens += 1, timing_.decode_s += dt;
     if (next == tok_->eos_id()) break;
     out.push_back(next);
     if (on_token) on_token(next);

@@ -37,6 +37,13 @@ class Generator {
   ~Generator();
 
   const data::Tokenizer& tokenizer() const { return *tok_; }
+
+  // Timing of the last generate() call (device-synchronized), for throughput reports.
+  struct Timing {
+    int64_t prefill_tokens = 0, decode_tokens = 0;
+    double prefill_s = 0, decode_s = 0;
+  };
+  const Timing& last_timing() const { return timing_; }
   int64_t context_length() const;
 
   // Chat-formatted prompt ids; the user text is middle-truncated so that prompt + max_new fit.
@@ -51,6 +58,7 @@ class Generator {
  private:
   std::shared_ptr<model::LlamaForCausalLMImpl> model_;
   std::unique_ptr<data::Tokenizer> tok_;
+  Timing timing_;
 };
 
 }  // namespace longalign::eval
