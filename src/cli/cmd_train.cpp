@@ -3,6 +3,8 @@
 
 #include "commands.hpp"
 #include "longalign/core/log.hpp"
+#include "longalign/dist/dist_env.hpp"
+#include "longalign/dist/store_collectives.hpp"
 #include "longalign/train/trainer.hpp"
 
 namespace longalign::cli {
@@ -30,8 +32,13 @@ void add_train(CLI::App& app, Action& action) {
     action = [config, sets, req, cmd] {
       if (cmd->count("--resume") && req->resume.empty()) req->resume = "latest";
       auto cfg = train::load_train_config(*config, *sets);
+      const dist::DistEnv env = dist::read_dist_env();
+      if (env.distributed() && !req->dry_run) {
+        if (env.rank > 0) log::set_level(log::Level::warn);  // rank 0 speaks for the job
+        req->comm = dist::make_store_collectives(env, cfg.distributed.timeout_s);
+      }
       auto s = train::run_training(cfg, *req);
-      if (req->dry_run) return 0;
+      if (req->dry_run || env.rank > 0) return 0;
       std::printf("\n== training summary ==\nsteps %lld  skipped %lld  time %.1f s  %.0f tokens/s  peak RSS %.0f MB\n"
                   "loss %.4f (first step) -> %.4f (last step)\ncheckpoint %s%s\n",
                   (long long)s.steps_done, (long long)s.skipped, s.seconds, s.tokens_per_s, s.peak_rss_mb, s.first_loss,

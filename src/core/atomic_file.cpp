@@ -80,15 +80,19 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   fsync_dir(path.parent_path());
 }
 
-StagedDir::StagedDir(fs::path final_path, bool overwrite)
+StagedDir::StagedDir(fs::path final_path, bool overwrite, fs::path tmp_path)
     : final_(std::move(final_path)), overwrite_(overwrite) {
   if (fs::exists(final_) && !overwrite_)
     throw UsageError("output " + final_.string() + " already exists; pass --overwrite to replace it");
   check_writable_parent(final_);
   fs::path parent = final_.parent_path();
   if (!parent.empty()) fs::create_directories(parent);
-  tmp_ = final_;
-  tmp_ += unique_suffix();
+  if (tmp_path.empty()) {
+    tmp_ = final_;
+    tmp_ += unique_suffix();
+  } else {
+    tmp_ = std::move(tmp_path);
+  }
   std::error_code ec;
   fs::create_directory(tmp_, ec);
   if (ec) throw RuntimeError("cannot create directory " + tmp_.string() + ": " + ec.message());

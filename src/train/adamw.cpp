@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "longalign/core/error.hpp"
@@ -54,6 +55,7 @@ void AdamW::step(double lr) {
   ++t_;
   const double bc1 = 1.0 - std::pow(cfg_.beta1, double(t_)), bc2 = 1.0 - std::pow(cfg_.beta2, double(t_));
   for (auto& s : slots_) {
+    if (!owns(s)) continue;
     if (s.decay && cfg_.weight_decay > 0) s.master.mul_(1.0 - lr * cfg_.weight_decay);
     s.m.mul_(cfg_.beta1).add_(s.grad, 1.0 - cfg_.beta1);
     s.v.mul_(cfg_.beta2).addcmul_(s.grad, s.grad, 1.0 - cfg_.beta2);
@@ -72,9 +74,64 @@ void AdamW::zero_grad() {
   }
 }
 
+void AdamW::all_reduce_grads(train::Collectives& comm, std::vector<double>& extras) {
+  torch::NoGradGuard ng;
+  std::vector<at::Tensor> parts;
+  for (auto& s : slots_) parts.push_back(s.grad.flatten().to(torch::kDouble));
+  parts.push_back(torch::tensor(extras, torch::kDouble));
+  at::Tensor flat = torch::cat(parts);  // fp64 on the wire: the rank-order sum then rounds once
+  comm.all_reduce_sum(flat);
+  int64_t off = 0;
+  for (auto& s : slots_) {
+    s.grad.copy_(flat.narrow(0, off, s.grad.numel()).view_as(s.grad));
+    off += s.grad.numel();
+  }
+  for (size_t i = 0; i < extras.size(); ++i) extras[i] = flat[off + int64_t(i)].item<double>();
+}
+
+void AdamW::shard(int world, int rank) {
+  world_ = world;
+  rank_ = rank;
+  std::vector<size_t> order(slots_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return slots_[a].param.numel() > slots_[b].param.numel(); });
+  std::vector<int64_t> load(world, 0);
+  for (size_t i : order) {
+    int r = int(std::min_element(load.begin(), load.end()) - load.begin());
+    slots_[i].owner = r;
+    load[r] += slots_[i].param.numel();
+  }
+  for (auto& s : slots_)
+    if (!owns(s)) {  // the memory ZeRO-1 saves: no moments or master copy for others' parameters
+      s.m = at::Tensor();
+      s.v = at::Tensor();
+      if (!s.master.is_same(s.param)) s.master = at::Tensor();
+    }
+}
+
+void AdamW::sync_params(train::Collectives& comm) {
+  torch::NoGradGuard ng;
+  for (int r = 0; r < world_; ++r) {
+    std::vector<at::Tensor> parts;
+    for (auto& s : slots_)
+      if (s.owner == r) parts.push_back(s.param.detach().flatten());
+    if (parts.empty()) continue;
+    at::Tensor flat = torch::cat(parts);
+    comm.broadcast(flat, r);
+    int64_t off = 0;
+    for (auto& s : slots_)
+      if (s.owner == r) {
+        s.param.copy_(flat.narrow(0, off, s.param.numel()).view_as(s.param));
+        off += s.param.numel();
+      }
+  }
+}
+
 model::NamedTensors AdamW::state() const {
   model::NamedTensors out;
   for (const auto& s : slots_) {
+    if (!owns(s)) continue;
     out.emplace_back("exp_avg." + s.name, s.m);
     out.emplace_back("exp_avg_sq." + s.name, s.v);
     if (!s.master.is_same(s.param)) out.emplace_back("master." + s.name, s.master);
@@ -83,24 +140,33 @@ model::NamedTensors AdamW::state() const {
   return out;
 }
 
-void AdamW::load_state(const model::SafetensorsFile& f) {
+void AdamW::load_state(const std::vector<const model::SafetensorsFile*>& files) {
   torch::NoGradGuard ng;
+  auto find = [&](const std::string& key) -> const model::SafetensorsFile* {
+    for (const auto* f : files)
+      if (f->contains(key)) return f;
+    return nullptr;
+  };
   auto load = [&](const std::string& key, at::Tensor& dst) {
-    if (!f.contains(key)) throw RuntimeError("optimizer state lacks " + key);
-    at::Tensor src = f.view(key);
+    const auto* f = find(key);
+    if (!f) throw RuntimeError("optimizer state lacks " + key);
+    at::Tensor src = f->view(key);
     if (src.sizes() != dst.sizes()) throw RuntimeError("optimizer state " + key + " does not match the model's shape");
     dst.copy_(src);
   };
   for (auto& s : slots_) {
+    if (!owns(s)) continue;
     load("exp_avg." + s.name, s.m);
     load("exp_avg_sq." + s.name, s.v);
     if (!s.master.is_same(s.param)) {
-      if (f.contains("master." + s.name)) load("master." + s.name, s.master);
+      if (find("master." + s.name)) load("master." + s.name, s.master);
       else s.master.copy_(s.param);  // saved from fp32 params: the model weights are the master
       s.param.copy_(s.master);
     }
   }
-  t_ = f.view("step").item<int64_t>();
+  const auto* f = find("step");
+  if (!f) throw RuntimeError("optimizer state lacks its step counter");
+  t_ = f->view("step").item<int64_t>();
 }
 
 }  // namespace longalign::train

@@ -3,6 +3,8 @@
 #include "longalign/train/checkpoint.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -39,24 +41,44 @@ std::string dtype_name(at::ScalarType t) {
 
 fs::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMImpl& m, const AdamW& opt,
                          const TrainerState& st, const std::string& config_yaml, at::ScalarType save_dtype,
-                         uint64_t max_shard_bytes, int64_t keep_last) {
+                         uint64_t max_shard_bytes, int64_t keep_last, Collectives* comm) {
   char name[32];
   std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(st.step));
   fs::path final_dir = where.run_dir / "checkpoints" / name;
-  StagedDir out(final_dir, /*overwrite=*/true);
-  write_file_atomic(out.path() / "config.json", model::to_hf_config_json(m.config(), dtype_name(save_dtype)));
-  model::write_sharded_safetensors(out.path(), model::hf_state(m, save_dtype), max_shard_bytes);
-  model::write_safetensors(out.path() / "optimizer.safetensors", opt.state());
-  nlohmann::json js = {{"step", st.step},
-                       {"bad_steps", st.bad_steps},
-                       {"skipped_total", st.skipped_total},
-                       {"tokens_seen", st.tokens_seen}};
-  write_file_atomic(out.path() / "trainer_state.json", js.dump(2) + "\n");
-  write_file_atomic(out.path() / "train_config.yaml", config_yaml);
-  if (!where.tokenizer.empty() && fs::exists(where.tokenizer)) fs::copy_file(where.tokenizer, out.path() / "tokenizer.model");
-  out.commit();
-  auto all = list_checkpoints(where.run_dir);
-  for (size_t i = 0; i + keep_last < all.size(); ++i) fs::remove_all(all[i]);
+  fs::path staging = final_dir;
+  staging += ".tmp-staging";
+  const int rank = comm ? comm->rank() : 0;
+  std::optional<StagedDir> out;
+  if (rank == 0) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);  // left by a crash
+    out.emplace(final_dir, /*overwrite=*/true, staging);
+  }
+  if (comm) comm->barrier();
+  if (opt.sharded()) {
+    char shard[48];
+    std::snprintf(shard, sizeof shard, "optimizer-%05d.safetensors", rank);
+    model::write_safetensors(staging / shard, opt.state());
+  } else if (rank == 0) {
+    model::write_safetensors(staging / "optimizer.safetensors", opt.state());
+  }
+  if (comm) comm->barrier();
+  if (rank == 0) {
+    write_file_atomic(staging / "config.json", model::to_hf_config_json(m.config(), dtype_name(save_dtype)));
+    model::write_sharded_safetensors(staging, model::hf_state(m, save_dtype), max_shard_bytes);
+    nlohmann::json js = {{"step", st.step},
+                         {"bad_steps", st.bad_steps},
+                         {"skipped_total", st.skipped_total},
+                         {"tokens_seen", st.tokens_seen},
+                         {"world_size", comm ? comm->world() : 1}};
+    write_file_atomic(staging / "trainer_state.json", js.dump(2) + "\n");
+    write_file_atomic(staging / "train_config.yaml", config_yaml);
+    if (!where.tokenizer.empty() && fs::exists(where.tokenizer)) fs::copy_file(where.tokenizer, staging / "tokenizer.model");
+    out->commit();
+    auto all = list_checkpoints(where.run_dir);
+    for (size_t i = 0; i + keep_last < all.size(); ++i) fs::remove_all(all[i]);
+  }
+  if (comm) comm->barrier();
   return final_dir;
 }
 
@@ -73,7 +95,16 @@ std::optional<fs::path> resolve_checkpoint(const fs::path& run_dir, const std::s
 
 TrainerState load_checkpoint(const fs::path& dir, model::LlamaForCausalLMImpl& m, AdamW& opt) {
   model::load_hf_weights(m, dir);
-  opt.load_state(model::SafetensorsFile(dir / "optimizer.safetensors"));
+  std::vector<std::unique_ptr<model::SafetensorsFile>> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("optimizer", 0) == 0 && e.path().extension() == ".safetensors")
+      files.push_back(std::make_unique<model::SafetensorsFile>(e.path()));
+  }
+  if (files.empty()) throw RuntimeError("checkpoint " + dir.string() + " has no optimizer state");
+  std::vector<const model::SafetensorsFile*> views;
+  for (const auto& f : files) views.push_back(f.get());
+  opt.load_state(views);
   auto j = nlohmann::json::parse(read_file(dir / "trainer_state.json").value_or(""), nullptr, false);
   if (!j.is_object()) throw RuntimeError((dir / "trainer_state.json").string() + " is corrupt");
   TrainerState st;

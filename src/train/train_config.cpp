@@ -184,9 +184,12 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   Section output = {{"dir", path(c, cfg.output.dir, base)},
                     {"log_every", integer(c, cfg.output.log_every, 1)},
                     {"tensorboard", boolean(c, cfg.output.tensorboard)}};
-  const std::map<std::string, const Section*> sections = {
-      {"model", &model}, {"train", &train}, {"attention", &attention}, {"checkpoint", &checkpoint}, {"output", &output}};
-  std::vector<std::string> names = {"model", "data", "train", "attention", "checkpoint", "output"};
+  Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 1)},
+                         {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)}};
+  const std::map<std::string, const Section*> sections = {{"model", &model},           {"train", &train},
+                                                          {"attention", &attention},   {"checkpoint", &checkpoint},
+                                                          {"output", &output},         {"distributed", &distributed}};
+  std::vector<std::string> names = {"model", "data", "train", "attention", "checkpoint", "output", "distributed"};
   for (const auto& kv : root) {
     std::string name = kv.first.as<std::string>();
     if (name == "data") {
@@ -268,6 +271,7 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n  max_shard_mb: " << c.checkpoint.max_shard_mb << "\n";
   s << "output:\n  dir: " << fs::absolute(c.output.dir).lexically_normal().string() << "\n  log_every: " << c.output.log_every
     << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
+  s << "distributed:\n  zero: " << c.distributed.zero << "\n  timeout_s: " << c.distributed.timeout_s << "\n";
   return s.str();
 }
 

@@ -36,11 +36,17 @@ namespace {
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) { g_signal = sig; }
 
+// Where the training data's pack lives: the prepared pack_dir, or the run's cache.
+fs::path pack_dir_for(const TrainConfig& cfg) {
+  if (!cfg.data.output.empty()) return cfg.data.output;
+  return cfg.output.dir / "data.pack";
+}
+
 // Packs the configured inputs unless an identical pack is already cached; returns its dir.
 fs::path prepare_data(const TrainConfig& cfg) {
   if (cfg.data.tokenize.inputs.empty()) return cfg.data.output;
   data::PackOptions o = cfg.data;
-  if (o.output.empty()) o.output = cfg.output.dir / "data.pack";
+  o.output = pack_dir_for(cfg);
   o.tokenize.progress = true;
   if (read_file(o.output / "pack_config.json") == data::pack_config_json(o)) {
     log::info("using cached pack " + o.output.string());
@@ -67,6 +73,9 @@ size_t plan_step_for(int64_t s, size_t plan_steps, uint64_t seed) {
 
 TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   const auto& op = cfg.optim;
+  Collectives* comm = req.comm.get();
+  const int rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
+  const bool lead = rank == 0;  // writes metrics, logs progress, owns the run directory
   if (!req.dry_run) {
     check_inputs_exist(cfg);
     check_writable_parent(cfg.output.dir / "x");
@@ -90,9 +99,18 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   data::Plan plan;
   std::optional<data::TokenDataset> ds;
   if (!req.dry_run) {
-    pack_dir = prepare_data(cfg);
+    // Checked by every rank before any collective, so that all of them refuse alike.
+    const int units = cfg.data.tokenize.inputs.empty() ? data::load_plan(cfg.data.output / "plan.json").options.units_per_step
+                                                       : cfg.data.plan.units_per_step;
+    if (units % world != 0)
+      throw UsageError("world size " + std::to_string(world) + " does not divide the plan's " + std::to_string(units) +
+                       " units per step; set data.units_per_step to a multiple of the world size");
+    if (lead) pack_dir = prepare_data(cfg);  // one rank packs; the others wait and read it
+    if (comm) comm->barrier();
+    if (!lead) pack_dir = pack_dir_for(cfg);
     ds.emplace(data::TokenDataset::open(pack_dir));
     plan = data::load_plan(pack_dir / "plan.json");
+
     if (arch.vocab_size == 0) arch.vocab_size = ds->info().vocab_size;
     if (ds->info().vocab_size > arch.vocab_size)
       throw UsageError("the dataset's tokenizer has " + std::to_string(ds->info().vocab_size) +
@@ -132,6 +150,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
   AdamW opt(named, {op.beta1, op.beta2, op.eps, op.weight_decay});
+  if (comm && cfg.distributed.zero >= 1) opt.shard(world, rank);
 
   TrainerState st;
   if (resume_dir) {
@@ -142,12 +161,14 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   }
 
   const std::string config_yaml = to_yaml(cfg);
-  fs::create_directories(cfg.output.dir);
-  write_file_atomic(cfg.output.dir / "train_config.yaml", config_yaml);
+  if (lead) {
+    fs::create_directories(cfg.output.dir);
+    write_file_atomic(cfg.output.dir / "train_config.yaml", config_yaml);
+  }
   CheckpointPaths ckpt_paths{cfg.output.dir, pack_dir / "tokenizer.model"};
   const uint64_t shard_bytes = uint64_t(cfg.checkpoint.max_shard_mb) << 20;
   auto save = [&] {
-    return save_checkpoint(ckpt_paths, *m, opt, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last);
+    return save_checkpoint(ckpt_paths, *m, opt, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last, comm);
   };
 
   g_signal = 0;
@@ -157,7 +178,8 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     ~RestoreSignals() { std::signal(SIGINT, i), std::signal(SIGTERM, t); }
   } restore{old_int, old_term};
 
-  MetricsSink metrics(cfg.output.dir, cfg.output.tensorboard);
+  std::optional<MetricsSink> metrics;
+  if (lead) metrics.emplace(cfg.output.dir, cfg.output.tensorboard);
   const model::LayerRunner runner = op.activation_checkpointing ? ops::checkpointed_layers() : model::LayerRunner{};
   const model::AttentionFn attention = [backend](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                  const at::Tensor& cu, int64_t max_len, double scale) {
@@ -169,13 +191,15 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   const auto t0 = std::chrono::steady_clock::now();
   int64_t tokens_this_run = 0;
   bool first = true;
-  log::info("training " + std::to_string(arch.num_parameters()) + " parameters on " + (device.is_cuda() ? "cuda" : "cpu") +
-            " (" + (bf16 ? "bf16" : "fp32") + ") for " + std::to_string(total - st.step) + " steps");
+  if (lead)
+    log::info("training " + std::to_string(arch.num_parameters()) + " parameters on " + (device.is_cuda() ? "cuda" : "cpu") +
+              " (" + (bf16 ? "bf16" : "fp32") + ") for " + std::to_string(total - st.step) + " steps" +
+              (comm ? " on " + std::to_string(world) + " ranks, ZeRO-" + std::to_string(cfg.distributed.zero) : ""));
   while (st.step < total) {
     const size_t ps = plan_step_for(st.step, size_t(plan_steps), cfg.data.plan.seed);
     double loss_sum = 0;
     int64_t step_tokens = 0;
-    for (size_t u : data::rank_units(plan, ps, 1, 0)) {
+    for (size_t u : data::rank_units(plan, ps, world, rank)) {
       data::Batch b = data::make_batch(*ds, plan.steps[ps].units[u], plan.options.strategy, pad_id);
       data::BatchTensors t = data::to_tensors(b);
       model::PackedInput in{t.input_ids.to(device), t.position_ids.to(device), t.cu_seqlens.to(device), t.max_seqlen};
@@ -186,6 +210,16 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
       opt.accumulate_grads();
       loss_sum += loss.item<double>();
       step_tokens += int64_t(b.input_ids.size());
+    }
+    // Loss weights are global, so summing over ranks gives the step's loss and gradient; the
+    // stop request travels with them so that every rank stops after the same step.
+    bool stop_requested = g_signal != 0;
+    if (comm) {
+      std::vector<double> extras = {loss_sum, double(step_tokens), stop_requested ? 1.0 : 0.0};
+      opt.all_reduce_grads(*comm, extras);
+      loss_sum = extras[0];
+      step_tokens = int64_t(extras[1]);
+      stop_requested = extras[2] > 0;
     }
     StepMetrics mt;
     mt.step = st.step + 1;
@@ -198,16 +232,18 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
       mt.skipped = true;
       st.bad_steps += 1;
       st.skipped_total += 1;
-      log::warn("step " + std::to_string(st.step + 1) + ": non-finite loss or gradient; step skipped (" +
-                std::to_string(st.bad_steps) + " in a row)");
+      if (lead)
+        log::warn("step " + std::to_string(st.step + 1) + ": non-finite loss or gradient; step skipped (" +
+                  std::to_string(st.bad_steps) + " in a row)");
       if (st.bad_steps >= op.max_bad_steps) {
-        metrics.close();
+        if (metrics) metrics->close();
         auto last = resolve_checkpoint(cfg.output.dir, "latest");
         throw RuntimeError(std::to_string(st.bad_steps) + " consecutive non-finite steps; stopping. Last good checkpoint: " +
                            (last ? last->string() : std::string("none")) + ". Lower train.lr or check the data.");
       }
     } else {
       opt.step(mt.lr);
+      if (opt.sharded()) opt.sync_params(*comm);
       st.bad_steps = 0;
       if (first) sum.first_loss = loss_sum, first = false;
       sum.last_loss = loss_sum;
@@ -218,11 +254,11 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     mt.tokens = st.tokens_seen;
     mt.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     mt.tokens_per_s = tokens_this_run / std::max(mt.elapsed_s, 1e-9);
-    metrics.record(mt, !req.quiet_progress && (st.step % cfg.output.log_every == 0 || st.step == total));
+    if (metrics) metrics->record(mt, !req.quiet_progress && (st.step % cfg.output.log_every == 0 || st.step == total));
     sum.steps_done += 1;
     const bool due = cfg.checkpoint.every_steps > 0 && st.step % cfg.checkpoint.every_steps == 0;
-    if (g_signal) {
-      log::warn(std::string("received ") + (g_signal == SIGINT ? "SIGINT" : "SIGTERM") + "; saving a checkpoint");
+    if (stop_requested) {
+      log::warn(std::string("received ") + (g_signal == SIGTERM ? "SIGTERM" : "SIGINT") + "; saving a checkpoint");
       sum.checkpoint = save();
       sum.interrupted = true;
       break;
@@ -236,7 +272,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     if (due && st.step < total) sum.checkpoint = save();
   }
   if (!sum.interrupted) sum.checkpoint = save();
-  metrics.close();
+  if (metrics) metrics->close();
   sum.skipped = st.skipped_total;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   sum.tokens_per_s = tokens_this_run / std::max(sum.seconds, 1e-9);

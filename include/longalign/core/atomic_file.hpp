@@ -37,7 +37,8 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // An existing target is refused unless `overwrite`, in which case it is replaced only at commit.
 class StagedDir {
  public:
-  StagedDir(std::filesystem::path final_path, bool overwrite);
+  // `tmp_path` (optional) names the staging directory, for writers in several processes.
+  StagedDir(std::filesystem::path final_path, bool overwrite, std::filesystem::path tmp_path = {});
   ~StagedDir();
   StagedDir(const StagedDir&) = delete;
   StagedDir& operator=(const StagedDir&) = delete;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "longalign/model/safetensors.hpp"
+#include "longalign/train/collectives.hpp"
 
 namespace longalign::train {
 
@@ -28,20 +29,34 @@ class AdamW {
   void step(double lr);  // then clears the accumulators
   void zero_grad();
 
+  // Data parallelism. Sums the accumulated gradients over ranks, with `extras` (a few fp64
+  // scalars such as the loss) appended to the same message and summed too.
+  void all_reduce_grads(train::Collectives& comm, std::vector<double>& extras);
+  // ZeRO-1: from now on this rank keeps master weights and moments only for the parameters it
+  // owns (a deterministic size-balanced partition) and updates only those in step();
+  // sync_params() then broadcasts every parameter from its owner.
+  void shard(int world, int rank);
+  void sync_params(train::Collectives& comm);
+  bool sharded() const { return world_ > 1; }
+
   int64_t steps_taken() const { return t_; }
   // exp_avg.*, exp_avg_sq.*, master.* (low-precision params only) and step.
   model::NamedTensors state() const;
-  void load_state(const model::SafetensorsFile& f);  // RuntimeError naming a missing/mismatched tensor
+  // Loads the owned slots from whichever of `files` holds them (any world size wrote them).
+  void load_state(const std::vector<const model::SafetensorsFile*>& files);
 
  private:
   struct Slot {
     std::string name;
     at::Tensor param, master, grad, m, v;  // master aliases param for fp32 params
     bool decay;
+    int owner = 0;
   };
+  bool owns(const Slot& s) const { return s.owner == rank_; }
   std::vector<Slot> slots_;
   AdamWConfig cfg_;
   int64_t t_ = 0;
+  int world_ = 1, rank_ = 0;
 };
 
 }  // namespace longalign::train

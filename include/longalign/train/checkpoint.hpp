@@ -1,7 +1,8 @@
 // Training checkpoints as HF model directories plus the training state beside the weights:
 //   RUN/checkpoints/step-00000100/
 //     config.json, model.safetensors (or shards + index), tokenizer.model   <- HF loads this
-//     optimizer.safetensors    AdamW moments, fp32 master weights, step
+//     optimizer.safetensors    AdamW moments, fp32 master weights, step (one process), or
+//     optimizer-RRRRR.safetensors  each rank's shard under ZeRO-1 (loadable at any world size)
 //     trainer_state.json       step, epoch, consecutive bad steps, losses so far
 //     train_config.yaml        the resolved configuration
 // Each checkpoint is written to a temp directory, fsynced and renamed; `keep_last` rotates.
@@ -28,9 +29,11 @@ struct CheckpointPaths {
   std::filesystem::path tokenizer;  // copied in when non-empty
 };
 
+// Collective when `comm` is given: every rank calls it; rank 0 writes the model, each rank its
+// optimizer shard (when sharded).
 std::filesystem::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMImpl& m, const AdamW& opt,
                                       const TrainerState& st, const std::string& config_yaml, at::ScalarType save_dtype,
-                                      uint64_t max_shard_bytes, int64_t keep_last);
+                                      uint64_t max_shard_bytes, int64_t keep_last, Collectives* comm = nullptr);
 
 // "latest" -> the newest complete checkpoint under run_dir (or nullopt); otherwise the path.
 std::optional<std::filesystem::path> resolve_checkpoint(const std::filesystem::path& run_dir, const std::string& spec);

@@ -43,6 +43,11 @@ struct OutputSection {
   bool tensorboard = true;
 };
 
+struct DistributedSection {
+  int zero = 0;              // 0: replicated optimizer; 1: optimizer state sharded over ranks
+  double timeout_s = 300;    // a collective waiting longer than this fails (dead or hung peer)
+};
+
 struct TrainConfig {
   ModelSection model;
   data::PackOptions data;
@@ -50,6 +55,7 @@ struct TrainConfig {
   std::string attention_backend = "auto";
   CheckpointSection checkpoint;
   OutputSection output;
+  DistributedSection distributed;
   std::string source;  // the config file, for messages
 };
 

@@ -4,6 +4,9 @@
 #pragma once
 #include <string>
 
+#include <memory>
+
+#include "longalign/train/collectives.hpp"
 #include "longalign/train/train_config.hpp"
 
 namespace longalign::train {
@@ -13,6 +16,7 @@ struct TrainRequest {
   bool dry_run = false;
   bool quiet_progress = false;
   int64_t stop_at_step = 0;  // > 0: checkpoint and stop after this step; the schedule still spans the run
+  std::shared_ptr<Collectives> comm;  // data parallelism; null for one process
 };
 
 struct TrainSummary {

@@ -1,0 +1,25 @@
+// What the trainer needs from data parallelism, as an interface so the single-device loop in
+// train/ stays free of any communication library; dist/ provides the implementations (a
+// TCPStore-based one for CPU, NCCL for GPUs). Every operation is collective: all ranks call it
+// in the same order, and results are bitwise identical on all ranks.
+#pragma once
+// at::Tensor is only forward-declared so that torch-free code (the CLI) can hold a Collectives.
+namespace at {
+class Tensor;
+}
+
+namespace longalign::train {
+
+class Collectives {
+ public:
+  virtual ~Collectives() = default;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  // In-place sum over ranks, reduced in rank order (deterministic).
+  virtual void all_reduce_sum(at::Tensor& t) = 0;
+  // In-place copy of `root`'s tensor to every rank.
+  virtual void broadcast(at::Tensor& t, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+}  // namespace longalign::train

@@ -1,0 +1,114 @@
+// TCPStore-based collectives. Keys are namespaced by a per-process operation counter, which
+// matches across ranks because every rank issues the same collectives in the same order.
+#include "longalign/dist/store_collectives.hpp"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstring>
+
+#include "longalign/core/error.hpp"
+
+namespace longalign::dist {
+namespace {
+
+class StoreCollectives final : public train::Collectives {
+ public:
+  StoreCollectives(const DistEnv& env, double timeout_s) : rank_(env.rank), world_(env.world_size), timeout_s_(timeout_s) {
+    c10d::TCPStoreOptions o;
+    o.port = static_cast<uint16_t>(env.master_port);
+    o.isServer = env.rank == 0;
+    o.numWorkers = env.world_size;
+    o.waitWorkers = true;
+    o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+    try {
+      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    } catch (const std::exception& e) {
+      throw RuntimeError("rank " + std::to_string(rank_) + ": rendezvous at " + env.master_addr + ":" +
+                         std::to_string(env.master_port) + " failed within " + std::to_string(int(timeout_s)) +
+                         " s: " + first_line(e.what()));
+    }
+  }
+
+  int rank() const override { return rank_; }
+  int world() const override { return world_; }
+
+  void all_reduce_sum(at::Tensor& t) override {
+    const std::string op = "ar/" + std::to_string(seq_++);
+    guarded(op, [&] {
+      at::Tensor c = t.detach().to(at::kCPU).contiguous();
+      store_->set(op + "/" + std::to_string(rank_), bytes_of(c));
+      at::Tensor sum;
+      for (int r = 0; r < world_; ++r) {
+        at::Tensor part = from_bytes(store_->get(op + "/" + std::to_string(r)), c);
+        sum = r == 0 ? part : sum.add_(part);
+      }
+      t.copy_(sum);
+      finish(op, world_);
+    });
+  }
+
+  void broadcast(at::Tensor& t, int root) override {
+    const std::string op = "bc/" + std::to_string(seq_++);
+    guarded(op, [&] {
+      at::Tensor c = t.detach().to(at::kCPU).contiguous();
+      if (rank_ == root) store_->set(op + "/" + std::to_string(root), bytes_of(c));
+      else t.copy_(from_bytes(store_->get(op + "/" + std::to_string(root)), c));
+      finish(op, 1, root);
+    });
+  }
+
+  void barrier() override {
+    const std::string op = "barrier/" + std::to_string(seq_++);
+    guarded(op, [&] {
+      if (store_->add(op, 1) == world_) store_->set(op + "/go", std::vector<uint8_t>{1});
+      store_->wait({op + "/go"});
+    });
+  }
+
+ private:
+  static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+  static std::vector<uint8_t> bytes_of(const at::Tensor& c) {
+    const auto* p = static_cast<const uint8_t*>(c.data_ptr());
+    return std::vector<uint8_t>(p, p + c.numel() * c.element_size());
+  }
+
+  static at::Tensor from_bytes(const std::vector<uint8_t>& b, const at::Tensor& like) {
+    if (b.size() != size_t(like.numel() * like.element_size()))
+      throw RuntimeError("collective size mismatch: ranks disagree on a tensor's shape");
+    at::Tensor t = at::empty_like(like);
+    std::memcpy(t.data_ptr(), b.data(), b.size());
+    return t;
+  }
+
+  // After everyone read: the last rank to finish deletes the payload keys.
+  void finish(const std::string& op, int writers, int only_writer = -1) {
+    if (store_->add(op + "/done", 1) != world_) return;
+    for (int r = 0; r < world_; ++r)
+      if (writers == world_ || r == only_writer) store_->deleteKey(op + "/" + std::to_string(r));
+  }
+
+  template <typename F>
+  void guarded(const std::string& op, F&& f) {
+    try {
+      f();
+    } catch (const c10::Error& e) {
+      throw RuntimeError("rank " + std::to_string(rank_) + ": collective " + op + " failed or timed out (" +
+                         std::to_string(int(timeout_s_)) + " s): a peer rank died or hung. " + first_line(e.what()));
+    }
+  }
+
+  int rank_, world_;
+  double timeout_s_;
+  uint64_t seq_ = 0;
+  c10::intrusive_ptr<c10d::TCPStore> store_;
+};
+
+}  // namespace
+
+std::shared_ptr<train::Collectives> make_store_collectives(const DistEnv& env, double timeout_s) {
+  return std::make_shared<StoreCollectives>(env, timeout_s);
+}
+
+}  // namespace longalign::dist
