@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   cli::add_tokenizer(app, action);
   cli::add_pack(app, action);
   cli::add_train(app, action);
+  cli::add_plan(app, action);
   cli::add_generate(app, action);
   cli::add_eval(app, action);
   cli::add_demo(app, action);

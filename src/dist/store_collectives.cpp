@@ -48,6 +48,22 @@ class StoreCollectives final : public train::Collectives {
     });
   }
 
+  void reduce_sum(at::Tensor& t, int root) override {
+    const std::string op = "rd/" + std::to_string(seq_++);
+    guarded(op, [&] {
+      at::Tensor c = t.detach().to(at::kCPU).contiguous();
+      store_->set(op + "/" + std::to_string(rank_), bytes_of(c));
+      if (rank_ != root) return;
+      at::Tensor sum;
+      for (int r = 0; r < world_; ++r) {
+        at::Tensor part = from_bytes(store_->get(op + "/" + std::to_string(r)), c);
+        sum = r == 0 ? part : sum.add_(part);
+      }
+      t.copy_(sum);
+      for (int r = 0; r < world_; ++r) store_->deleteKey(op + "/" + std::to_string(r));
+    });
+  }
+
   void broadcast(at::Tensor& t, int root) override {
     const std::string op = "bc/" + std::to_string(seq_++);
     guarded(op, [&] {

@@ -34,19 +34,22 @@ void AdamW::accumulate_grads() {
   }
 }
 
-double AdamW::clip_grad_norm(double max_norm) {
+double AdamW::clip_grad_norm(double max_norm, train::Collectives* comm) {
   torch::NoGradGuard ng;
-  at::Tensor sq = torch::zeros({}, torch::kDouble);
-  for (auto& s : slots_) sq += s.grad.to(torch::kDouble).pow(2).sum().cpu();
+  at::Tensor sq = torch::zeros({1}, torch::kDouble);
+  for (auto& s : slots_)
+    if (s.grad.defined()) sq += s.grad.to(torch::kDouble).pow(2).sum().cpu();
+  if (grads_sharded() && comm) comm->all_reduce_sum(sq);
   const double norm = std::sqrt(sq.item<double>());
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm)
-    for (auto& s : slots_) s.grad.mul_(max_norm / (norm + 1e-6));
+    for (auto& s : slots_)
+      if (s.grad.defined()) s.grad.mul_(max_norm / (norm + 1e-6));
   return norm;
 }
 
 bool AdamW::grads_finite() const {
   for (const auto& s : slots_)
-    if (!torch::isfinite(s.grad).all().item<bool>()) return false;
+    if (s.grad.defined() && !torch::isfinite(s.grad).all().item<bool>()) return false;
   return true;
 }
 
@@ -69,7 +72,7 @@ void AdamW::step(double lr) {
 void AdamW::zero_grad() {
   torch::NoGradGuard ng;
   for (auto& s : slots_) {
-    s.grad.zero_();
+    if (s.grad.defined()) s.grad.zero_();
     if (s.param.grad().defined()) s.param.mutable_grad().reset();
   }
 }
@@ -89,9 +92,10 @@ void AdamW::all_reduce_grads(train::Collectives& comm, std::vector<double>& extr
   for (size_t i = 0; i < extras.size(); ++i) extras[i] = flat[off + int64_t(i)].item<double>();
 }
 
-void AdamW::shard(int world, int rank) {
+void AdamW::shard(int world, int rank, int stage) {
   world_ = world;
   rank_ = rank;
+  stage_ = stage;
   std::vector<size_t> order(slots_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
@@ -107,7 +111,31 @@ void AdamW::shard(int world, int rank) {
       s.m = at::Tensor();
       s.v = at::Tensor();
       if (!s.master.is_same(s.param)) s.master = at::Tensor();
+      if (stage_ >= 2) s.grad = at::Tensor();
     }
+}
+
+void AdamW::reduce_grads_to_owners(train::Collectives& comm) {
+  torch::NoGradGuard ng;
+  for (int r = 0; r < world_; ++r) {
+    std::vector<at::Tensor> parts;
+    for (auto& s : slots_)
+      if (s.owner == r)  // a rank without a unit this micro-step contributes zeros
+        parts.push_back(s.param.grad().defined() ? s.param.grad().flatten().to(torch::kDouble)
+                                                 : torch::zeros({s.param.numel()}, s.param.options().dtype(torch::kDouble)));
+    if (parts.empty()) continue;
+    at::Tensor flat = torch::cat(parts);
+    comm.reduce_sum(flat, r);
+    if (r != rank_) continue;
+    int64_t off = 0;
+    for (auto& s : slots_)
+      if (s.owner == r) {
+        s.grad.add_(flat.narrow(0, off, s.param.numel()).view_as(s.grad).to(torch::kFloat));
+        off += s.param.numel();
+      }
+  }
+  for (auto& s : slots_)
+    if (s.param.grad().defined()) s.param.mutable_grad().reset();
 }
 
 void AdamW::sync_params(train::Collectives& comm) {

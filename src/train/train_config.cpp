@@ -184,7 +184,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   Section output = {{"dir", path(c, cfg.output.dir, base)},
                     {"log_every", integer(c, cfg.output.log_every, 1)},
                     {"tensorboard", boolean(c, cfg.output.tensorboard)}};
-  Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 1)},
+  Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 2)},
                          {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)}};
   const std::map<std::string, const Section*> sections = {{"model", &model},           {"train", &train},
                                                           {"attention", &attention},   {"checkpoint", &checkpoint},

@@ -150,7 +150,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
   AdamW opt(named, {op.beta1, op.beta2, op.eps, op.weight_decay});
-  if (comm && cfg.distributed.zero >= 1) opt.shard(world, rank);
+  if (comm && cfg.distributed.zero >= 1) opt.shard(world, rank, cfg.distributed.zero);
 
   TrainerState st;
   if (resume_dir) {
@@ -199,7 +199,16 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     const size_t ps = plan_step_for(st.step, size_t(plan_steps), cfg.data.plan.seed);
     double loss_sum = 0;
     int64_t step_tokens = 0;
-    for (size_t u : data::rank_units(plan, ps, world, rank)) {
+    const auto my_units = data::rank_units(plan, ps, world, rank);
+    // Under ZeRO-2 gradients are reduced to their owners after every micro-step, so every rank
+    // runs the same number of micro-steps (a rank short of units in a final step sends zeros).
+    const size_t micro = opt.grads_sharded() ? size_t(plan.options.units_per_step / world) : my_units.size();
+    for (size_t j = 0; j < micro; ++j) {
+      if (j >= my_units.size()) {
+        opt.reduce_grads_to_owners(*comm);
+        continue;
+      }
+      const size_t u = my_units[j];
       data::Batch b = data::make_batch(*ds, plan.steps[ps].units[u], plan.options.strategy, pad_id);
       data::BatchTensors t = data::to_tensors(b);
       model::PackedInput in{t.input_ids.to(device), t.position_ids.to(device), t.cu_seqlens.to(device), t.max_seqlen};
@@ -207,7 +216,8 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
       at::Tensor loss = ops::weighted_lm_loss(h, m->lm_head_weight(), t.labels.to(device), t.weights.to(device),
                                               op.loss_chunk_tokens);
       loss.backward();
-      opt.accumulate_grads();
+      if (opt.grads_sharded()) opt.reduce_grads_to_owners(*comm);
+      else opt.accumulate_grads();
       loss_sum += loss.item<double>();
       step_tokens += int64_t(b.input_ids.size());
     }
@@ -216,7 +226,13 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     bool stop_requested = g_signal != 0;
     if (comm) {
       std::vector<double> extras = {loss_sum, double(step_tokens), stop_requested ? 1.0 : 0.0};
-      opt.all_reduce_grads(*comm, extras);
+      if (opt.grads_sharded()) {  // gradients are already with their owners; sum the scalars
+        at::Tensor t = torch::tensor(extras, torch::kDouble);
+        comm->all_reduce_sum(t);
+        for (size_t i = 0; i < extras.size(); ++i) extras[i] = t[int64_t(i)].item<double>();
+      } else {
+        opt.all_reduce_grads(*comm, extras);
+      }
       loss_sum = extras[0];
       step_tokens = int64_t(extras[1]);
       stop_requested = extras[2] > 0;
@@ -226,7 +242,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     mt.total_steps = total;
     mt.loss = loss_sum;
     mt.lr = sched.at(st.step);
-    mt.grad_norm = opt.clip_grad_norm(op.grad_clip);
+    mt.grad_norm = opt.clip_grad_norm(op.grad_clip, comm);
     if (!std::isfinite(loss_sum) || !std::isfinite(mt.grad_norm)) {
       opt.zero_grad();
       mt.skipped = true;

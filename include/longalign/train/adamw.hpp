@@ -24,7 +24,8 @@ class AdamW {
   // After each micro-step's backward: moves parameter gradients into the fp32 accumulators.
   void accumulate_grads();
   // L2 norm of the accumulated gradients; scales them to `max_norm` when above (max_norm > 0).
-  double clip_grad_norm(double max_norm);
+  // Under ZeRO-2 each rank holds only its owners' gradients: `comm` completes the norm.
+  double clip_grad_norm(double max_norm, train::Collectives* comm = nullptr);
   bool grads_finite() const;
   void step(double lr);  // then clears the accumulators
   void zero_grad();
@@ -35,8 +36,12 @@ class AdamW {
   // ZeRO-1: from now on this rank keeps master weights and moments only for the parameters it
   // owns (a deterministic size-balanced partition) and updates only those in step();
   // sync_params() then broadcasts every parameter from its owner.
-  void shard(int world, int rank);
+  // ZeRO-2 (stage 2) also drops the gradient accumulators of parameters owned elsewhere:
+  // reduce_grads_to_owners() then replaces accumulate_grads() after every micro-step.
+  void shard(int world, int rank, int stage = 1);
+  void reduce_grads_to_owners(train::Collectives& comm);
   void sync_params(train::Collectives& comm);
+  bool grads_sharded() const { return stage_ >= 2; }
   bool sharded() const { return world_ > 1; }
 
   int64_t steps_taken() const { return t_; }
@@ -56,7 +61,7 @@ class AdamW {
   std::vector<Slot> slots_;
   AdamWConfig cfg_;
   int64_t t_ = 0;
-  int world_ = 1, rank_ = 0;
+  int world_ = 1, rank_ = 0, stage_ = 0;
 };
 
 }  // namespace longalign::train

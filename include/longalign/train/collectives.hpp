@@ -17,6 +17,8 @@ class Collectives {
   virtual int world() const = 0;
   // In-place sum over ranks, reduced in rank order (deterministic).
   virtual void all_reduce_sum(at::Tensor& t) = 0;
+  // In-place sum over ranks, in rank order, valid on `root` only (other ranks' `t` is unchanged).
+  virtual void reduce_sum(at::Tensor& t, int root) = 0;
   // In-place copy of `root`'s tensor to every rank.
   virtual void broadcast(at::Tensor& t, int root) = 0;
   virtual void barrier() = 0;

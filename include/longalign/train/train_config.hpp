@@ -44,7 +44,7 @@ struct OutputSection {
 };
 
 struct DistributedSection {
-  int zero = 0;              // 0: replicated optimizer; 1: optimizer state sharded over ranks
+  int zero = 0;  // 0: replicated; 1: optimizer state sharded; 2: gradients sharded too
   double timeout_s = 300;    // a collective waiting longer than this fails (dead or hung peer)
 };
 
