@@ -23,8 +23,12 @@ find_package(Threads REQUIRED)
 # CUDA toolkit and NCCL (at /usr/local/cuda here) when present: the kernels and multi-GPU
 # training build against them; their absence only disables those parts.
 find_package(CUDAToolkit QUIET)
+# The pip wheel's NCCL (nvidia-nccl-*) sits beside torch in site-packages.
+file(GLOB _wheel_nccl "${CMAKE_SOURCE_DIR}/build/venv/lib/python*/site-packages/nvidia/nccl*"
+                      "/opt/torch/.venv/lib/python*/site-packages/nvidia/nccl*")
 find_library(NCCL_LIBRARY nccl HINTS /usr/local/cuda/lib64 /usr/local/cuda/lib ${CUDAToolkit_LIBRARY_DIR})
-find_path(NCCL_INCLUDE_DIR nccl.h HINTS /usr/local/cuda/include ${CUDAToolkit_INCLUDE_DIRS})
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS /usr/local/cuda/include ${CUDAToolkit_INCLUDE_DIRS} PATH_SUFFIXES include
+          PATHS ${_wheel_nccl})
 message(STATUS "CUDA toolkit: ${CUDAToolkit_VERSION} (${CUDAToolkit_FOUND}); NCCL: ${NCCL_LIBRARY}")
 
 if(LONGALIGN_WITH_TORCH)

@@ -31,4 +31,23 @@ echo "== generation throughput (prefill and decode, cuda bf16)"
 ck=$(ls -d "$work"/run/checkpoints/step-* | tail -1)
 "$py" -c "print('The river carries the evening light. ' * 300)" >"$work/prompt.txt"
 "$bin" generate -m "$ck" --prompt-file "$work/prompt.txt" --max-new-tokens 128 --device cuda --timing >/dev/null
+
+echo "== NCCL at world size 1 (one GPU cannot host two NCCL ranks)"
+scripts/launch.sh --nproc-per-node 1 --standalone -- "$bin" train --config configs/tiny_cpu.yaml \
+  --set "data.inputs=[$work/s.jsonl]" --set "data.tokenizer=$work/t.model" --set train.device=cuda --set train.dtype=bf16 \
+  --set train.max_steps=10 --set distributed.backend=nccl --set distributed.zero=2 --set "output.dir=$work/nccl" \
+  --no-progress 2>&1 | tail -4
+
+echo "== ~1.1B model, 64k-token budget, activation checkpointing: tokens/s and peak memory per strategy"
+"$bin" synth -o "$work/long.jsonl" -n 300 --long-fraction 0.6 --min-words 2000 --max-words 40000 >/dev/null 2>&1
+"$bin" tokenizer train -i "$work/long.jsonl" --vocab-size 8000 -o "$work/long.model" >/dev/null 2>&1
+"$bin" train --config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" \
+  --set "data.tokenizer=$work/long.model" --dry-run | sed -n '/estimated memory/,$p'
+for strategy in naive sort pack; do
+  units=8; [ "$strategy" = pack ] && units=1
+  echo "-- $strategy"
+  "$bin" train --config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" \
+    --set "data.tokenizer=$work/long.model" --set "data.strategy=$strategy" --set "data.units_per_step=$units" \
+    --set "output.dir=$work/b1-$strategy" --no-progress 2>&1 | grep -E "steps|peak" || status=1
+done
 exit "${status:-0}"

@@ -4,7 +4,7 @@
 #include "commands.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/dist/dist_env.hpp"
-#include "longalign/dist/store_collectives.hpp"
+#include "longalign/dist/collectives_factory.hpp"
 #include "longalign/train/trainer.hpp"
 
 namespace longalign::cli {
@@ -33,15 +33,19 @@ void add_train(CLI::App& app, Action& action) {
       if (cmd->count("--resume") && req->resume.empty()) req->resume = "latest";
       auto cfg = train::load_train_config(*config, *sets);
       const dist::DistEnv env = dist::read_dist_env();
-      if (env.distributed() && !req->dry_run) {
+      // One process needs no collectives, unless NCCL is asked for (the GPU check runs it at
+      // world size 1, since one GPU cannot host two NCCL ranks).
+      if ((env.distributed() || cfg.distributed.backend == "nccl") && !req->dry_run) {
         if (env.rank > 0) log::set_level(log::Level::warn);  // rank 0 speaks for the job
-        req->comm = dist::make_store_collectives(env, cfg.distributed.timeout_s);
+        const bool cuda = cfg.optim.device == "cuda" || (cfg.optim.device == "auto" && train::cuda_available());
+        req->comm = dist::make_collectives(env, cfg.distributed.backend, cuda, cfg.distributed.timeout_s);
       }
       auto s = train::run_training(cfg, *req);
       if (req->dry_run || env.rank > 0) return 0;
-      std::printf("\n== training summary ==\nsteps %lld  skipped %lld  time %.1f s  %.0f tokens/s  peak RSS %.0f MB\n"
+      std::printf("\n== training summary ==\nsteps %lld  skipped %lld  time %.1f s  %.0f tokens/s  peak RSS %.0f MB"
+                  "  peak GPU memory %.0f MiB\n"
                   "loss %.4f (first step) -> %.4f (last step)\ncheckpoint %s%s\n",
-                  (long long)s.steps_done, (long long)s.skipped, s.seconds, s.tokens_per_s, s.peak_rss_mb, s.first_loss,
+                  (long long)s.steps_done, (long long)s.skipped, s.seconds, s.tokens_per_s, s.peak_rss_mb, s.peak_gpu_mb, s.first_loss,
                   s.last_loss,
                   s.checkpoint.string().c_str(), s.interrupted ? " (interrupted; resume with --resume)" : "");
       return 0;

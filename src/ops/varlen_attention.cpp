@@ -14,7 +14,8 @@ AttentionBackend parse_attention_backend(const std::string& s) {
   if (s == "auto") return AttentionBackend::automatic;
   if (s == "cuda") return AttentionBackend::cuda;
   if (s == "reference") return AttentionBackend::reference;
-  throw UsageError("unknown attention backend '" + s + "'; use auto, cuda or reference");
+  if (s == "flash") return AttentionBackend::flash;
+  throw UsageError("unknown attention backend '" + s + "'; use auto, cuda, flash or reference");
 }
 
 void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu) {
@@ -58,10 +59,41 @@ at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, 
   return at::cat(outs, 0).to(q.scalar_type());
 }
 
+namespace {
+
+bool flash_supports(const at::Tensor& q) {
+  return q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) && q.size(2) % 8 == 0 &&
+         q.size(2) <= 256;
+}
+
+// PyTorch's FlashAttention-2 varlen forward; its autograd formula supplies the backward.
+at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu,
+                           int64_t max_seqlen, double scale) {
+  check_varlen_inputs(q, k, v, cu);
+  at::Tensor c = cu.to(q.device());
+  auto out = at::_flash_attention_forward(q.contiguous(), k.contiguous(), v.contiguous(), c, c, max_seqlen, max_seqlen,
+                                          /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false, scale);
+  return std::get<0>(out);
+}
+
+}  // namespace
+
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale, AttentionBackend backend) {
-  if (backend == AttentionBackend::cuda)
-    throw UsageError("attention.backend: cuda requested, but this build has no CUDA varlen kernel; use auto or reference");
+  switch (backend) {
+    case AttentionBackend::cuda:
+      throw UsageError("attention.backend: cuda requested, but this build has no CUDA varlen kernel yet; "
+                       "use auto, flash or reference");
+    case AttentionBackend::flash:
+      if (!flash_supports(q))
+        throw UsageError("attention.backend: flash needs CUDA bf16/fp16 tensors with head_dim a multiple of 8, <= 256");
+      return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
+    case AttentionBackend::automatic:
+      if (flash_supports(q)) return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
+      [[fallthrough]];
+    case AttentionBackend::reference:
+      break;
+  }
   return varlen_attention_reference(q, k, v, cu_seqlens, max_seqlen, scale);
 }
 

@@ -177,15 +177,17 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"max_bad_steps", integer(c, op.max_bad_steps, 1)},
       {"seed", integer(c, op.seed, 0)},
   };
-  Section attention = {{"backend", choice(c, cfg.attention_backend, {"auto", "cuda", "reference"})}};
+  Section attention = {{"backend", choice(c, cfg.attention_backend, {"auto", "cuda", "flash", "reference"})}};
   Section checkpoint = {{"every_steps", integer(c, cfg.checkpoint.every_steps, 0)},
                         {"keep_last", integer(c, cfg.checkpoint.keep_last, 1)},
-                        {"max_shard_mb", integer(c, cfg.checkpoint.max_shard_mb, 1)}};
+                        {"max_shard_mb", integer(c, cfg.checkpoint.max_shard_mb, 1)},
+                        {"at_end", boolean(c, cfg.checkpoint.at_end)}};
   Section output = {{"dir", path(c, cfg.output.dir, base)},
                     {"log_every", integer(c, cfg.output.log_every, 1)},
                     {"tensorboard", boolean(c, cfg.output.tensorboard)}};
   Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 2)},
-                         {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)}};
+                         {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)},
+                         {"backend", choice(c, cfg.distributed.backend, {"auto", "nccl", "store"})}};
   const std::map<std::string, const Section*> sections = {{"model", &model},           {"train", &train},
                                                           {"attention", &attention},   {"checkpoint", &checkpoint},
                                                           {"output", &output},         {"distributed", &distributed}};
@@ -268,10 +270,12 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n  max_bad_steps: " << o.max_bad_steps << "\n  seed: " << o.seed << "\n";
   s << "attention:\n  backend: " << c.attention_backend << "\n";
   s << "checkpoint:\n  every_steps: " << c.checkpoint.every_steps << "\n  keep_last: " << c.checkpoint.keep_last
-    << "\n  max_shard_mb: " << c.checkpoint.max_shard_mb << "\n";
+    << "\n  max_shard_mb: " << c.checkpoint.max_shard_mb << "\n  at_end: " << (c.checkpoint.at_end ? "true" : "false")
+    << "\n";
   s << "output:\n  dir: " << fs::absolute(c.output.dir).lexically_normal().string() << "\n  log_every: " << c.output.log_every
     << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
-  s << "distributed:\n  zero: " << c.distributed.zero << "\n  timeout_s: " << c.distributed.timeout_s << "\n";
+  s << "distributed:\n  zero: " << c.distributed.zero << "\n  timeout_s: " << c.distributed.timeout_s
+    << "\n  backend: " << c.distributed.backend << "\n";
   return s.str();
 }
 

@@ -3,6 +3,7 @@
 // the step-global weights, so summing micro-step losses gives the step loss directly.
 #include "longalign/train/trainer.hpp"
 
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -70,6 +71,8 @@ size_t plan_step_for(int64_t s, size_t plan_steps, uint64_t seed) {
 }
 
 }  // namespace
+
+bool cuda_available() { return torch::cuda::is_available(); }
 
 TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   const auto& op = cfg.optim;
@@ -287,11 +290,15 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     }
     if (due && st.step < total) sum.checkpoint = save();
   }
-  if (!sum.interrupted) sum.checkpoint = save();
+  if (!sum.interrupted && cfg.checkpoint.at_end) sum.checkpoint = save();
   if (metrics) metrics->close();
   sum.skipped = st.skipped_total;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   sum.tokens_per_s = tokens_this_run / std::max(sum.seconds, 1e-9);
+  if (device.is_cuda()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device());
+    sum.peak_gpu_mb = double(stats.allocated_bytes[0].peak) / (1 << 20);
+  }
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);)
     if (line.rfind("VmHWM:", 0) == 0) sum.peak_rss_mb = std::stod(line.substr(6)) / 1024.0;

@@ -1,8 +1,9 @@
 // The one attention op of the project: causal attention within each packed sequence.
 //   q [total, Hq, D]; k, v [total, Hkv, D] with Hq % Hkv == 0 (GQA);
 //   cu_seqlens int32 [B+1] (sequence b is rows cu[b]..cu[b+1]); returns o [total, Hq, D].
-// `varlen_attention` dispatches: the CUDA kernel where it is built and supports the inputs,
-// the reference otherwise. The reference doubles as the test oracle.
+// `varlen_attention` dispatches: the project's CUDA kernel where it is built and supports the
+// inputs; until then, on CUDA, PyTorch's bundled FlashAttention-2 varlen op (`flash`); the
+// reference otherwise. The reference doubles as the test oracle.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -10,8 +11,8 @@
 
 namespace longalign::ops {
 
-enum class AttentionBackend { automatic, cuda, reference };
-AttentionBackend parse_attention_backend(const std::string& s);  // auto | cuda | reference
+enum class AttentionBackend { automatic, cuda, flash, reference };
+AttentionBackend parse_attention_backend(const std::string& s);  // auto | cuda | flash | reference
 
 // Plain autograd-differentiable implementation: per sequence, in query blocks of
 // `block_rows`, computed in fp32; never materializes a total x total mask.

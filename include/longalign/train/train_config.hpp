@@ -35,6 +35,7 @@ struct CheckpointSection {
   int64_t every_steps = 0;  // 0: only at the end (and on SIGINT/SIGTERM)
   int64_t keep_last = 3;
   int64_t max_shard_mb = 5000;
+  bool at_end = true;       // save when training ends (benchmarks turn it off)
 };
 
 struct OutputSection {
@@ -46,6 +47,7 @@ struct OutputSection {
 struct DistributedSection {
   int zero = 0;  // 0: replicated; 1: optimizer state sharded; 2: gradients sharded too
   double timeout_s = 300;    // a collective waiting longer than this fails (dead or hung peer)
+  std::string backend = "auto";  // auto (NCCL on GPUs, TCPStore on CPU) | nccl | store
 };
 
 struct TrainConfig {

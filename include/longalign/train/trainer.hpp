@@ -23,10 +23,14 @@ struct TrainSummary {
   int64_t steps_done = 0, skipped = 0;
   double first_loss = 0, last_loss = 0, tokens_per_s = 0, seconds = 0;
   double peak_rss_mb = 0;  // process high-water mark (VmHWM)
+  double peak_gpu_mb = 0;  // CUDA caching allocator's peak allocated bytes (0 on CPU)
   std::filesystem::path checkpoint;
   bool interrupted = false;
 };
 
 TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req);
+
+// Whether a CUDA GPU is usable (for callers that do not include torch).
+bool cuda_available();
 
 }  // namespace longalign::train

@@ -1,0 +1,73 @@
+// ProcessGroupNCCL wrapper. Tensors on the CPU (e.g. the loss scalars) travel through the GPU.
+#include "longalign/dist/nccl_collectives.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "longalign/core/error.hpp"
+
+namespace longalign::dist {
+namespace {
+
+class NcclCollectives final : public train::Collectives {
+ public:
+  NcclCollectives(const DistEnv& env, double timeout_s) : rank_(env.rank), world_(env.world_size) {
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank));
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+    c10d::TCPStoreOptions o;
+    o.port = static_cast<uint16_t>(env.master_port);
+    o.isServer = env.rank == 0;
+    o.numWorkers = env.world_size;
+    o.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = timeout;
+    pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, opts);
+    device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  }
+
+  int rank() const override { return rank_; }
+  int world() const override { return world_; }
+
+  void all_reduce_sum(at::Tensor& t) override {
+    run(t, [&](std::vector<at::Tensor>& v) { return pg_->allreduce(v); });
+  }
+  void reduce_sum(at::Tensor& t, int root) override {
+    c10d::ReduceOptions o;
+    o.rootRank = root;
+    run(t, [&](std::vector<at::Tensor>& v) { return pg_->reduce(v, o); });
+  }
+  void broadcast(at::Tensor& t, int root) override {
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    run(t, [&](std::vector<at::Tensor>& v) { return pg_->broadcast(v, o); });
+  }
+  void barrier() override { pg_->barrier()->wait(); }
+
+ private:
+  template <typename F>
+  void run(at::Tensor& t, F&& op) {
+    std::vector<at::Tensor> v = {t.is_cuda() ? t.contiguous() : t.to(device_)};
+    try {
+      op(v)->wait();
+    } catch (const c10::Error& e) {
+      throw RuntimeError("rank " + std::to_string(rank_) + ": NCCL collective failed or timed out: " +
+                         std::string(e.what()).substr(0, 300));
+    }
+    if (!v[0].is_same(t)) t.copy_(v[0]);
+  }
+
+  int rank_, world_;
+  at::Device device_{at::kCUDA};
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> pg_;
+};
+
+}  // namespace
+
+std::shared_ptr<train::Collectives> make_nccl_collectives(const DistEnv& env, double timeout_s) {
+  return std::make_shared<NcclCollectives>(env, timeout_s);
+}
+
+}  // namespace longalign::dist
