@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -13,19 +14,25 @@ namespace {
 
 class NcclCollectives final : public train::Collectives {
  public:
-  NcclCollectives(const DistEnv& env, double timeout_s) : rank_(env.rank), world_(env.world_size) {
+  NcclCollectives(const DistEnv& env, double timeout_s) : rank_(env.rank), world_(env.world_size), timeout_s_(timeout_s) {
     c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank));
-    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
     c10d::TCPStoreOptions o;
     o.port = static_cast<uint16_t>(env.master_port);
     o.isServer = env.rank == 0;
     o.numWorkers = env.world_size;
-    o.timeout = timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
-    auto opts = c10d::ProcessGroupNCCL::Options::create();
-    opts->timeout = timeout;
-    pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, opts);
-    device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+    o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+    store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    init(store_, env.local_rank);
+  }
+
+  // A split: its own communicator, rendezvous under a key prefix of the same store.
+  NcclCollectives(const NcclCollectives& parent, const std::string& prefix)
+      : rank_(parent.rank_), world_(parent.world_), timeout_s_(parent.timeout_s_), store_(parent.store_) {
+    init(c10::make_intrusive<c10d::PrefixStore>(prefix, store_), parent.device_.index());
+  }
+
+  std::shared_ptr<train::Collectives> split() override {
+    return std::make_shared<NcclCollectives>(*this, "split" + std::to_string(splits_++));
   }
 
   int rank() const override { return rank_; }
@@ -59,8 +66,18 @@ class NcclCollectives final : public train::Collectives {
     if (!v[0].is_same(t)) t.copy_(v[0]);
   }
 
+  void init(const c10::intrusive_ptr<c10d::Store>& store, int local_rank) {
+    auto opts = c10d::ProcessGroupNCCL::Options::create();
+    opts->timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s_ * 1000));
+    pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, world_, opts);
+    device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  }
+
   int rank_, world_;
+  double timeout_s_;
+  int splits_ = 0;
   at::Device device_{at::kCUDA};
+  c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> pg_;
 };
 

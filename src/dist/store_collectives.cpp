@@ -14,12 +14,13 @@ namespace {
 
 class StoreCollectives final : public train::Collectives {
  public:
-  StoreCollectives(const DistEnv& env, double timeout_s) : rank_(env.rank), world_(env.world_size), timeout_s_(timeout_s) {
+  StoreCollectives(const DistEnv& env, double timeout_s, std::string prefix = "")
+      : env_(env), rank_(env.rank), world_(env.world_size), timeout_s_(timeout_s), prefix_(std::move(prefix)) {
     c10d::TCPStoreOptions o;
     o.port = static_cast<uint16_t>(env.master_port);
-    o.isServer = env.rank == 0;
+    o.isServer = env.rank == 0 && prefix_.empty();  // split channels connect to rank 0's server
     o.numWorkers = env.world_size;
-    o.waitWorkers = true;
+    o.waitWorkers = prefix_.empty();
     o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
     try {
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
@@ -33,8 +34,12 @@ class StoreCollectives final : public train::Collectives {
   int rank() const override { return rank_; }
   int world() const override { return world_; }
 
+  std::shared_ptr<train::Collectives> split() override {
+    return std::make_shared<StoreCollectives>(env_, timeout_s_, prefix_ + "c" + std::to_string(splits_++) + "/");
+  }
+
   void all_reduce_sum(at::Tensor& t) override {
-    const std::string op = "ar/" + std::to_string(seq_++);
+    const std::string op = prefix_ + "ar/" + std::to_string(seq_++);
     guarded(op, [&] {
       at::Tensor c = t.detach().to(at::kCPU).contiguous();
       store_->set(op + "/" + std::to_string(rank_), bytes_of(c));
@@ -49,7 +54,7 @@ class StoreCollectives final : public train::Collectives {
   }
 
   void reduce_sum(at::Tensor& t, int root) override {
-    const std::string op = "rd/" + std::to_string(seq_++);
+    const std::string op = prefix_ + "rd/" + std::to_string(seq_++);
     guarded(op, [&] {
       at::Tensor c = t.detach().to(at::kCPU).contiguous();
       store_->set(op + "/" + std::to_string(rank_), bytes_of(c));
@@ -65,7 +70,7 @@ class StoreCollectives final : public train::Collectives {
   }
 
   void broadcast(at::Tensor& t, int root) override {
-    const std::string op = "bc/" + std::to_string(seq_++);
+    const std::string op = prefix_ + "bc/" + std::to_string(seq_++);
     guarded(op, [&] {
       at::Tensor c = t.detach().to(at::kCPU).contiguous();
       if (rank_ == root) store_->set(op + "/" + std::to_string(root), bytes_of(c));
@@ -75,7 +80,7 @@ class StoreCollectives final : public train::Collectives {
   }
 
   void barrier() override {
-    const std::string op = "barrier/" + std::to_string(seq_++);
+    const std::string op = prefix_ + "barrier/" + std::to_string(seq_++);
     guarded(op, [&] {
       if (store_->add(op, 1) == world_) store_->set(op + "/go", std::vector<uint8_t>{1});
       store_->wait({op + "/go"});
@@ -115,9 +120,11 @@ class StoreCollectives final : public train::Collectives {
     }
   }
 
+  DistEnv env_;
   int rank_, world_;
   double timeout_s_;
-  uint64_t seq_ = 0;
+  std::string prefix_;
+  uint64_t seq_ = 0, splits_ = 0;
   c10::intrusive_ptr<c10d::TCPStore> store_;
 };
 

@@ -77,21 +77,6 @@ void AdamW::zero_grad() {
   }
 }
 
-void AdamW::all_reduce_grads(train::Collectives& comm, std::vector<double>& extras) {
-  torch::NoGradGuard ng;
-  std::vector<at::Tensor> parts;
-  for (auto& s : slots_) parts.push_back(s.grad.flatten().to(torch::kDouble));
-  parts.push_back(torch::tensor(extras, torch::kDouble));
-  at::Tensor flat = torch::cat(parts);  // fp64 on the wire: the rank-order sum then rounds once
-  comm.all_reduce_sum(flat);
-  int64_t off = 0;
-  for (auto& s : slots_) {
-    s.grad.copy_(flat.narrow(0, off, s.grad.numel()).view_as(s.grad));
-    off += s.grad.numel();
-  }
-  for (size_t i = 0; i < extras.size(); ++i) extras[i] = flat[off + int64_t(i)].item<double>();
-}
-
 void AdamW::shard(int world, int rank, int stage) {
   world_ = world;
   rank_ = rank;

@@ -187,7 +187,8 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
                     {"tensorboard", boolean(c, cfg.output.tensorboard)}};
   Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 2)},
                          {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)},
-                         {"backend", choice(c, cfg.distributed.backend, {"auto", "nccl", "store"})}};
+                         {"backend", choice(c, cfg.distributed.backend, {"auto", "nccl", "store"})},
+                         {"bucket_mb", number(c, cfg.distributed.bucket_mb, 0, 1e6, true)}};
   const std::map<std::string, const Section*> sections = {{"model", &model},           {"train", &train},
                                                           {"attention", &attention},   {"checkpoint", &checkpoint},
                                                           {"output", &output},         {"distributed", &distributed}};
@@ -275,7 +276,7 @@ std::string to_yaml(const TrainConfig& c) {
   s << "output:\n  dir: " << fs::absolute(c.output.dir).lexically_normal().string() << "\n  log_every: " << c.output.log_every
     << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
   s << "distributed:\n  zero: " << c.distributed.zero << "\n  timeout_s: " << c.distributed.timeout_s
-    << "\n  backend: " << c.distributed.backend << "\n";
+    << "\n  backend: " << c.distributed.backend << "\n  bucket_mb: " << c.distributed.bucket_mb << "\n";
   return s.str();
 }
 

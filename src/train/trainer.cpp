@@ -28,6 +28,7 @@
 #include "longalign/train/lr_schedule.hpp"
 #include "longalign/train/memory_estimate.hpp"
 #include "longalign/train/metrics.hpp"
+#include "longalign/train/overlapped_all_reduce.hpp"
 
 namespace fs = std::filesystem;
 
@@ -154,6 +155,10 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   for (auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
   AdamW opt(named, {op.beta1, op.beta2, op.eps, op.weight_decay});
   if (comm && cfg.distributed.zero >= 1) opt.shard(world, rank, cfg.distributed.zero);
+  // Without gradient sharding, gradients are all-reduced in buckets while backward runs.
+  std::unique_ptr<OverlappedAllReduce> overlap;
+  if (comm && !opt.grads_sharded())
+    overlap = std::make_unique<OverlappedAllReduce>(opt, comm->split(), int64_t(cfg.distributed.bucket_mb * (1 << 20)));
 
   TrainerState st;
   if (resume_dir) {
@@ -212,6 +217,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
         continue;
       }
       const size_t u = my_units[j];
+      if (overlap && j + 1 == my_units.size()) overlap->arm();  // the last backward of this step
       data::Batch b = data::make_batch(*ds, plan.steps[ps].units[u], plan.options.strategy, pad_id);
       data::BatchTensors t = data::to_tensors(b);
       model::PackedInput in{t.input_ids.to(device), t.position_ids.to(device), t.cu_seqlens.to(device), t.max_seqlen};
@@ -220,7 +226,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
                                               op.loss_chunk_tokens);
       loss.backward();
       if (opt.grads_sharded()) opt.reduce_grads_to_owners(*comm);
-      else opt.accumulate_grads();
+      else if (!overlap || j + 1 < my_units.size()) opt.accumulate_grads();
       loss_sum += loss.item<double>();
       step_tokens += int64_t(b.input_ids.size());
     }
@@ -229,13 +235,13 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     bool stop_requested = g_signal != 0;
     if (comm) {
       std::vector<double> extras = {loss_sum, double(step_tokens), stop_requested ? 1.0 : 0.0};
-      if (opt.grads_sharded()) {  // gradients are already with their owners; sum the scalars
-        at::Tensor t = torch::tensor(extras, torch::kDouble);
-        comm->all_reduce_sum(t);
-        for (size_t i = 0; i < extras.size(); ++i) extras[i] = t[int64_t(i)].item<double>();
-      } else {
-        opt.all_reduce_grads(*comm, extras);
+      if (overlap) {
+        if (my_units.empty()) overlap->arm();  // no unit this step: contribute the zero accumulators
+        overlap->wait();
       }
+      at::Tensor t = torch::tensor(extras, torch::kDouble);  // gradients are already reduced
+      comm->all_reduce_sum(t);
+      for (size_t i = 0; i < extras.size(); ++i) extras[i] = t[int64_t(i)].item<double>();
       loss_sum = extras[0];
       step_tokens = int64_t(extras[1]);
       stop_requested = extras[2] > 0;

@@ -52,6 +52,8 @@ r=$(same two zero2) && ok "ZeRO-2 == ZeRO-0 ($r)" || fail "ZeRO-2 vs ZeRO-0: $r"
 # A whole epoch ends with a short step (fewer units than ranks x micro-steps): ranks without a
 # unit contribute zeros, and the result still equals one process.
 train1 --set output.dir=ep1 --set train.max_steps=0 || fail "1-process epoch"
+train2 --set output.dir=ep0 --set train.max_steps=0 --set distributed.bucket_mb=0.05 || fail "ZeRO-0 epoch"
+r=$(same ep1 ep0) && ok "full epoch, ZeRO-0 with overlapped all-reduce on 2 == 1 process ($r)" || fail "epoch ZeRO-0: $r"
 train2 --set output.dir=ep2 --set train.max_steps=0 --set distributed.zero=2 || fail "ZeRO-2 epoch"
 n_units=$("$py" -c "import json;p=json.load(open('ep1/data.pack/plan.json'));print([len(s['units']) for s in p['steps']][-1])")
 r=$(same ep1 ep2) && ok "full epoch with a final step of $n_units unit(s): ZeRO-2 on 2 == 1 process ($r)" \

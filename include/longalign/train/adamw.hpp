@@ -30,10 +30,7 @@ class AdamW {
   void step(double lr);  // then clears the accumulators
   void zero_grad();
 
-  // Data parallelism. Sums the accumulated gradients over ranks, with `extras` (a few fp64
-  // scalars such as the loss) appended to the same message and summed too.
-  void all_reduce_grads(train::Collectives& comm, std::vector<double>& extras);
-  // ZeRO-1: from now on this rank keeps master weights and moments only for the parameters it
+  // Data parallelism (gradients without sharding: OverlappedAllReduce). ZeRO-1: from now on this rank keeps master weights and moments only for the parameters it
   // owns (a deterministic size-balanced partition) and updates only those in step();
   // sync_params() then broadcasts every parameter from its owner.
   // ZeRO-2 (stage 2) also drops the gradient accumulators of parameters owned elsewhere:
@@ -45,6 +42,10 @@ class AdamW {
   bool sharded() const { return world_ > 1; }
 
   int64_t steps_taken() const { return t_; }
+  // Parameters and their fp32 gradient accumulators, in registration order (for gradient sync).
+  size_t num_params() const { return slots_.size(); }
+  const at::Tensor& param(size_t i) const { return slots_[i].param; }
+  at::Tensor& grad_accumulator(size_t i) { return slots_[i].grad; }
   // exp_avg.*, exp_avg_sq.*, master.* (low-precision params only) and step.
   model::NamedTensors state() const;
   // Loads the owned slots from whichever of `files` holds them (any world size wrote them).

@@ -3,6 +3,8 @@
 // TCPStore-based one for CPU, NCCL for GPUs). Every operation is collective: all ranks call it
 // in the same order, and results are bitwise identical on all ranks.
 #pragma once
+#include <memory>
+
 // at::Tensor is only forward-declared so that torch-free code (the CLI) can hold a Collectives.
 namespace at {
 class Tensor;
@@ -22,6 +24,10 @@ class Collectives {
   // In-place copy of `root`'s tensor to every rank.
   virtual void broadcast(at::Tensor& t, int root) = 0;
   virtual void barrier() = 0;
+  // A second, independent channel among the same ranks (own connection and key space or
+  // communicator), so a background thread can run collectives without interleaving with this
+  // one's. Collective: every rank calls it at the same point.
+  virtual std::shared_ptr<Collectives> split() = 0;
 };
 
 }  // namespace longalign::train

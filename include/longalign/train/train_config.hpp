@@ -48,6 +48,7 @@ struct DistributedSection {
   int zero = 0;  // 0: replicated; 1: optimizer state sharded; 2: gradients sharded too
   double timeout_s = 300;    // a collective waiting longer than this fails (dead or hung peer)
   std::string backend = "auto";  // auto (NCCL on GPUs, TCPStore on CPU) | nccl | store
+  double bucket_mb = 25;         // gradient all-reduce bucket size (overlapped with backward)
 };
 
 struct TrainConfig {
