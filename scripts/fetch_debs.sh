@@ -7,6 +7,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$root/build/debs"
 cd "$root/build/debs"
 pkgs=(libsentencepiece-dev libsentencepiece0 libyaml-cpp-dev libyaml-cpp0.7 nlohmann-json3-dev libcli11-dev
-      libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libgtest-dev googletest libpng-dev libpng16-16)
+      libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libgtest-dev googletest libpng-dev libpng16-16 zlib1g-dev)
 [ -n "$(ls ./*.deb 2>/dev/null)" ] || { apt-get update -qq; apt-get download "${pkgs[@]}"; }
 ls -1 ./*.deb

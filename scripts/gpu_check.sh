@@ -19,7 +19,17 @@ cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$sysroot/usr;$torch_prefix" -DGTEST_ROOT="$sysroot/usr" -DLONGALIGN_PYTHON="$py"
 cmake --build build/gpu -j "$(nproc)"
 echo "== tests"
-ctest --test-dir build/gpu --output-on-failure -j 4 || status=$?
+# Oracles that need Python packages the GPU machine may lack (transformers, tensorboard) are
+# excluded by name when missing, and said so; everything else runs, the GPU tests included.
+exclude=()
+"$py" -c 'import transformers, safetensors' 2>/dev/null || exclude+=("HfParity" "train_cli" "eval_cli" "dist_cli")
+"$py" -c 'import tensorboard' 2>/dev/null || exclude+=("TfEvents.TensorBoard")
+if [ ${#exclude[@]} -gt 0 ]; then
+  echo "not run here (missing Python packages in $py): ${exclude[*]}"
+  ctest --test-dir build/gpu --output-on-failure -j 4 -E "$(IFS='|'; echo "${exclude[*]}")" || status=$?
+else
+  ctest --test-dir build/gpu --output-on-failure -j 4 || status=$?
+fi
 echo "== GPU training throughput (tiny_cpu shape on cuda, bf16)"
 bin=build/gpu/bin/longalign
 work=$(mktemp -d)
