@@ -1,0 +1,76 @@
+// The one header through which kernels reach thread indices, barriers, warp collectives, tensor
+// cores and async copies. Under nvcc each function is the real intrinsic or PTX; compiled as
+// host C++ (no __CUDACC__) the same names are implemented by the CPU execution harness
+// (kernels/cpu_harness.hpp), which runs one host thread per CUDA thread. Kernel sources written
+// against this header therefore run, unchanged, in CI without a GPU.
+//
+// Fragment layouts follow the PTX ISA for mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// and ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16, with g = lane / 4 and t = lane % 4:
+//   A 16x16 (4 x b32, 2 bf16 each, low half first): a0=(g, 2t..2t+1) a1=(g+8, 2t..) a2=(g, 2t+8..) a3=(g+8, 2t+8..)
+//   B 16x8  (2 x b32):                              b0=(k=2t..2t+1, n=g)  b1=(k=2t+8..2t+9, n=g)
+//   C/D 16x8 (4 x f32):                             d0=(g, 2t) d1=(g, 2t+1) d2=(g+8, 2t) d3=(g+8, 2t+1)
+//   ldmatrix x4: lanes 8i..8i+7 give the row addresses of matrix i; lane l receives r[i] =
+//   matrix i (row l/4, cols 2(l%4), 2(l%4)+1), or with .trans (rows 2(l%4), 2(l%4)+1, col l/4).
+#pragma once
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define LA_DEVICE __device__ __forceinline__
+#else
+#define LA_DEVICE inline
+#endif
+
+namespace longalign::kernels {
+
+#ifdef __CUDACC__
+LA_DEVICE int thread_x() { return threadIdx.x; }
+LA_DEVICE int block_x() { return blockIdx.x; }
+LA_DEVICE int block_y() { return blockIdx.y; }
+LA_DEVICE void sync_threads() { __syncthreads(); }
+LA_DEVICE float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+
+LA_DEVICE void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+
+LA_DEVICE void ldmatrix_x4(uint32_t r[4], const void* smem_row) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+LA_DEVICE void ldmatrix_x4_trans(uint32_t r[4], const void* smem_row) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+LA_DEVICE void cp_async_16(void* smem, const void* gmem) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(gmem));
+}
+LA_DEVICE void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+LA_DEVICE void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+#else
+// Implemented by the CPU harness (src/kernels/cpu_harness.cpp).
+int thread_x();
+int block_x();
+int block_y();
+void sync_threads();
+float shfl_xor(float v, int mask);
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
+void ldmatrix_x4(uint32_t r[4], const void* smem_row);
+void ldmatrix_x4_trans(uint32_t r[4], const void* smem_row);
+void cp_async_16(void* smem, const void* gmem);
+inline void cp_async_commit() {}  // copies are synchronous on the host
+template <int N>
+inline void cp_async_wait() {}
+#endif
+
+}  // namespace longalign::kernels

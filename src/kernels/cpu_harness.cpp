@@ -1,0 +1,159 @@
+// The CPU execution harness. Warp operations follow one pattern: every lane publishes its
+// operands into the warp's scratch, the warp meets at a barrier, each lane computes its own
+// result from all lanes' operands exactly as the PTX fragment layouts prescribe, and the warp
+// meets again so the scratch can be reused.
+#include "longalign/kernels/cpu_harness.hpp"
+
+#include <array>
+#include <condition_variable>
+#include <cstring>
+#include <stdexcept>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "longalign/kernels/device_api.hpp"
+
+namespace longalign::kernels {
+namespace {
+
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void arrive_and_wait() {
+    std::unique_lock lk(mu_);
+    const uint64_t gen = gen_;
+    if (++count_ == n_) {
+      count_ = 0;
+      ++gen_;
+      cv_.notify_all();
+    } else {
+      cv_.wait(lk, [&] { return gen_ != gen; });
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int n_, count_ = 0;
+  uint64_t gen_ = 0;
+};
+
+struct WarpScratch {
+  Barrier barrier{32};
+  std::array<float, 32> f{};
+  std::array<std::array<uint32_t, 4>, 32> a{};
+  std::array<std::array<uint32_t, 2>, 32> b{};
+  std::array<const void*, 32> ptr{};
+};
+
+struct BlockState {
+  explicit BlockState(int threads) : barrier(threads), warps((threads + 31) / 32) {}
+  Barrier barrier;
+  std::vector<WarpScratch> warps;
+};
+
+struct ThreadContext {
+  int tid = 0, bx = 0, by = 0;
+  BlockState* block = nullptr;
+  WarpScratch& warp() const { return block->warps[tid / 32]; }
+  int lane() const { return tid % 32; }
+};
+
+thread_local ThreadContext t_ctx;
+
+float bf16_to_float(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+uint16_t half_of(uint32_t reg, int i) { return uint16_t(i == 0 ? reg & 0xFFFF : reg >> 16); }
+
+}  // namespace
+
+int thread_x() { return t_ctx.tid; }
+int block_x() { return t_ctx.bx; }
+int block_y() { return t_ctx.by; }
+void sync_threads() { t_ctx.block->barrier.arrive_and_wait(); }
+
+float shfl_xor(float v, int mask) {
+  WarpScratch& w = t_ctx.warp();
+  w.f[t_ctx.lane()] = v;
+  w.barrier.arrive_and_wait();
+  const float r = w.f[t_ctx.lane() ^ mask];
+  w.barrier.arrive_and_wait();
+  return r;
+}
+
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  WarpScratch& w = t_ctx.warp();
+  const int lane = t_ctx.lane();
+  for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i];
+  for (int i = 0; i < 2; ++i) w.b[lane][i] = b[i];
+  w.barrier.arrive_and_wait();
+  // A[row][k] and B[k][col], recovered from the owning lanes' registers.
+  auto A = [&](int row, int k) {
+    const int g = row % 8, t = (k % 8) / 2, reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return bf16_to_float(half_of(w.a[g * 4 + t][reg], k % 2));
+  };
+  auto B = [&](int k, int col) {
+    const int t = (k % 8) / 2, reg = k >= 8 ? 1 : 0;
+    return bf16_to_float(half_of(w.b[col * 4 + t][reg], k % 2));
+  };
+  const int g = lane / 4, t = lane % 4;
+  const int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+  float out[4];
+  for (int i = 0; i < 4; ++i) {
+    float acc = c[i];
+    for (int k = 0; k < 16; ++k) acc += A(rows[i], k) * B(k, cols[i]);  // bf16 products are exact in fp32
+    out[i] = acc;
+  }
+  w.barrier.arrive_and_wait();
+  for (int i = 0; i < 4; ++i) d[i] = out[i];
+}
+
+namespace {
+void ldmatrix(uint32_t r[4], const void* row_ptr, bool trans) {
+  WarpScratch& w = t_ctx.warp();
+  const int lane = t_ctx.lane();
+  w.ptr[lane] = row_ptr;
+  w.barrier.arrive_and_wait();
+  auto elem = [&](int m, int row, int col) {  // matrix m, 8 rows of 8 b16 values
+    uint16_t v;
+    std::memcpy(&v, static_cast<const char*>(w.ptr[m * 8 + row]) + 2 * col, 2);
+    return uint32_t(v);
+  };
+  for (int m = 0; m < 4; ++m) {
+    const int q = lane / 4, p = 2 * (lane % 4);
+    r[m] = trans ? elem(m, p, q) | (elem(m, p + 1, q) << 16) : elem(m, q, p) | (elem(m, q, p + 1) << 16);
+  }
+  w.barrier.arrive_and_wait();
+}
+}  // namespace
+
+void ldmatrix_x4(uint32_t r[4], const void* smem_row) { ldmatrix(r, smem_row, false); }
+void ldmatrix_x4_trans(uint32_t r[4], const void* smem_row) { ldmatrix(r, smem_row, true); }
+void cp_async_16(void* smem, const void* gmem) { std::memcpy(smem, gmem, 16); }
+
+void launch_on_cpu(Dim2 grid, int block_threads, size_t shared_bytes, const std::function<void(char*)>& body) {
+  if (block_threads <= 0 || block_threads % 32 != 0)
+    throw std::invalid_argument("launch_on_cpu: block_threads must be a positive multiple of 32 (whole warps)");
+  for (int by = 0; by < grid.y; ++by)
+    for (int bx = 0; bx < grid.x; ++bx) {
+      BlockState state(block_threads);
+      std::vector<char> smem(shared_bytes, 0);
+      std::vector<std::thread> threads;
+      threads.reserve(block_threads);
+      // An exception escaping a kernel thread terminates the process, as a device fault would:
+      // the other threads could otherwise wait at a barrier forever.
+      for (int tid = 0; tid < block_threads; ++tid)
+        threads.emplace_back([&, tid] {
+          t_ctx = ThreadContext{tid, bx, by, &state};
+          body(smem.data());
+        });
+      for (auto& t : threads) t.join();
+    }
+}
+
+}  // namespace longalign::kernels

@@ -1,0 +1,102 @@
+// The CPU execution harness against plain C++ oracles: a block barrier over shared memory, a warp
+// butterfly reduction with shfl_xor, and a 16x8 tile product through ldmatrix (plain and
+// transposed) and mma.sync m16n8k16 with the PTX fragment layouts, equal to a double matmul.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "longalign/kernels/cpu_harness.hpp"
+#include "longalign/kernels/device_api.hpp"
+
+using namespace longalign::kernels;
+
+namespace {
+
+uint16_t to_bf16(float f) {  // round to nearest even
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return uint16_t((b + 0x7FFF + ((b >> 16) & 1)) >> 16);
+}
+float from_bf16(uint16_t h) {
+  uint32_t b = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+}  // namespace
+
+TEST(CpuHarness, BlockBarrierOrdersSharedMemory) {
+  std::vector<int> out(64);
+  launch_on_cpu({2, 1}, 64, 64 * sizeof(int), [&](char* smem) {
+    int* s = reinterpret_cast<int*>(smem);
+    s[thread_x()] = thread_x() * 10 + block_x();
+    sync_threads();
+    if (block_x() == 1) out[thread_x()] = s[63 - thread_x()];  // written by another warp
+  });
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(out[i], (63 - i) * 10 + 1);
+}
+
+TEST(CpuHarness, WarpButterflyReduction) {
+  std::vector<float> out(64);
+  launch_on_cpu({1, 1}, 64, 0, [&](char*) {
+    float v = float(thread_x());
+    for (int m = 16; m > 0; m /= 2) v += shfl_xor(v, m);
+    out[thread_x()] = v;
+  });
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(out[i], 496.0f);         // 0 + ... + 31
+  for (int i = 32; i < 64; ++i) EXPECT_EQ(out[i], 1520.0f);       // 32 + ... + 63
+}
+
+TEST(CpuHarness, LdmatrixAndMmaComputeATileProduct) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd;
+  // A 16x16 row-major, B 16x8 stored transposed as Bt[n][k] (the "col" operand), bf16.
+  std::vector<uint16_t> A(16 * 16), Bt(8 * 16), V(16 * 8);
+  for (auto& x : A) x = to_bf16(nd(rng));
+  for (auto& x : Bt) x = to_bf16(nd(rng));
+  for (auto& x : V) x = to_bf16(nd(rng));
+  std::vector<float> C(16 * 8), CV(16 * 8);
+  const size_t smem = (A.size() + Bt.size() + V.size()) * 2;
+  launch_on_cpu({1, 1}, 32, smem, [&](char* s) {
+    auto* sA = reinterpret_cast<uint16_t*>(s);
+    auto* sB = sA + A.size();
+    auto* sV = sB + Bt.size();
+    const int l = thread_x();
+    if (l == 0) {
+      std::memcpy(sA, A.data(), A.size() * 2);
+      std::memcpy(sB, Bt.data(), Bt.size() * 2);
+      std::memcpy(sV, V.data(), V.size() * 2);
+    }
+    sync_threads();
+    uint32_t a[4], b4[4], v4[4];
+    ldmatrix_x4(a, sA + (l % 8 + 8 * ((l / 8) % 2)) * 16 + 8 * (l / 16));  // A quadrants in a0..a3 order
+    ldmatrix_x4(b4, sB + (l % 8) * 16 + 8 * ((l / 8) % 2));                // Bt cols 0-7, 8-15 (x2 duplicated)
+    // V is [k=16][n=8] row-major: .trans turns its 8x8 blocks into the col operand directly.
+    ldmatrix_x4_trans(v4, sV + ((l % 8) + 8 * ((l / 8) % 2)) * 8);
+    const float zero[4] = {0, 0, 0, 0};
+    float d[4], dv[4];
+    const uint32_t b[2] = {b4[0], b4[1]}, bv[2] = {v4[0], v4[1]};
+    mma_m16n8k16_bf16(d, a, b, zero);
+    mma_m16n8k16_bf16(dv, a, bv, zero);
+    const int g = l / 4, t = l % 4;
+    const int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+    for (int i = 0; i < 4; ++i) {
+      C[rows[i] * 8 + cols[i]] = d[i];
+      CV[rows[i] * 8 + cols[i]] = dv[i];
+    }
+  });
+  for (int r = 0; r < 16; ++r)
+    for (int c = 0; c < 8; ++c) {
+      double want = 0, want_v = 0;
+      for (int k = 0; k < 16; ++k) {
+        want += double(from_bf16(A[r * 16 + k])) * from_bf16(Bt[c * 16 + k]);
+        want_v += double(from_bf16(A[r * 16 + k])) * from_bf16(V[k * 8 + c]);
+      }
+      EXPECT_NEAR(C[r * 8 + c], want, 1e-4 * (1 + std::abs(want))) << r << "," << c;
+      EXPECT_NEAR(CV[r * 8 + c], want_v, 1e-4 * (1 + std::abs(want_v))) << r << "," << c;
+    }
+}
