@@ -1,0 +1,147 @@
+// FlashAttention-2-style forward over packed sequences, written against device_api.hpp so the
+// same source runs under nvcc and in the CPU harness. A block of 4 warps owns 64 query rows of
+// one (sequence, head); each warp owns 16 rows. Key/value tiles of 64 rows are staged in shared
+// memory; S = QK^T and O += PV run on mma.sync m16n8k16 (bf16 in, fp32 accumulate) with operands
+// from ldmatrix; the softmax is online, in fp32, with exp2. Causal masking is applied only on the
+// diagonal tile and tiles past the diagonal are skipped; blocks past a sequence's end exit at once.
+// First version: no cp.async double buffering and no shared-memory swizzle yet.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "longalign/kernels/device_api.hpp"
+#include "longalign/kernels/varlen_attention_params.hpp"
+
+namespace longalign::kernels {
+
+constexpr int kFwdRows = 64, kFwdCols = 64, kFwdThreads = 128;
+
+template <int D>
+constexpr int fwd_smem_bytes() { return (kFwdRows + 2 * kFwdCols) * D * 2; }
+
+namespace fwd_detail {
+LA_DEVICE float bf16_to_f32(uint16_t h) {
+  union { uint32_t u; float f; } x;
+  x.u = uint32_t(h) << 16;
+  return x.f;
+}
+LA_DEVICE uint16_t f32_to_bf16(float f) {  // round to nearest even
+  union { uint32_t u; float f; } x;
+  x.f = f;
+  return uint16_t((x.u + 0x7FFFu + ((x.u >> 16) & 1u)) >> 16);
+}
+LA_DEVICE uint32_t pack_bf16(float lo, float hi) { return uint32_t(f32_to_bf16(lo)) | (uint32_t(f32_to_bf16(hi)) << 16); }
+}  // namespace fwd_detail
+
+// One block's work; `smem` holds fwd_smem_bytes<D>() bytes.
+template <int D>
+LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* smem, int tile, int seq_head) {
+  using namespace fwd_detail;
+  const int b = seq_head / p.num_heads, h = seq_head % p.num_heads;
+  const int kvh = h / (p.num_heads / p.num_kv_heads);
+  const int64_t start = p.cu_seqlens[b];
+  const int len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  const int m0 = tile * kFwdRows;
+  if (m0 >= len) return;  // past this sequence's end
+  const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  uint16_t* sQ = reinterpret_cast<uint16_t*>(smem);
+  uint16_t* sK = sQ + kFwdRows * D;
+  uint16_t* sV = sK + kFwdCols * D;
+
+  for (int i = tid; i < kFwdRows * D; i += kFwdThreads) {
+    const int r = i / D, c = i % D;
+    sQ[i] = m0 + r < len ? p.q[(start + m0 + r) * p.q_row_stride + h * p.q_head_stride + c] : 0;
+  }
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  float acc[D / 8][4];
+  for (int j = 0; j < D / 8; ++j)
+    for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};  // rows g and g + 8 of this warp
+  const int qrow[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
+  const int n_end = len < m0 + kFwdRows ? len : m0 + kFwdRows;  // causal: no key beyond the last query
+
+  for (int n0 = 0; n0 < n_end; n0 += kFwdCols) {
+    sync_threads();  // the previous tile's K/V are no longer read
+    for (int i = tid; i < kFwdCols * D; i += kFwdThreads) {
+      const int r = i / D, c = i % D;
+      const bool in = n0 + r < len;
+      sK[i] = in ? p.k[(start + n0 + r) * p.k_row_stride + kvh * p.k_head_stride + c] : 0;
+      sV[i] = in ? p.v[(start + n0 + r) * p.v_row_stride + kvh * p.v_head_stride + c] : 0;
+    }
+    sync_threads();
+    // S = Q K^T for this warp's 16 rows x 64 columns: 8 tiles of 16x8.
+    float s[kFwdCols / 8][4];
+    for (int j = 0; j < kFwdCols / 8; ++j)
+      for (int i = 0; i < 4; ++i) s[j][i] = 0.f;
+    for (int kc = 0; kc < D; kc += 16) {
+      uint32_t a[4];
+      ldmatrix_x4(a, sQ + (warp * 16 + lane % 8 + 8 * ((lane / 8) % 2)) * D + kc + 8 * (lane / 16));
+      for (int j = 0; j < kFwdCols / 8; j += 2) {  // two 8-column tiles per ldmatrix.x4
+        uint32_t bk[4];
+        ldmatrix_x4(bk, sK + (j * 8 + lane % 8 + 8 * (lane / 16)) * D + kc + 8 * ((lane / 8) % 2));
+        const uint32_t b0[2] = {bk[0], bk[1]}, b1[2] = {bk[2], bk[3]};
+        mma_m16n8k16_bf16(s[j], a, b0, s[j]);
+        mma_m16n8k16_bf16(s[j + 1], a, b1, s[j + 1]);
+      }
+    }
+    // Scale, mask (diagonal tile and the sequence end only), online softmax.
+    const bool diagonal = n0 + kFwdCols > m0;
+    float tile_max[2] = {-INFINITY, -INFINITY};
+    for (int j = 0; j < kFwdCols / 8; ++j)
+      for (int i = 0; i < 4; ++i) {
+        const int col = n0 + j * 8 + 2 * t + (i % 2), r = i / 2;
+        float x = s[j][i] * scale_log2;
+        if (col >= len || (diagonal && col > qrow[r])) x = -INFINITY;
+        s[j][i] = x;
+        tile_max[r] = x > tile_max[r] ? x : tile_max[r];
+      }
+    float corr[2];
+    for (int r = 0; r < 2; ++r) {
+      for (int m = 1; m <= 2; m *= 2) {  // the 4 lanes of a row are t = 0..3
+        const float o = shfl_xor(tile_max[r], m);
+        tile_max[r] = o > tile_max[r] ? o : tile_max[r];
+      }
+      const float new_max = tile_max[r] > row_max[r] ? tile_max[r] : row_max[r];
+      corr[r] = new_max == -INFINITY ? 1.f : exp2f(row_max[r] - new_max);
+      row_max[r] = new_max;
+      row_sum[r] *= corr[r];
+    }
+    for (int j = 0; j < kFwdCols / 8; ++j)
+      for (int i = 0; i < 4; ++i) {
+        const int r = i / 2;
+        const float e = row_max[r] == -INFINITY ? 0.f : exp2f(s[j][i] - row_max[r]);
+        s[j][i] = e;
+        row_sum[r] += e;
+      }
+    for (int j = 0; j < D / 8; ++j)
+      for (int i = 0; i < 4; ++i) acc[j][i] *= corr[i / 2];
+    // O += P V: P's C fragments of two adjacent column tiles form one A fragment (k = 16).
+    for (int kc = 0; kc < kFwdCols / 8; kc += 2) {
+      const uint32_t a[4] = {pack_bf16(s[kc][0], s[kc][1]), pack_bf16(s[kc][2], s[kc][3]),
+                             pack_bf16(s[kc + 1][0], s[kc + 1][1]), pack_bf16(s[kc + 1][2], s[kc + 1][3])};
+      for (int j = 0; j < D / 8; j += 2) {
+        uint32_t bv[4];  // V rows kc*8 .. kc*8+15, columns j*8 .. j*8+15, transposed into the col operand
+        ldmatrix_x4_trans(bv, sV + (kc * 8 + lane % 8 + 8 * ((lane / 8) % 2)) * D + j * 8 + 8 * (lane / 16));
+        const uint32_t b0[2] = {bv[0], bv[1]}, b1[2] = {bv[2], bv[3]};
+        mma_m16n8k16_bf16(acc[j], a, b0, acc[j]);
+        mma_m16n8k16_bf16(acc[j + 1], a, b1, acc[j + 1]);
+      }
+    }
+  }
+  for (int r = 0; r < 2; ++r) {  // full row sums across the 4 lanes of each row
+    row_sum[r] += shfl_xor(row_sum[r], 1);
+    row_sum[r] += shfl_xor(row_sum[r], 2);
+  }
+  for (int j = 0; j < D / 8; ++j)
+    for (int i = 0; i < 4; ++i) {
+      const int r = i / 2, row = qrow[r], col = j * 8 + 2 * t + (i % 2);
+      if (row < len)
+        p.o[(start + row) * p.o_row_stride + h * p.o_head_stride + col] = f32_to_bf16(acc[j][i] / row_sum[r]);
+    }
+  if (t == 0)
+    for (int r = 0; r < 2; ++r)
+      if (qrow[r] < len)
+        p.lse[int64_t(h) * p.total + start + qrow[r]] = (row_max[r] + log2f(row_sum[r])) * 0.6931471805599453f;
+}
+
+}  // namespace longalign::kernels

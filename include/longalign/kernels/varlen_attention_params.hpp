@@ -1,0 +1,22 @@
+// The plain interface of the varlen attention kernels: pointers and strides, no framework
+// types. Offsets are 64-bit throughout (64k tokens x 32 heads x 128 dims is close to 2^31).
+#pragma once
+#include <cstdint>
+
+namespace longalign::kernels {
+
+struct VarlenAttentionParams {
+  const uint16_t* q;  // bf16 [total, num_heads, head_dim]
+  const uint16_t* k;  // bf16 [total, num_kv_heads, head_dim]
+  const uint16_t* v;  // bf16 [total, num_kv_heads, head_dim]
+  uint16_t* o;        // bf16 [total, num_heads, head_dim]
+  float* lse;         // fp32 [num_heads, total]: natural-log sum of exp of the scaled scores
+  const int32_t* cu_seqlens;  // [batch + 1] starting offsets; sequence b is rows cu[b]..cu[b+1]
+  int64_t q_row_stride, k_row_stride, v_row_stride, o_row_stride;  // elements between tokens
+  int64_t q_head_stride, k_head_stride, v_head_stride, o_head_stride;
+  int64_t total;  // tokens
+  int batch, num_heads, num_kv_heads, head_dim, max_seqlen;
+  float scale;  // softmax scale (usually 1/sqrt(head_dim))
+};
+
+}  // namespace longalign::kernels

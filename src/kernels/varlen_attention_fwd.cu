@@ -1,0 +1,48 @@
+// CUDA entry points of the varlen attention forward: the __global__ wrappers around the shared
+// kernel source (varlen_attention_fwd.cuh) and a launcher taking plain pointers and a stream.
+// No torch header here; the torch-facing wrapper (dispatch from ops/varlen_attention) comes with
+// the backward kernel.
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "longalign/kernels/varlen_attention_fwd.cuh"
+
+namespace longalign::kernels {
+namespace {
+
+template <int D>
+__global__ void __launch_bounds__(kFwdThreads) varlen_attention_fwd_kernel(VarlenAttentionParams p) {
+  extern __shared__ __align__(16) char smem[];
+  varlen_attention_fwd_block<D>(p, smem, blockIdx.x, blockIdx.y);
+}
+
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("varlen_attention_fwd: ") + what + ": " + cudaGetErrorString(e));
+}
+
+template <int D>
+void launch(const VarlenAttentionParams& p, cudaStream_t stream) {
+  const int smem = fwd_smem_bytes<D>();
+  check_cuda(cudaFuncSetAttribute(varlen_attention_fwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+        "raising the shared-memory limit");
+  const dim3 grid((p.max_seqlen + kFwdRows - 1) / kFwdRows, p.batch * p.num_heads);
+  varlen_attention_fwd_kernel<D><<<grid, kFwdThreads, smem, stream>>>(p);
+  check_cuda(cudaGetLastError(), "launch");
+}
+
+}  // namespace
+
+void varlen_attention_fwd_cuda(const VarlenAttentionParams& p, void* stream) {
+  if (p.num_kv_heads <= 0 || p.num_heads % p.num_kv_heads != 0)
+    throw std::invalid_argument("varlen_attention_fwd: num_heads must be a multiple of num_kv_heads");
+  auto s = static_cast<cudaStream_t>(stream);
+  switch (p.head_dim) {
+    case 64: return launch<64>(p, s);
+    case 128: return launch<128>(p, s);
+    default: throw std::invalid_argument("varlen_attention_fwd: head_dim must be 64 or 128, got " + std::to_string(p.head_dim));
+  }
+}
+
+}  // namespace longalign::kernels
