@@ -19,4 +19,14 @@ struct VarlenAttentionParams {
   float scale;  // softmax scale (usually 1/sqrt(head_dim))
 };
 
+// Backward: the forward's inputs plus dO, its saved lse, the preprocessed delta and the outputs.
+struct VarlenAttentionBwdParams {
+  VarlenAttentionParams fwd;  // q, k, v, o (read), lse (read), shapes and strides
+  const uint16_t* dout;       // bf16 [total, num_heads, head_dim], strides as o
+  const float* delta;         // fp32 [num_heads, total]: rowsum(dO * O), from the preprocess
+  uint16_t* dq;               // bf16, layout as q
+  uint16_t* dk;               // bf16, layout as k (already summed over each GQA group)
+  uint16_t* dv;               // bf16, layout as v
+};
+
 }  // namespace longalign::kernels

@@ -1,0 +1,205 @@
+// FlashAttention-2-style backward over packed sequences, written against device_api.hpp (runs
+// under nvcc and in the CPU harness). P is recomputed from the forward's logsumexp. Two passes,
+// neither with atomics, so results are deterministic run to run:
+//   dkdv pass: a block owns 64 keys of one (sequence, KV head) and loops over every query head
+//              of the GQA group and every query tile at or after the diagonal, accumulating dK
+//              and dV in registers: the group reduction happens without expanded K/V;
+//   dq pass:   a block owns 64 queries of one (sequence, head) and loops over key tiles up to
+//              the diagonal.
+// delta = rowsum(dO * O) is the usual preprocess (varlen_attention_bwd_delta).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "longalign/kernels/device_api.hpp"
+#include "longalign/kernels/varlen_attention_fwd.cuh"
+#include "longalign/kernels/varlen_attention_params.hpp"
+
+namespace longalign::kernels {
+
+constexpr int kBwdTile = 64, kBwdThreads = 128;
+template <int D>
+constexpr int bwd_smem_bytes() { return 4 * kBwdTile * D * 2 + 2 * kBwdTile * 4; }
+
+namespace bwd_detail {
+
+// Loads rows [r0, r0 + 64) of a [tokens, heads, D] bf16 tensor (zeros past `len`) into smem.
+template <int D>
+LA_DEVICE void load_tile(uint16_t* dst, const uint16_t* src, int64_t start, int r0, int len, int64_t row_stride,
+                         int64_t head_off) {
+  for (int i = thread_x(); i < kBwdTile * D; i += kBwdThreads) {
+    const int r = i / D, c = i % D;
+    dst[i] = r0 + r < len ? src[(start + r0 + r) * row_stride + head_off + c] : 0;
+  }
+}
+
+// acc[16 x 64] (8 C tiles) = rows [row0, row0+16) of `a` (row-major [64][D]) times the rows of
+// `b` (row-major [64][D]) transposed: acc[i][j] = sum_d a[row0 + i][d] * b[j][d].
+template <int D>
+LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, const uint16_t* b) {
+  const int lane = thread_x() % 32;
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
+  for (int kc = 0; kc < D; kc += 16) {
+    uint32_t af[4];
+    ldmatrix_x4(af, a + (row0 + lane % 8 + 8 * ((lane / 8) % 2)) * D + kc + 8 * (lane / 16));
+    for (int j = 0; j < 8; j += 2) {
+      uint32_t bf[4];
+      ldmatrix_x4(bf, b + (j * 8 + lane % 8 + 8 * (lane / 16)) * D + kc + 8 * ((lane / 8) % 2));
+      const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
+      mma_m16n8k16_bf16(acc[j], af, b0, acc[j]);
+      mma_m16n8k16_bf16(acc[j + 1], af, b1, acc[j + 1]);
+    }
+  }
+}
+
+// out[16 x D] += p[16 x 64] (C tiles, converted to bf16 A fragments) times m (row-major [64][D]).
+template <int D>
+LA_DEVICE void mma_p_by_rows(float out[D / 8][4], const float p[8][4], const uint16_t* m) {
+  using fwd_detail::pack_bf16;
+  const int lane = thread_x() % 32;
+  for (int kc = 0; kc < 8; kc += 2) {
+    const uint32_t a[4] = {pack_bf16(p[kc][0], p[kc][1]), pack_bf16(p[kc][2], p[kc][3]),
+                           pack_bf16(p[kc + 1][0], p[kc + 1][1]), pack_bf16(p[kc + 1][2], p[kc + 1][3])};
+    for (int j = 0; j < D / 8; j += 2) {
+      uint32_t bf[4];
+      ldmatrix_x4_trans(bf, m + (kc * 8 + lane % 8 + 8 * ((lane / 8) % 2)) * D + j * 8 + 8 * (lane / 16));
+      const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
+      mma_m16n8k16_bf16(out[j], a, b0, out[j]);
+      mma_m16n8k16_bf16(out[j + 1], a, b1, out[j + 1]);
+    }
+  }
+}
+
+}  // namespace bwd_detail
+
+// dkdv pass for one block: key tile `tile` of (sequence, KV head) `seq_head`.
+template <int D>
+LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& bp, char* smem, int tile, int seq_head) {
+  using namespace bwd_detail;
+  using fwd_detail::f32_to_bf16;
+  const VarlenAttentionParams& p = bp.fwd;
+  const int b = seq_head / p.num_kv_heads, kvh = seq_head % p.num_kv_heads, group = p.num_heads / p.num_kv_heads;
+  const int64_t start = p.cu_seqlens[b];
+  const int len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  const int n0 = tile * kBwdTile;
+  if (n0 >= len) return;
+  const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  uint16_t* sK = reinterpret_cast<uint16_t*>(smem);
+  uint16_t* sV = sK + kBwdTile * D;
+  uint16_t* sQ = sV + kBwdTile * D;
+  uint16_t* sO = sQ + kBwdTile * D;  // dO
+  float* sL = reinterpret_cast<float*>(sO + kBwdTile * D);  // lse * log2(e) per query row
+  float* sD = sL + kBwdTile;                                 // delta per query row
+  load_tile<D>(sK, p.k, start, n0, len, p.k_row_stride, kvh * p.k_head_stride);
+  load_tile<D>(sV, p.v, start, n0, len, p.v_row_stride, kvh * p.v_head_stride);
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  float dk[D / 8][4], dv[D / 8][4];
+  for (int j = 0; j < D / 8; ++j)
+    for (int i = 0; i < 4; ++i) dk[j][i] = dv[j][i] = 0.f;
+  const int key[2] = {n0 + warp * 16 + g, n0 + warp * 16 + g + 8};  // this lane's key rows
+  for (int h = kvh * group; h < (kvh + 1) * group; ++h)
+    for (int m0 = n0 - n0 % kBwdTile; m0 < len; m0 += kBwdTile) {  // query tiles at or after the diagonal
+      sync_threads();
+      load_tile<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
+      load_tile<D>(sO, bp.dout, start, m0, len, p.o_row_stride, h * p.o_head_stride);
+      for (int i = tid; i < kBwdTile; i += kBwdThreads) {
+        const bool in = m0 + i < len;
+        sL[i] = in ? p.lse[int64_t(h) * p.total + start + m0 + i] * 1.4426950408889634f : INFINITY;
+        sD[i] = in ? bp.delta[int64_t(h) * p.total + start + m0 + i] : 0.f;
+      }
+      sync_threads();
+      float pt[8][4], dpt[8][4];  // P^T and dP^T for this warp's 16 keys x 64 queries
+      mma_rows_by_rows<D>(pt, sK, warp * 16, sQ);
+      mma_rows_by_rows<D>(dpt, sV, warp * 16, sO);
+      for (int j = 0; j < 8; ++j)
+        for (int i = 0; i < 4; ++i) {
+          const int q = j * 8 + 2 * t + (i % 2), kr = key[i / 2];
+          const bool live = m0 + q < len && m0 + q >= kr && kr < len;  // causal: query >= key
+          pt[j][i] = live ? exp2f(pt[j][i] * scale_log2 - sL[q]) : 0.f;
+          dpt[j][i] = pt[j][i] * (dpt[j][i] - sD[q]);  // dS^T
+        }
+      mma_p_by_rows<D>(dv, pt, sO);
+      mma_p_by_rows<D>(dk, dpt, sQ);
+    }
+  for (int j = 0; j < D / 8; ++j)
+    for (int i = 0; i < 4; ++i) {
+      const int row = key[i / 2], col = j * 8 + 2 * t + (i % 2);
+      if (row < len) {
+        bp.dk[(start + row) * p.k_row_stride + kvh * p.k_head_stride + col] = f32_to_bf16(dk[j][i] * p.scale);
+        bp.dv[(start + row) * p.v_row_stride + kvh * p.v_head_stride + col] = f32_to_bf16(dv[j][i]);
+      }
+    }
+}
+
+// dq pass for one block: query tile `tile` of (sequence, head) `seq_head`.
+template <int D>
+LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp, char* smem, int tile, int seq_head) {
+  using namespace bwd_detail;
+  using fwd_detail::f32_to_bf16;
+  const VarlenAttentionParams& p = bp.fwd;
+  const int b = seq_head / p.num_heads, h = seq_head % p.num_heads, kvh = h / (p.num_heads / p.num_kv_heads);
+  const int64_t start = p.cu_seqlens[b];
+  const int len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  const int m0 = tile * kBwdTile;
+  if (m0 >= len) return;
+  const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  uint16_t* sQ = reinterpret_cast<uint16_t*>(smem);
+  uint16_t* sO = sQ + kBwdTile * D;  // dO
+  uint16_t* sK = sO + kBwdTile * D;
+  uint16_t* sV = sK + kBwdTile * D;
+  load_tile<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
+  load_tile<D>(sO, bp.dout, start, m0, len, p.o_row_stride, h * p.o_head_stride);
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  const int qrow[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
+  float lse2[2], delta[2];
+  for (int r = 0; r < 2; ++r) {
+    const bool in = qrow[r] < len;
+    lse2[r] = in ? p.lse[int64_t(h) * p.total + start + qrow[r]] * 1.4426950408889634f : INFINITY;
+    delta[r] = in ? bp.delta[int64_t(h) * p.total + start + qrow[r]] : 0.f;
+  }
+  float dq[D / 8][4];
+  for (int j = 0; j < D / 8; ++j)
+    for (int i = 0; i < 4; ++i) dq[j][i] = 0.f;
+  const int n_end = len < m0 + kBwdTile ? len : m0 + kBwdTile;
+  for (int n0 = 0; n0 < n_end; n0 += kBwdTile) {
+    sync_threads();
+    load_tile<D>(sK, p.k, start, n0, len, p.k_row_stride, kvh * p.k_head_stride);
+    load_tile<D>(sV, p.v, start, n0, len, p.v_row_stride, kvh * p.v_head_stride);
+    sync_threads();
+    float s[8][4], dp[8][4];
+    mma_rows_by_rows<D>(s, sQ, warp * 16, sK);
+    mma_rows_by_rows<D>(dp, sO, warp * 16, sV);
+    for (int j = 0; j < 8; ++j)
+      for (int i = 0; i < 4; ++i) {
+        const int col = n0 + j * 8 + 2 * t + (i % 2), r = i / 2;
+        const bool live = col < len && col <= qrow[r] && qrow[r] < len;
+        const float pr = live ? exp2f(s[j][i] * scale_log2 - lse2[r]) : 0.f;
+        s[j][i] = pr * (dp[j][i] - delta[r]);  // dS
+      }
+    mma_p_by_rows<D>(dq, s, sK);
+  }
+  for (int j = 0; j < D / 8; ++j)
+    for (int i = 0; i < 4; ++i) {
+      const int row = qrow[i / 2], col = j * 8 + 2 * t + (i % 2);
+      if (row < len) bp.dq[(start + row) * p.q_row_stride + h * p.q_head_stride + col] = f32_to_bf16(dq[j][i] * p.scale);
+    }
+}
+
+// delta[h][token] = sum_d dO * O, for the rows [first, first + kBwdThreads) of the flattened
+// (token, head) index space; one thread per row.
+template <int D>
+LA_DEVICE void varlen_attention_bwd_delta_block(const VarlenAttentionBwdParams& bp, int block) {
+  const VarlenAttentionParams& p = bp.fwd;
+  const int64_t row = int64_t(block) * kBwdThreads + thread_x();
+  if (row >= p.total * p.num_heads) return;
+  const int64_t tok = row / p.num_heads;
+  const int h = int(row % p.num_heads);
+  const uint16_t* o = p.o + tok * p.o_row_stride + h * p.o_head_stride;
+  const uint16_t* d = bp.dout + tok * p.o_row_stride + h * p.o_head_stride;
+  float acc = 0.f;
+  for (int c = 0; c < D; ++c) acc += fwd_detail::bf16_to_f32(o[c]) * fwd_detail::bf16_to_f32(d[c]);
+  const_cast<float*>(bp.delta)[int64_t(h) * p.total + tok] = acc;
+}
+
+}  // namespace longalign::kernels
