@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "longalign/kernels/varlen_attention.hpp"
 #include "longalign/kernels/varlen_attention_bwd.cuh"
 
 namespace longalign::kernels {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "longalign/kernels/varlen_attention.hpp"
 #include "longalign/kernels/varlen_attention_fwd.cuh"
 
 namespace longalign::kernels {

@@ -7,6 +7,9 @@
 #include <limits>
 
 #include "longalign/core/error.hpp"
+#ifdef LONGALIGN_HAVE_CUDA_KERNELS
+#include "longalign/ops/varlen_attention_cuda.hpp"
+#endif
 
 namespace longalign::ops {
 
@@ -82,13 +85,22 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
                             const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale, AttentionBackend backend) {
   switch (backend) {
     case AttentionBackend::cuda:
-      throw UsageError("attention.backend: cuda requested, but this build has no CUDA varlen kernel yet; "
-                       "use auto, flash or reference");
+#ifdef LONGALIGN_HAVE_CUDA_KERNELS
+      if (!cuda_kernel_supports(q))
+        throw UsageError("attention.backend: cuda needs CUDA bf16 tensors with head_dim 64 or 128; use auto");
+      check_varlen_inputs(q, k, v, cu_seqlens);
+      return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale);
+#else
+      throw UsageError("attention.backend: cuda requested, but this build has no CUDA kernels (no CUDA toolkit at "
+                       "build time); use auto, flash or reference");
+#endif
     case AttentionBackend::flash:
       if (!flash_supports(q))
         throw UsageError("attention.backend: flash needs CUDA bf16/fp16 tensors with head_dim a multiple of 8, <= 256");
       return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
     case AttentionBackend::automatic:
+      // The project's kernel joins `auto` once scripts/gpu_check.sh has validated it on a GPU;
+      // until then it is opt-in (`cuda`), and auto uses the bundled FlashAttention-2.
       if (flash_supports(q)) return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
       [[fallthrough]];
     case AttentionBackend::reference:

@@ -1,0 +1,82 @@
+// Thin torch wrapper over the project's CUDA kernels: validates tensors, fills the plain
+// parameter structs and registers an autograd Function (forward kernel; backward kernels that
+// recompute P from the saved logsumexp). Compiled only when the kernels are built.
+#include "longalign/ops/varlen_attention_cuda.hpp"
+
+#include <c10/cuda/CUDAStream.h>
+#include <torch/torch.h>
+
+#include "longalign/kernels/varlen_attention.hpp"
+
+namespace longalign::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+kernels::VarlenAttentionParams params(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& o,
+                                      const at::Tensor& lse, const at::Tensor& cu, int64_t max_seqlen, double scale) {
+  kernels::VarlenAttentionParams p{};
+  p.q = reinterpret_cast<const uint16_t*>(q.data_ptr());
+  p.k = reinterpret_cast<const uint16_t*>(k.data_ptr());
+  p.v = reinterpret_cast<const uint16_t*>(v.data_ptr());
+  p.o = reinterpret_cast<uint16_t*>(o.data_ptr());
+  p.lse = lse.data_ptr<float>();
+  p.cu_seqlens = cu.data_ptr<int32_t>();
+  p.q_row_stride = q.stride(0), p.k_row_stride = k.stride(0), p.v_row_stride = v.stride(0), p.o_row_stride = o.stride(0);
+  p.q_head_stride = q.stride(1), p.k_head_stride = k.stride(1), p.v_head_stride = v.stride(1), p.o_head_stride = o.stride(1);
+  p.total = q.size(0);
+  p.batch = int(cu.size(0) - 1);
+  p.num_heads = int(q.size(1));
+  p.num_kv_heads = int(k.size(1));
+  p.head_dim = int(q.size(2));
+  p.max_seqlen = int(max_seqlen);
+  p.scale = float(scale);
+  return p;
+}
+
+void* stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
+struct CudaVarlenAttention : torch::autograd::Function<CudaVarlenAttention> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
+                            const at::Tensor& cu, int64_t max_seqlen, double scale) {
+    at::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    at::Tensor o = torch::empty_like(q);
+    at::Tensor lse = torch::empty({q.size(1), q.size(0)}, q.options().dtype(torch::kFloat));
+    kernels::varlen_attention_fwd_cuda(params(q, k, v, o, lse, cu, max_seqlen, scale), stream());
+    ctx->save_for_backward({q, k, v, o, lse, cu});
+    ctx->saved_data["max_seqlen"] = max_seqlen;
+    ctx->saved_data["scale"] = scale;
+    return o;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    auto s = ctx->get_saved_variables();
+    const at::Tensor &q = s[0], &k = s[1], &v = s[2], &o = s[3], &lse = s[4], &cu = s[5];
+    at::Tensor dout = grad[0].contiguous();
+    at::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
+    at::Tensor delta = torch::empty_like(lse);
+    kernels::VarlenAttentionBwdParams bp{
+        params(q, k, v, o, lse, cu, ctx->saved_data["max_seqlen"].toInt(), ctx->saved_data["scale"].toDouble()),
+        reinterpret_cast<const uint16_t*>(dout.data_ptr()), delta.data_ptr<float>(),
+        reinterpret_cast<uint16_t*>(dq.data_ptr()), reinterpret_cast<uint16_t*>(dk.data_ptr()),
+        reinterpret_cast<uint16_t*>(dv.data_ptr())};
+    kernels::varlen_attention_bwd_cuda(bp, stream());
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool cuda_kernel_supports(const at::Tensor& q) {
+  return q.is_cuda() && q.scalar_type() == at::kBFloat16 && (q.size(2) == 64 || q.size(2) == 128);
+}
+
+at::Tensor varlen_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu,
+                                 int64_t max_seqlen, double scale) {
+  TORCH_CHECK(cuda_kernel_supports(q), "varlen_attention (cuda kernel): needs CUDA bf16 tensors with head_dim 64 or 128");
+  TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "q, k, v dtypes differ");
+  return CudaVarlenAttention::apply(q, k, v, cu.to(q.device(), at::kInt).contiguous(), max_seqlen, scale);
+}
+
+}  // namespace longalign::ops
