@@ -30,6 +30,8 @@ if [ ${#exclude[@]} -gt 0 ]; then
 else
   ctest --test-dir build/gpu --output-on-failure -j 4 || status=$?
 fi
+echo "== attention kernel benchmark (longalign kernel beside torch FlashAttention-2 varlen)"
+(cd build/gpu && ./bin/attention_bench) || status=1
 echo "== GPU training throughput (tiny_cpu shape on cuda, bf16)"
 bin=build/gpu/bin/longalign
 work=$(mktemp -d)
