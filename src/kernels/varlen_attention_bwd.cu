@@ -1,9 +1,9 @@
 // CUDA entry points of the varlen attention backward: delta preprocess, dK/dV pass and dQ pass
 // (varlen_attention_bwd.cuh), launched in that order on one stream. No torch header here.
-#include <cuda_runtime.h>
-
 #include <stdexcept>
 #include <string>
+
+#include "cuda_check.cuh"
 
 #include "longalign/kernels/varlen_attention.hpp"
 #include "longalign/kernels/varlen_attention_bwd.cuh"
@@ -26,9 +26,6 @@ __global__ void __launch_bounds__(kBwdThreads) dq_kernel(VarlenAttentionBwdParam
   varlen_attention_bwd_dq_block<D>(p, smem, blockIdx.x, blockIdx.y);
 }
 
-void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("varlen_attention_bwd: ") + what + ": " + cudaGetErrorString(e));
-}
 
 template <int D>
 void launch(const VarlenAttentionBwdParams& p, cudaStream_t s) {

@@ -2,10 +2,10 @@
 // kernel source (varlen_attention_fwd.cuh) and a launcher taking plain pointers and a stream.
 // No torch header here; the torch-facing wrapper (dispatch from ops/varlen_attention) comes with
 // the backward kernel.
-#include <cuda_runtime.h>
-
 #include <stdexcept>
 #include <string>
+
+#include "cuda_check.cuh"
 
 #include "longalign/kernels/varlen_attention.hpp"
 #include "longalign/kernels/varlen_attention_fwd.cuh"
@@ -19,9 +19,6 @@ __global__ void __launch_bounds__(kFwdThreads) varlen_attention_fwd_kernel(Varle
   varlen_attention_fwd_block<D>(p, smem, blockIdx.x, blockIdx.y);
 }
 
-void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string("varlen_attention_fwd: ") + what + ": " + cudaGetErrorString(e));
-}
 
 template <int D>
 void launch(const VarlenAttentionParams& p, cudaStream_t stream) {
