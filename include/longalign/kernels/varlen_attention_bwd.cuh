@@ -6,7 +6,7 @@
 //              and dV in registers: the group reduction happens without expanded K/V;
 //   dq pass:   a block owns 64 queries of one (sequence, head) and loops over key tiles up to
 //              the diagonal.
-// delta = rowsum(dO * O) is the usual preprocess (varlen_attention_bwd_delta).
+// delta = rowsum(dO * O) is the usual preprocess (varlen_attention_bwd_delta_block).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -199,7 +199,7 @@ LA_DEVICE void varlen_attention_bwd_delta_block(const VarlenAttentionBwdParams& 
   const uint16_t* d = bp.dout + tok * p.o_row_stride + h * p.o_head_stride;
   float acc = 0.f;
   for (int c = 0; c < D; ++c) acc += fwd_detail::bf16_to_f32(o[c]) * fwd_detail::bf16_to_f32(d[c]);
-  const_cast<float*>(bp.delta)[int64_t(h) * p.total + tok] = acc;
+  bp.delta[int64_t(h) * p.total + tok] = acc;
 }
 
 }  // namespace longalign::kernels

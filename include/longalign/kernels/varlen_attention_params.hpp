@@ -23,7 +23,7 @@ struct VarlenAttentionParams {
 struct VarlenAttentionBwdParams {
   VarlenAttentionParams fwd;  // q, k, v, o (read), lse (read), shapes and strides
   const uint16_t* dout;       // bf16 [total, num_heads, head_dim], strides as o
-  const float* delta;         // fp32 [num_heads, total]: rowsum(dO * O), from the preprocess
+  float* delta;               // fp32 [num_heads, total]: rowsum(dO * O), written by the preprocess
   uint16_t* dq;               // bf16, layout as q
   uint16_t* dk;               // bf16, layout as k (already summed over each GQA group)
   uint16_t* dv;               // bf16, layout as v
