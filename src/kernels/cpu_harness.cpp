@@ -86,7 +86,48 @@ float shfl_xor(float v, int mask) {
   return r;
 }
 
-void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+float f16_to_f32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+  uint32_t bits;
+  if (exp == 0x1F) bits = sign | 0x7F800000u | (man << 13);  // inf / nan
+  else if (exp != 0) bits = sign | ((exp + 112) << 23) | (man << 13);
+  else if (man == 0) bits = sign;
+  else {  // subnormal: normalise
+    int e = -1;
+    uint32_t m = man;
+    do ++e, m <<= 1; while (!(m & 0x400));
+    bits = sign | ((112 - e) << 23) | ((m & 0x3FF) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t f32_to_f16(float f) {  // round to nearest even, with subnormals and overflow to inf
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = uint16_t((x >> 16) & 0x8000);
+  const int32_t exp = int32_t((x >> 23) & 0xFF) - 127 + 15;
+  uint32_t man = x & 0x7FFFFF;
+  if (((x >> 23) & 0xFF) == 0xFF) return uint16_t(sign | 0x7C00 | (man ? 0x200 : 0));
+  if (exp >= 0x1F) return uint16_t(sign | 0x7C00);
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    man |= 0x800000;
+    const int shift = 14 - exp;
+    uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1))) ++r;
+    return uint16_t(sign | r);
+  }
+  uint32_t r = (uint32_t(exp) << 10) | (man >> 13);
+  const uint32_t rem = man & 0x1FFF;
+  if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) ++r;  // may carry into the exponent: still correct
+  return uint16_t(sign | r);
+}
+
+namespace {
+template <float (*Conv)(uint16_t)>
+void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
   WarpScratch& w = t_ctx.warp();
   const int lane = t_ctx.lane();
   for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i];
@@ -95,22 +136,30 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], con
   // A[row][k] and B[k][col], recovered from the owning lanes' registers.
   auto A = [&](int row, int k) {
     const int g = row % 8, t = (k % 8) / 2, reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-    return bf16_to_float(half_of(w.a[g * 4 + t][reg], k % 2));
+    return Conv(half_of(w.a[g * 4 + t][reg], k % 2));
   };
   auto B = [&](int k, int col) {
     const int t = (k % 8) / 2, reg = k >= 8 ? 1 : 0;
-    return bf16_to_float(half_of(w.b[col * 4 + t][reg], k % 2));
+    return Conv(half_of(w.b[col * 4 + t][reg], k % 2));
   };
   const int g = lane / 4, t = lane % 4;
   const int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
   float out[4];
   for (int i = 0; i < 4; ++i) {
     float acc = c[i];
-    for (int k = 0; k < 16; ++k) acc += A(rows[i], k) * B(k, cols[i]);  // bf16 products are exact in fp32
+    for (int k = 0; k < 16; ++k) acc += A(rows[i], k) * B(k, cols[i]);  // 16-bit products are exact in fp32
     out[i] = acc;
   }
   w.barrier.arrive_and_wait();
   for (int i = 0; i < 4; ++i) d[i] = out[i];
+}
+}  // namespace
+
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  mma_m16n8k16<bf16_to_float>(d, a, b, c);
+}
+void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  mma_m16n8k16<f16_to_f32>(d, a, b, c);
 }
 
 namespace {

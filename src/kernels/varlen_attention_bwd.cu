@@ -11,34 +11,46 @@
 namespace longalign::kernels {
 namespace {
 
-template <int D>
+template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads) delta_kernel(VarlenAttentionBwdParams p) {
-  varlen_attention_bwd_delta_block<D>(p, blockIdx.x);
+  varlen_attention_bwd_delta_block<D, E>(p, blockIdx.x);
 }
-template <int D>
+template <int D, typename E, int kPart>
 __global__ void __launch_bounds__(kBwdThreads) dkdv_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  varlen_attention_bwd_dkdv_block<D>(p, smem, blockIdx.x, blockIdx.y);
+  varlen_attention_bwd_dkdv_block<D, E, kPart>(p, smem, blockIdx.x, blockIdx.y);
 }
-template <int D>
+template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads) dq_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  varlen_attention_bwd_dq_block<D>(p, smem, blockIdx.x, blockIdx.y);
+  varlen_attention_bwd_dq_block<D, E>(p, smem, blockIdx.x, blockIdx.y);
 }
 
 
-template <int D>
+template <int D, typename E>
 void launch(const VarlenAttentionBwdParams& p, cudaStream_t s) {
   const auto& f = p.fwd;
   const int smem = bwd_smem_bytes<D>(), tiles = (f.max_seqlen + kBwdTile - 1) / kBwdTile;
-  check_cuda(cudaFuncSetAttribute(dkdv_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem limit");
-  check_cuda(cudaFuncSetAttribute(dq_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem limit");
+
+  check_cuda(cudaFuncSetAttribute(dq_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem limit");
   const int64_t rows = f.total * f.num_heads;
-  delta_kernel<D><<<unsigned((rows + kBwdThreads - 1) / kBwdThreads), kBwdThreads, 0, s>>>(p);
+  delta_kernel<D, E><<<unsigned((rows + kBwdThreads - 1) / kBwdThreads), kBwdThreads, 0, s>>>(p);
   check_cuda(cudaGetLastError(), "delta launch");
-  dkdv_kernel<D><<<dim3(tiles, f.batch * f.num_kv_heads), kBwdThreads, smem, s>>>(p);
-  check_cuda(cudaGetLastError(), "dk/dv launch");
-  dq_kernel<D><<<dim3(tiles, f.batch * f.num_heads), kBwdThreads, smem, s>>>(p);
+  const dim3 grid(tiles, f.batch * f.num_kv_heads);
+  if constexpr (dkdv_split<D, E>()) {
+    for (auto* k : {dkdv_kernel<D, E, kDvOnly>, dkdv_kernel<D, E, kDkOnly>})
+      check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem limit");
+    dkdv_kernel<D, E, kDvOnly><<<grid, kBwdThreads, smem, s>>>(p);
+    check_cuda(cudaGetLastError(), "dv launch");
+    dkdv_kernel<D, E, kDkOnly><<<grid, kBwdThreads, smem, s>>>(p);
+    check_cuda(cudaGetLastError(), "dk launch");
+  } else {
+    check_cuda(cudaFuncSetAttribute(dkdv_kernel<D, E, kDkDv>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+               "smem limit");
+    dkdv_kernel<D, E, kDkDv><<<grid, kBwdThreads, smem, s>>>(p);
+    check_cuda(cudaGetLastError(), "dk/dv launch");
+  }
+  dq_kernel<D, E><<<dim3(tiles, f.batch * f.num_heads), kBwdThreads, smem, s>>>(p);
   check_cuda(cudaGetLastError(), "dq launch");
 }
 
@@ -49,8 +61,8 @@ void varlen_attention_bwd_cuda(const VarlenAttentionBwdParams& p, void* stream) 
     throw std::invalid_argument("varlen_attention_bwd: num_heads must be a multiple of num_kv_heads");
   auto s = static_cast<cudaStream_t>(stream);
   switch (p.fwd.head_dim) {
-    case 64: return launch<64>(p, s);
-    case 128: return launch<128>(p, s);
+    case 64: return p.fwd.dtype == 1 ? launch<64, F16>(p, s) : launch<64, Bf16>(p, s);
+    case 128: return p.fwd.dtype == 1 ? launch<128, F16>(p, s) : launch<128, Bf16>(p, s);
     default: throw std::invalid_argument("varlen_attention_bwd: head_dim must be 64 or 128, got " + std::to_string(p.fwd.head_dim));
   }
 }

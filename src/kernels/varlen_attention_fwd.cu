@@ -13,20 +13,20 @@
 namespace longalign::kernels {
 namespace {
 
-template <int D>
+template <int D, typename E>
 __global__ void __launch_bounds__(kFwdThreads) varlen_attention_fwd_kernel(VarlenAttentionParams p) {
   extern __shared__ __align__(16) char smem[];
-  varlen_attention_fwd_block<D>(p, smem, blockIdx.x, blockIdx.y);
+  varlen_attention_fwd_block<D, E>(p, smem, blockIdx.x, blockIdx.y);
 }
 
 
-template <int D>
+template <int D, typename E>
 void launch(const VarlenAttentionParams& p, cudaStream_t stream) {
   const int smem = fwd_smem_bytes<D>();
-  check_cuda(cudaFuncSetAttribute(varlen_attention_fwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+  check_cuda(cudaFuncSetAttribute(varlen_attention_fwd_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
         "raising the shared-memory limit");
   const dim3 grid((p.max_seqlen + kFwdRows - 1) / kFwdRows, p.batch * p.num_heads);
-  varlen_attention_fwd_kernel<D><<<grid, kFwdThreads, smem, stream>>>(p);
+  varlen_attention_fwd_kernel<D, E><<<grid, kFwdThreads, smem, stream>>>(p);
   check_cuda(cudaGetLastError(), "launch");
 }
 
@@ -37,8 +37,8 @@ void varlen_attention_fwd_cuda(const VarlenAttentionParams& p, void* stream) {
     throw std::invalid_argument("varlen_attention_fwd: num_heads must be a multiple of num_kv_heads");
   auto s = static_cast<cudaStream_t>(stream);
   switch (p.head_dim) {
-    case 64: return launch<64>(p, s);
-    case 128: return launch<128>(p, s);
+    case 64: return p.dtype == 1 ? launch<64, F16>(p, s) : launch<64, Bf16>(p, s);
+    case 128: return p.dtype == 1 ? launch<128, F16>(p, s) : launch<128, Bf16>(p, s);
     default: throw std::invalid_argument("varlen_attention_fwd: head_dim must be 64 or 128, got " + std::to_string(p.head_dim));
   }
 }

@@ -87,7 +87,7 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
     case AttentionBackend::cuda:
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
       if (!cuda_kernel_supports(q))
-        throw UsageError("attention.backend: cuda needs CUDA bf16 tensors with head_dim 64 or 128; use auto");
+        throw UsageError("attention.backend: cuda needs CUDA bf16/fp16 tensors with head_dim 64 or 128; use auto");
       check_varlen_inputs(q, k, v, cu_seqlens);
       return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale);
 #else

@@ -32,6 +32,7 @@ kernels::VarlenAttentionParams params(const at::Tensor& q, const at::Tensor& k, 
   p.head_dim = int(q.size(2));
   p.max_seqlen = int(max_seqlen);
   p.scale = float(scale);
+  p.dtype = q.scalar_type() == at::kHalf ? 1 : 0;
   return p;
 }
 
@@ -69,12 +70,13 @@ struct CudaVarlenAttention : torch::autograd::Function<CudaVarlenAttention> {
 }  // namespace
 
 bool cuda_kernel_supports(const at::Tensor& q) {
-  return q.is_cuda() && q.scalar_type() == at::kBFloat16 && (q.size(2) == 64 || q.size(2) == 128);
+  return q.is_cuda() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) &&
+         (q.size(2) == 64 || q.size(2) == 128);
 }
 
 at::Tensor varlen_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu,
                                  int64_t max_seqlen, double scale) {
-  TORCH_CHECK(cuda_kernel_supports(q), "varlen_attention (cuda kernel): needs CUDA bf16 tensors with head_dim 64 or 128");
+  TORCH_CHECK(cuda_kernel_supports(q), "varlen_attention (cuda kernel): needs CUDA bf16/fp16 tensors with head_dim 64 or 128");
   TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "q, k, v dtypes differ");
   return CudaVarlenAttention::apply(q, k, v, cu.to(q.device(), at::kInt).contiguous(), max_seqlen, scale);
 }

@@ -51,6 +51,18 @@ TEST(CpuHarness, WarpButterflyReduction) {
   for (int i = 32; i < 64; ++i) EXPECT_EQ(out[i], 1520.0f);       // 32 + ... + 63
 }
 
+TEST(CpuHarness, HalfConversionsRoundTripAndRound) {
+  EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f)), 1.0f);
+  EXPECT_EQ(f32_to_f16(1.0f), 0x3C00);
+  EXPECT_EQ(f32_to_f16(-2.5f), 0xC100);
+  EXPECT_EQ(f32_to_f16(65504.0f), 0x7BFF);               // largest finite half
+  EXPECT_EQ(f32_to_f16(1e6f), 0x7C00);                   // overflow -> inf
+  EXPECT_EQ(f32_to_f16(1.0f + 1.0f / 2048), 0x3C00);     // a tie rounds to even
+  EXPECT_EQ(f32_to_f16(1.0f + 3.0f / 2048), 0x3C02);
+  EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);
+}
+
 TEST(CpuHarness, LdmatrixAndMmaComputeATileProduct) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd;

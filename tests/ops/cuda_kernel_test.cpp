@@ -1,6 +1,6 @@
 // On a GPU: the project's CUDA varlen attention kernel (forward and backward, through the
-// autograd wrapper) against the reference op in fp64 on the same bf16 inputs, with ragged
-// lengths (1, off-tile), GQA 4:1 and 1:1, head_dim 64 and 128. Skips without a GPU or kernels.
+// autograd wrapper) against the reference op in fp64 on the same bf16/fp16 inputs, with ragged
+// lengths (1, off-tile), GQA 4:1 and 1:1, head_dim 64 and 128. Skips without a GPU.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,11 +10,13 @@ using namespace longalign;
 
 TEST(CudaKernel, MatchesReferenceForwardAndBackward) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU here; scripts/gpu_check.sh runs this on the GPU machine";
+  for (auto dtype : {torch::kBFloat16, torch::kHalf})
   for (int64_t d : {64, 128})
     for (auto [hq, hkv] : {std::pair<int64_t, int64_t>{8, 2}, std::pair<int64_t, int64_t>{4, 4}}) {
+      const double tol = dtype == torch::kHalf ? 2e-3 : 2e-2;
       std::vector<int> cu = {0, 1, 130, 200, 456};
       const int64_t total = cu.back();
-      auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+      auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(dtype);
       auto q = torch::randn({total, hq, d}, opts).requires_grad_(), k = torch::randn({total, hkv, d}, opts).requires_grad_(),
            v = torch::randn({total, hkv, d}, opts).requires_grad_();
       auto go = torch::randn({total, hq, d}, opts);
@@ -29,10 +31,11 @@ TEST(CudaKernel, MatchesReferenceForwardAndBackward) {
       auto rel = [](const at::Tensor& a, const at::Tensor& b) {
         return ((a.to(torch::kDouble).cpu() - b).abs().max() / b.abs().max()).item<double>();
       };
-      SCOPED_TRACE("D=" + std::to_string(d) + " GQA " + std::to_string(hq) + ":" + std::to_string(hkv));
-      EXPECT_LT(rel(o.detach(), ref.detach()), 1e-2);
-      EXPECT_LT(rel(q.grad(), q64.grad()), 2e-2);
-      EXPECT_LT(rel(k.grad(), k64.grad()), 2e-2);
-      EXPECT_LT(rel(v.grad(), v64.grad()), 2e-2);
+      SCOPED_TRACE(std::string(dtype == torch::kHalf ? "fp16" : "bf16") + " D=" + std::to_string(d) + " GQA " +
+                   std::to_string(hq) + ":" + std::to_string(hkv));
+      EXPECT_LT(rel(o.detach(), ref.detach()), tol);
+      EXPECT_LT(rel(q.grad(), q64.grad()), tol);
+      EXPECT_LT(rel(k.grad(), k64.grad()), tol);
+      EXPECT_LT(rel(v.grad(), v64.grad()), tol);
     }
 }

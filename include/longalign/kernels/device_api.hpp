@@ -6,6 +6,7 @@
 //
 // Fragment layouts follow the PTX ISA for mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // and ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16, with g = lane / 4 and t = lane % 4:
+// (the .f16 variant has the same layouts)
 //   A 16x16 (4 x b32, 2 bf16 each, low half first): a0=(g, 2t..2t+1) a1=(g+8, 2t..) a2=(g, 2t+8..) a3=(g+8, 2t+8..)
 //   B 16x8  (2 x b32):                              b0=(k=2t..2t+1, n=g)  b1=(k=2t+8..2t+9, n=g)
 //   C/D 16x8 (4 x f32):                             d0=(g, 2t) d1=(g, 2t+1) d2=(g+8, 2t) d3=(g+8, 2t+1)
@@ -15,6 +16,7 @@
 #include <cstdint>
 
 #ifdef __CUDACC__
+#include <cuda_fp16.h>
 #define LA_DEVICE __device__ __forceinline__
 #else
 #define LA_DEVICE inline
@@ -35,6 +37,15 @@ LA_DEVICE void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t
       : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
 }
+
+LA_DEVICE void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+LA_DEVICE float f16_to_f32(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+LA_DEVICE uint16_t f32_to_f16(float f) { return __half_as_ushort(__float2half_rn(f)); }
 
 LA_DEVICE void ldmatrix_x4(uint32_t r[4], const void* smem_row) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_row));
@@ -65,6 +76,9 @@ int block_y();
 void sync_threads();
 float shfl_xor(float v, int mask);
 void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
+void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
 void ldmatrix_x4(uint32_t r[4], const void* smem_row);
 void ldmatrix_x4_trans(uint32_t r[4], const void* smem_row);
 void cp_async_16(void* smem, const void* gmem);

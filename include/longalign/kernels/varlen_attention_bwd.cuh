@@ -35,7 +35,7 @@ LA_DEVICE void load_tile(uint16_t* dst, const uint16_t* src, int64_t start, int 
 
 // acc[16 x 64] (8 C tiles) = rows [row0, row0+16) of `a` (row-major [64][D]) times the rows of
 // `b` (row-major [64][D]) transposed: acc[i][j] = sum_d a[row0 + i][d] * b[j][d].
-template <int D>
+template <int D, typename E>
 LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, const uint16_t* b) {
   const int lane = thread_x() % 32;
   for (int j = 0; j < 8; ++j)
@@ -47,37 +47,42 @@ LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, co
       uint32_t bf[4];
       ldmatrix_x4(bf, b + (j * 8 + lane % 8 + 8 * (lane / 16)) * D + kc + 8 * ((lane / 8) % 2));
       const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
-      mma_m16n8k16_bf16(acc[j], af, b0, acc[j]);
-      mma_m16n8k16_bf16(acc[j + 1], af, b1, acc[j + 1]);
+      E::mma(acc[j], af, b0, acc[j]);
+      E::mma(acc[j + 1], af, b1, acc[j + 1]);
     }
   }
 }
 
-// out[16 x D] += p[16 x 64] (C tiles, converted to bf16 A fragments) times m (row-major [64][D]).
-template <int D>
+// out[16 x D] += p[16 x 64] (fp32 C tiles, rounded to E as A fragments) times m (row-major [64][D]).
+template <int D, typename E>
 LA_DEVICE void mma_p_by_rows(float out[D / 8][4], const float p[8][4], const uint16_t* m) {
-  using fwd_detail::pack_bf16;
   const int lane = thread_x() % 32;
   for (int kc = 0; kc < 8; kc += 2) {
-    const uint32_t a[4] = {pack_bf16(p[kc][0], p[kc][1]), pack_bf16(p[kc][2], p[kc][3]),
-                           pack_bf16(p[kc + 1][0], p[kc + 1][1]), pack_bf16(p[kc + 1][2], p[kc + 1][3])};
+    const uint32_t a[4] = {pack2<E>(p[kc][0], p[kc][1]), pack2<E>(p[kc][2], p[kc][3]),
+                           pack2<E>(p[kc + 1][0], p[kc + 1][1]), pack2<E>(p[kc + 1][2], p[kc + 1][3])};
     for (int j = 0; j < D / 8; j += 2) {
       uint32_t bf[4];
       ldmatrix_x4_trans(bf, m + (kc * 8 + lane % 8 + 8 * ((lane / 8) % 2)) * D + j * 8 + 8 * (lane / 16));
       const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
-      mma_m16n8k16_bf16(out[j], a, b0, out[j]);
-      mma_m16n8k16_bf16(out[j + 1], a, b1, out[j + 1]);
+      E::mma(out[j], a, b0, out[j]);
+      E::mma(out[j + 1], a, b1, out[j + 1]);
     }
   }
 }
 
 }  // namespace bwd_detail
 
+// Which gradients a dkdv block computes: both, or one of them per launch where the dK and dV
+// accumulators together would not fit the register file without spills (measured with
+// ptxas: D = 128 in either type, and D = 64 in fp16, spilled 8-28 bytes when fused).
+constexpr int kDkDv = 0, kDvOnly = 1, kDkOnly = 2;
+template <int D, typename E>
+constexpr bool dkdv_split() { return D > 64 || E::kDtype == 1; }
+
 // dkdv pass for one block: key tile `tile` of (sequence, KV head) `seq_head`.
-template <int D>
+template <int D, typename E = Bf16, int kPart = kDkDv>
 LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& bp, char* smem, int tile, int seq_head) {
   using namespace bwd_detail;
-  using fwd_detail::f32_to_bf16;
   const VarlenAttentionParams& p = bp.fwd;
   const int b = seq_head / p.num_kv_heads, kvh = seq_head % p.num_kv_heads, group = p.num_heads / p.num_kv_heads;
   const int64_t start = p.cu_seqlens[b];
@@ -109,34 +114,37 @@ LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& b
         sD[i] = in ? bp.delta[int64_t(h) * p.total + start + m0 + i] : 0.f;
       }
       sync_threads();
-      float pt[8][4], dpt[8][4];  // P^T and dP^T for this warp's 16 keys x 64 queries
-      mma_rows_by_rows<D>(pt, sK, warp * 16, sQ);
-      mma_rows_by_rows<D>(dpt, sV, warp * 16, sO);
+      float pt[8][4];  // P^T for this warp's 16 keys x 64 queries
+      mma_rows_by_rows<D, E>(pt, sK, warp * 16, sQ);
       for (int j = 0; j < 8; ++j)
         for (int i = 0; i < 4; ++i) {
           const int q = j * 8 + 2 * t + (i % 2), kr = key[i / 2];
           const bool live = m0 + q < len && m0 + q >= kr && kr < len;  // causal: query >= key
           pt[j][i] = live ? exp2f(pt[j][i] * scale_log2 - sL[q]) : 0.f;
-          dpt[j][i] = pt[j][i] * (dpt[j][i] - sD[q]);  // dS^T
         }
-      mma_p_by_rows<D>(dv, pt, sO);
-      mma_p_by_rows<D>(dk, dpt, sQ);
+      if constexpr (kPart != kDkOnly) mma_p_by_rows<D, E>(dv, pt, sO);
+      if constexpr (kPart != kDvOnly) {
+        float dst[8][4];  // dP^T, then dS^T = P^T * (dP^T - delta)
+        mma_rows_by_rows<D, E>(dst, sV, warp * 16, sO);
+        for (int j = 0; j < 8; ++j)
+          for (int i = 0; i < 4; ++i) dst[j][i] = pt[j][i] * (dst[j][i] - sD[j * 8 + 2 * t + (i % 2)]);
+        mma_p_by_rows<D, E>(dk, dst, sQ);
+      }
     }
   for (int j = 0; j < D / 8; ++j)
     for (int i = 0; i < 4; ++i) {
       const int row = key[i / 2], col = j * 8 + 2 * t + (i % 2);
-      if (row < len) {
-        bp.dk[(start + row) * p.k_row_stride + kvh * p.k_head_stride + col] = f32_to_bf16(dk[j][i] * p.scale);
-        bp.dv[(start + row) * p.v_row_stride + kvh * p.v_head_stride + col] = f32_to_bf16(dv[j][i]);
-      }
+      if (row >= len) continue;
+      if constexpr (kPart != kDvOnly)
+        bp.dk[(start + row) * p.k_row_stride + kvh * p.k_head_stride + col] = E::from_f32(dk[j][i] * p.scale);
+      if constexpr (kPart != kDkOnly) bp.dv[(start + row) * p.v_row_stride + kvh * p.v_head_stride + col] = E::from_f32(dv[j][i]);
     }
 }
 
 // dq pass for one block: query tile `tile` of (sequence, head) `seq_head`.
-template <int D>
+template <int D, typename E = Bf16>
 LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp, char* smem, int tile, int seq_head) {
   using namespace bwd_detail;
-  using fwd_detail::f32_to_bf16;
   const VarlenAttentionParams& p = bp.fwd;
   const int b = seq_head / p.num_heads, h = seq_head % p.num_heads, kvh = h / (p.num_heads / p.num_kv_heads);
   const int64_t start = p.cu_seqlens[b];
@@ -168,8 +176,8 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
     load_tile<D>(sV, p.v, start, n0, len, p.v_row_stride, kvh * p.v_head_stride);
     sync_threads();
     float s[8][4], dp[8][4];
-    mma_rows_by_rows<D>(s, sQ, warp * 16, sK);
-    mma_rows_by_rows<D>(dp, sO, warp * 16, sV);
+    mma_rows_by_rows<D, E>(s, sQ, warp * 16, sK);
+    mma_rows_by_rows<D, E>(dp, sO, warp * 16, sV);
     for (int j = 0; j < 8; ++j)
       for (int i = 0; i < 4; ++i) {
         const int col = n0 + j * 8 + 2 * t + (i % 2), r = i / 2;
@@ -177,18 +185,18 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
         const float pr = live ? exp2f(s[j][i] * scale_log2 - lse2[r]) : 0.f;
         s[j][i] = pr * (dp[j][i] - delta[r]);  // dS
       }
-    mma_p_by_rows<D>(dq, s, sK);
+    mma_p_by_rows<D, E>(dq, s, sK);
   }
   for (int j = 0; j < D / 8; ++j)
     for (int i = 0; i < 4; ++i) {
       const int row = qrow[i / 2], col = j * 8 + 2 * t + (i % 2);
-      if (row < len) bp.dq[(start + row) * p.q_row_stride + h * p.q_head_stride + col] = f32_to_bf16(dq[j][i] * p.scale);
+      if (row < len) bp.dq[(start + row) * p.q_row_stride + h * p.q_head_stride + col] = E::from_f32(dq[j][i] * p.scale);
     }
 }
 
 // delta[h][token] = sum_d dO * O, for the rows [first, first + kBwdThreads) of the flattened
 // (token, head) index space; one thread per row.
-template <int D>
+template <int D, typename E = Bf16>
 LA_DEVICE void varlen_attention_bwd_delta_block(const VarlenAttentionBwdParams& bp, int block) {
   const VarlenAttentionParams& p = bp.fwd;
   const int64_t row = int64_t(block) * kBwdThreads + thread_x();
@@ -198,7 +206,7 @@ LA_DEVICE void varlen_attention_bwd_delta_block(const VarlenAttentionBwdParams& 
   const uint16_t* o = p.o + tok * p.o_row_stride + h * p.o_head_stride;
   const uint16_t* d = bp.dout + tok * p.o_row_stride + h * p.o_head_stride;
   float acc = 0.f;
-  for (int c = 0; c < D; ++c) acc += fwd_detail::bf16_to_f32(o[c]) * fwd_detail::bf16_to_f32(d[c]);
+  for (int c = 0; c < D; ++c) acc += E::to_f32(o[c]) * E::to_f32(d[c]);
   bp.delta[int64_t(h) * p.total + tok] = acc;
 }
 

@@ -1,7 +1,7 @@
 // FlashAttention-2-style forward over packed sequences, written against device_api.hpp so the
 // same source runs under nvcc and in the CPU harness. A block of 4 warps owns 64 query rows of
 // one (sequence, head); each warp owns 16 rows. Key/value tiles of 64 rows are staged in shared
-// memory; S = QK^T and O += PV run on mma.sync m16n8k16 (bf16 in, fp32 accumulate) with operands
+// memory; S = QK^T and O += PV run on mma.sync m16n8k16 (bf16 or fp16 in, fp32 accumulate) with operands
 // from ldmatrix; the softmax is online, in fp32, with exp2. Causal masking is applied only on the
 // diagonal tile and tiles past the diagonal are skipped; blocks past a sequence's end exit at once.
 // First version: no cp.async double buffering and no shared-memory swizzle yet.
@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "longalign/kernels/device_api.hpp"
+#include "longalign/kernels/element.cuh"
 #include "longalign/kernels/varlen_attention_params.hpp"
 
 namespace longalign::kernels {
@@ -19,24 +20,10 @@ constexpr int kFwdRows = 64, kFwdCols = 64, kFwdThreads = 128;
 template <int D>
 constexpr int fwd_smem_bytes() { return (kFwdRows + 2 * kFwdCols) * D * 2; }
 
-namespace fwd_detail {
-LA_DEVICE float bf16_to_f32(uint16_t h) {
-  union { uint32_t u; float f; } x;
-  x.u = uint32_t(h) << 16;
-  return x.f;
-}
-LA_DEVICE uint16_t f32_to_bf16(float f) {  // round to nearest even
-  union { uint32_t u; float f; } x;
-  x.f = f;
-  return uint16_t((x.u + 0x7FFFu + ((x.u >> 16) & 1u)) >> 16);
-}
-LA_DEVICE uint32_t pack_bf16(float lo, float hi) { return uint32_t(f32_to_bf16(lo)) | (uint32_t(f32_to_bf16(hi)) << 16); }
-}  // namespace fwd_detail
 
-// One block's work; `smem` holds fwd_smem_bytes<D>() bytes.
-template <int D>
+// One block's work; `smem` holds fwd_smem_bytes<D>() bytes. E: Bf16 or F16 (element.cuh).
+template <int D, typename E = Bf16>
 LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* smem, int tile, int seq_head) {
-  using namespace fwd_detail;
   const int b = seq_head / p.num_heads, h = seq_head % p.num_heads;
   const int kvh = h / (p.num_heads / p.num_kv_heads);
   const int64_t start = p.cu_seqlens[b];
@@ -80,8 +67,8 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
         uint32_t bk[4];
         ldmatrix_x4(bk, sK + (j * 8 + lane % 8 + 8 * (lane / 16)) * D + kc + 8 * ((lane / 8) % 2));
         const uint32_t b0[2] = {bk[0], bk[1]}, b1[2] = {bk[2], bk[3]};
-        mma_m16n8k16_bf16(s[j], a, b0, s[j]);
-        mma_m16n8k16_bf16(s[j + 1], a, b1, s[j + 1]);
+        E::mma(s[j], a, b0, s[j]);
+        E::mma(s[j + 1], a, b1, s[j + 1]);
       }
     }
     // Scale, mask (diagonal tile and the sequence end only), online softmax.
@@ -117,14 +104,14 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
       for (int i = 0; i < 4; ++i) acc[j][i] *= corr[i / 2];
     // O += P V: P's C fragments of two adjacent column tiles form one A fragment (k = 16).
     for (int kc = 0; kc < kFwdCols / 8; kc += 2) {
-      const uint32_t a[4] = {pack_bf16(s[kc][0], s[kc][1]), pack_bf16(s[kc][2], s[kc][3]),
-                             pack_bf16(s[kc + 1][0], s[kc + 1][1]), pack_bf16(s[kc + 1][2], s[kc + 1][3])};
+      const uint32_t a[4] = {pack2<E>(s[kc][0], s[kc][1]), pack2<E>(s[kc][2], s[kc][3]),
+                             pack2<E>(s[kc + 1][0], s[kc + 1][1]), pack2<E>(s[kc + 1][2], s[kc + 1][3])};
       for (int j = 0; j < D / 8; j += 2) {
         uint32_t bv[4];  // V rows kc*8 .. kc*8+15, columns j*8 .. j*8+15, transposed into the col operand
         ldmatrix_x4_trans(bv, sV + (kc * 8 + lane % 8 + 8 * ((lane / 8) % 2)) * D + j * 8 + 8 * (lane / 16));
         const uint32_t b0[2] = {bv[0], bv[1]}, b1[2] = {bv[2], bv[3]};
-        mma_m16n8k16_bf16(acc[j], a, b0, acc[j]);
-        mma_m16n8k16_bf16(acc[j + 1], a, b1, acc[j + 1]);
+        E::mma(acc[j], a, b0, acc[j]);
+        E::mma(acc[j + 1], a, b1, acc[j + 1]);
       }
     }
   }
@@ -136,7 +123,7 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
     for (int i = 0; i < 4; ++i) {
       const int r = i / 2, row = qrow[r], col = j * 8 + 2 * t + (i % 2);
       if (row < len)
-        p.o[(start + row) * p.o_row_stride + h * p.o_head_stride + col] = f32_to_bf16(acc[j][i] / row_sum[r]);
+        p.o[(start + row) * p.o_row_stride + h * p.o_head_stride + col] = E::from_f32(acc[j][i] / row_sum[r]);
     }
   if (t == 0)
     for (int r = 0; r < 2; ++r)

@@ -6,7 +6,7 @@
 namespace longalign::kernels {
 
 struct VarlenAttentionParams {
-  const uint16_t* q;  // bf16 [total, num_heads, head_dim]
+  const uint16_t* q;  // bf16 or fp16 (see dtype) [total, num_heads, head_dim]
   const uint16_t* k;  // bf16 [total, num_kv_heads, head_dim]
   const uint16_t* v;  // bf16 [total, num_kv_heads, head_dim]
   uint16_t* o;        // bf16 [total, num_heads, head_dim]
@@ -17,6 +17,7 @@ struct VarlenAttentionParams {
   int64_t total;  // tokens
   int batch, num_heads, num_kv_heads, head_dim, max_seqlen;
   float scale;  // softmax scale (usually 1/sqrt(head_dim))
+  int dtype = 0;  // element type of q, k, v, o (and the gradients): 0 bf16, 1 fp16
 };
 
 // Backward: the forward's inputs plus dO, its saved lse, the preprocessed delta and the outputs.

@@ -4,7 +4,7 @@
 
 namespace longalign::ops {
 
-bool cuda_kernel_supports(const at::Tensor& q);  // CUDA bf16, head_dim 64 or 128
+bool cuda_kernel_supports(const at::Tensor& q);  // CUDA bf16 or fp16, head_dim 64 or 128
 at::Tensor varlen_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale);
 
