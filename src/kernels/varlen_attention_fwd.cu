@@ -1,7 +1,6 @@
 // CUDA entry points of the varlen attention forward: the __global__ wrappers around the shared
 // kernel source (varlen_attention_fwd.cuh) and a launcher taking plain pointers and a stream.
-// No torch header here; the torch-facing wrapper (dispatch from ops/varlen_attention) comes with
-// the backward kernel.
+// No torch header here; the torch-facing wrapper is src/ops/varlen_attention_cuda.cpp.
 #include <stdexcept>
 #include <string>
 

@@ -1,5 +1,5 @@
-// Reference varlen attention and the backend dispatch. The CUDA kernel is not built yet, so
-// `cuda` is an error and `auto` always takes the reference.
+// Reference varlen attention and the backend dispatch between the project's CUDA kernels
+// (`cuda`), PyTorch's FlashAttention-2 varlen op (`flash`, and `auto` on CUDA) and the reference.
 #include "longalign/ops/varlen_attention.hpp"
 
 #include <ATen/ATen.h>

@@ -7,9 +7,9 @@ namespace longalign::kernels {
 
 struct VarlenAttentionParams {
   const uint16_t* q;  // bf16 or fp16 (see dtype) [total, num_heads, head_dim]
-  const uint16_t* k;  // bf16 [total, num_kv_heads, head_dim]
-  const uint16_t* v;  // bf16 [total, num_kv_heads, head_dim]
-  uint16_t* o;        // bf16 [total, num_heads, head_dim]
+  const uint16_t* k;  // [total, num_kv_heads, head_dim], same type as q
+  const uint16_t* v;  // [total, num_kv_heads, head_dim], same type as q
+  uint16_t* o;        // [total, num_heads, head_dim], same type as q
   float* lse;         // fp32 [num_heads, total]: natural-log sum of exp of the scaled scores
   const int32_t* cu_seqlens;  // [batch + 1] starting offsets; sequence b is rows cu[b]..cu[b+1]
   int64_t q_row_stride, k_row_stride, v_row_stride, o_row_stride;  // elements between tokens
@@ -23,11 +23,11 @@ struct VarlenAttentionParams {
 // Backward: the forward's inputs plus dO, its saved lse, the preprocessed delta and the outputs.
 struct VarlenAttentionBwdParams {
   VarlenAttentionParams fwd;  // q, k, v, o (read), lse (read), shapes and strides
-  const uint16_t* dout;       // bf16 [total, num_heads, head_dim], strides as o
+  const uint16_t* dout;       // [total, num_heads, head_dim], type and strides as o
   float* delta;               // fp32 [num_heads, total]: rowsum(dO * O), written by the preprocess
-  uint16_t* dq;               // bf16, layout as q
-  uint16_t* dk;               // bf16, layout as k (already summed over each GQA group)
-  uint16_t* dv;               // bf16, layout as v
+  uint16_t* dq;               // type and layout as q
+  uint16_t* dk;               // type and layout as k (already summed over each GQA group)
+  uint16_t* dv;               // type and layout as v
 };
 
 }  // namespace longalign::kernels
