@@ -47,12 +47,6 @@ double AdamW::clip_grad_norm(double max_norm, train::Collectives* comm) {
   return norm;
 }
 
-bool AdamW::grads_finite() const {
-  for (const auto& s : slots_)
-    if (s.grad.defined() && !torch::isfinite(s.grad).all().item<bool>()) return false;
-  return true;
-}
-
 void AdamW::step(double lr) {
   torch::NoGradGuard ng;
   ++t_;

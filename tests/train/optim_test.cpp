@@ -43,7 +43,6 @@ TEST(AdamW, ClipMatchesTorchAndAccumulatesMicroSteps) {
   double ref = torch::nn::utils::clip_grad_norm_({q}, 3.0);
   EXPECT_NEAR(opt.clip_grad_norm(3.0), 6.0, 1e-9);
   EXPECT_NEAR(ref, 6.0, 1e-6);
-  EXPECT_TRUE(opt.grads_finite());
   auto st = opt.state();
   EXPECT_EQ(st.back().first, "step");
 }

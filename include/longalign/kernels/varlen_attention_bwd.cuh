@@ -17,21 +17,11 @@
 
 namespace longalign::kernels {
 
-constexpr int kBwdTile = 64, kBwdThreads = 128;
+constexpr int kBwdTile = kFwdRows, kBwdThreads = kFwdThreads;
 template <int D>
 constexpr int bwd_smem_bytes() { return 4 * kBwdTile * D * 2 + 2 * kBwdTile * 4; }
 
 namespace bwd_detail {
-
-// Loads rows [r0, r0 + 64) of a [tokens, heads, D] bf16 tensor (zeros past `len`) into smem.
-template <int D>
-LA_DEVICE void load_tile(uint16_t* dst, const uint16_t* src, int64_t start, int r0, int len, int64_t row_stride,
-                         int64_t head_off) {
-  for (int i = thread_x(); i < kBwdTile * D; i += kBwdThreads) {
-    const int r = i / D, c = i % D;
-    dst[i] = r0 + r < len ? src[(start + r0 + r) * row_stride + head_off + c] : 0;
-  }
-}
 
 // acc[16 x 64] (8 C tiles) = rows [row0, row0+16) of `a` (row-major [64][D]) times the rows of
 // `b` (row-major [64][D]) transposed: acc[i][j] = sum_d a[row0 + i][d] * b[j][d].

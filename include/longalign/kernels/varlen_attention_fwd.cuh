@@ -20,6 +20,19 @@ constexpr int kFwdRows = 64, kFwdCols = 64, kFwdThreads = 128;
 template <int D>
 constexpr int fwd_smem_bytes() { return (kFwdRows + 2 * kFwdCols) * D * 2; }
 
+// Copies rows [r0, r0 + 64) of one head of a [tokens, heads, D] tensor into shared memory, with
+// zeros past the sequence's `len`; all 128 threads of the block take part. Shared by the
+// forward and backward kernels.
+template <int D>
+LA_DEVICE void load_tile(uint16_t* dst, const uint16_t* src, int64_t start, int r0, int len, int64_t row_stride,
+                         int64_t head_off) {
+  static_assert(kFwdRows == 64 && kFwdThreads == 128, "tile loads assume 64 rows and 128 threads");
+  for (int i = thread_x(); i < kFwdRows * D; i += kFwdThreads) {
+    const int r = i / D, c = i % D;
+    dst[i] = r0 + r < len ? src[(start + r0 + r) * row_stride + head_off + c] : 0;
+  }
+}
+
 
 // One block's work; `smem` holds fwd_smem_bytes<D>() bytes. E: Bf16 or F16 (element.cuh).
 template <int D, typename E = Bf16>
@@ -35,10 +48,7 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
   uint16_t* sK = sQ + kFwdRows * D;
   uint16_t* sV = sK + kFwdCols * D;
 
-  for (int i = tid; i < kFwdRows * D; i += kFwdThreads) {
-    const int r = i / D, c = i % D;
-    sQ[i] = m0 + r < len ? p.q[(start + m0 + r) * p.q_row_stride + h * p.q_head_stride + c] : 0;
-  }
+  load_tile<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
   const float scale_log2 = p.scale * 1.4426950408889634f;
   float acc[D / 8][4];
   for (int j = 0; j < D / 8; ++j)
@@ -49,6 +59,7 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
 
   for (int n0 = 0; n0 < n_end; n0 += kFwdCols) {
     sync_threads();  // the previous tile's K/V are no longer read
+    // K and V in one loop: two load_tile calls cost the fp16 D=128 build an 8-byte spill (ptxas).
     for (int i = tid; i < kFwdCols * D; i += kFwdThreads) {
       const int r = i / D, c = i % D;
       const bool in = n0 + r < len;

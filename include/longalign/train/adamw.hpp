@@ -26,7 +26,6 @@ class AdamW {
   // L2 norm of the accumulated gradients; scales them to `max_norm` when above (max_norm > 0).
   // Under ZeRO-2 each rank holds only its owners' gradients: `comm` completes the norm.
   double clip_grad_norm(double max_norm, train::Collectives* comm = nullptr);
-  bool grads_finite() const;
   void step(double lr);  // then clears the accumulators
   void zero_grad();
 
