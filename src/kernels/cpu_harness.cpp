@@ -1,13 +1,18 @@
 // The CPU execution harness. Warp operations follow one pattern: every lane publishes its
 // operands into the warp's scratch, the warp meets at a barrier, each lane computes its own
 // result from all lanes' operands exactly as the PTX fragment layouts prescribe, and the warp
-// meets again so the scratch can be reused.
+// meets again so the scratch can be reused. cp.async copies poison their destination at issue
+// (its contents are undefined while in flight) and land at the wait that covers their group; ldmatrix counts the shared-memory bank conflicts of
+// its row addresses, so tests can check a tile layout's swizzle.
 #include "longalign/kernels/cpu_harness.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -48,19 +53,32 @@ struct WarpScratch {
 };
 
 struct BlockState {
-  explicit BlockState(int threads) : barrier(threads), warps((threads + 31) / 32) {}
+  BlockState(int threads, const char* smem) : barrier(threads), warps((threads + 31) / 32), smem(smem) {}
   Barrier barrier;
   std::vector<WarpScratch> warps;
+  const char* smem;
+};
+
+struct AsyncCopy {
+  void* dst;
+  const void* src;
+  int bytes;
+  bool valid;
 };
 
 struct ThreadContext {
   int tid = 0, bx = 0, by = 0;
   BlockState* block = nullptr;
+  std::vector<AsyncCopy> open;                    // issued, not yet committed
+  std::vector<std::vector<AsyncCopy>> committed;  // oldest first
   WarpScratch& warp() const { return block->warps[tid / 32]; }
   int lane() const { return tid % 32; }
 };
 
 thread_local ThreadContext t_ctx;
+std::atomic<uint64_t> g_ldmatrix{0}, g_bank_conflicts{0};
+
+[[noreturn]] void fault(const std::string& what) { throw std::runtime_error("cpu harness: " + what); }
 
 float bf16_to_float(uint16_t h) {
   uint32_t bits = uint32_t(h) << 16;
@@ -163,11 +181,33 @@ void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], cons
 }
 
 namespace {
+// Extra shared-memory wavefronts one 8-row matrix of an ldmatrix costs: rows are 16-byte reads,
+// so each covers the 4 banks of its 16-byte slot (offset / 16 mod 8); distinct rows in one slot
+// serialize.
+int matrix_bank_conflicts(const std::array<const void*, 32>& ptr, int m, const char* smem) {
+  std::array<std::vector<std::ptrdiff_t>, 8> slots;
+  for (int r = 0; r < 8; ++r) {
+    const std::ptrdiff_t off = static_cast<const char*>(ptr[m * 8 + r]) - smem;
+    auto& s = slots[(off / 16) % 8];
+    if (std::find(s.begin(), s.end(), off) == s.end()) s.push_back(off);
+  }
+  size_t worst = 1;
+  for (const auto& s : slots) worst = std::max(worst, s.size());
+  return int(worst) - 1;
+}
+
 void ldmatrix(uint32_t r[4], const void* row_ptr, bool trans) {
   WarpScratch& w = t_ctx.warp();
   const int lane = t_ctx.lane();
+  if ((static_cast<const char*>(row_ptr) - t_ctx.block->smem) % 16 != 0) fault("ldmatrix row address not 16-byte aligned");
   w.ptr[lane] = row_ptr;
   w.barrier.arrive_and_wait();
+  if (lane == 0) {
+    int conflicts = 0;
+    for (int m = 0; m < 4; ++m) conflicts += matrix_bank_conflicts(w.ptr, m, t_ctx.block->smem);
+    g_ldmatrix += 1;
+    g_bank_conflicts += conflicts;
+  }
   auto elem = [&](int m, int row, int col) {  // matrix m, 8 rows of 8 b16 values
     uint16_t v;
     std::memcpy(&v, static_cast<const char*>(w.ptr[m * 8 + row]) + 2 * col, 2);
@@ -179,26 +219,50 @@ void ldmatrix(uint32_t r[4], const void* row_ptr, bool trans) {
   }
   w.barrier.arrive_and_wait();
 }
+
+void cp_async(void* smem, const void* gmem, int bytes, bool valid) {
+  if ((static_cast<const char*>(smem) - t_ctx.block->smem) % bytes != 0 || reinterpret_cast<uintptr_t>(gmem) % bytes != 0)
+    fault("cp.async of " + std::to_string(bytes) + " bytes with a misaligned address");
+  std::memset(smem, 0xFF, size_t(bytes));  // in flight: undefined until the wait (0xFFFF is NaN in bf16 and fp16)
+  t_ctx.open.push_back({smem, gmem, bytes, valid});
+}
 }  // namespace
 
 void ldmatrix_x4(uint32_t r[4], const void* smem_row) { ldmatrix(r, smem_row, false); }
 void ldmatrix_x4_trans(uint32_t r[4], const void* smem_row) { ldmatrix(r, smem_row, true); }
-void cp_async_16(void* smem, const void* gmem) { std::memcpy(smem, gmem, 16); }
+void cp_async_16(void* smem, const void* gmem, bool valid) { cp_async(smem, gmem, 16, valid); }
+void cp_async_4(void* smem, const void* gmem, bool valid) { cp_async(smem, gmem, 4, valid); }
+void cp_async_commit() {
+  t_ctx.committed.push_back(std::move(t_ctx.open));
+  t_ctx.open.clear();
+}
+void cp_async_wait_group(int n) {
+  auto& groups = t_ctx.committed;
+  const size_t done = groups.size() > size_t(n) ? groups.size() - size_t(n) : 0;
+  for (size_t i = 0; i < done; ++i)
+    for (const AsyncCopy& c : groups[i])
+      if (c.valid) std::memcpy(c.dst, c.src, size_t(c.bytes));
+      else std::memset(c.dst, 0, size_t(c.bytes));
+  groups.erase(groups.begin(), groups.begin() + std::ptrdiff_t(done));
+}
+
+HarnessCounters harness_counters() { return {g_ldmatrix.load(), g_bank_conflicts.load()}; }
+void reset_harness_counters() { g_ldmatrix = 0, g_bank_conflicts = 0; }
 
 void launch_on_cpu(Dim2 grid, int block_threads, size_t shared_bytes, const std::function<void(char*)>& body) {
   if (block_threads <= 0 || block_threads % 32 != 0)
     throw std::invalid_argument("launch_on_cpu: block_threads must be a positive multiple of 32 (whole warps)");
   for (int by = 0; by < grid.y; ++by)
     for (int bx = 0; bx < grid.x; ++bx) {
-      BlockState state(block_threads);
       std::vector<char> smem(shared_bytes, 0);
+      BlockState state(block_threads, smem.data());
       std::vector<std::thread> threads;
       threads.reserve(block_threads);
       // An exception escaping a kernel thread terminates the process, as a device fault would:
       // the other threads could otherwise wait at a barrier forever.
       for (int tid = 0; tid < block_threads; ++tid)
         threads.emplace_back([&, tid] {
-          t_ctx = ThreadContext{tid, bx, by, &state};
+          t_ctx = ThreadContext{tid, bx, by, &state, {}, {}};
           body(smem.data());
         });
       for (auto& t : threads) t.join();

@@ -1,5 +1,6 @@
 // Reference varlen attention and the backend dispatch between the project's CUDA kernels
-// (`cuda`), PyTorch's FlashAttention-2 varlen op (`flash`, and `auto` on CUDA) and the reference.
+// (`cuda`, and `auto` on CUDA once they pass their self-check), PyTorch's FlashAttention-2 varlen
+// op (`flash`, and `auto`'s fallback on CUDA) and the reference.
 #include "longalign/ops/varlen_attention.hpp"
 
 #include <ATen/ATen.h>
@@ -8,6 +9,7 @@
 
 #include "longalign/core/error.hpp"
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
+#include "longalign/ops/cuda_kernel_self_check.hpp"
 #include "longalign/ops/varlen_attention_cuda.hpp"
 #endif
 
@@ -99,8 +101,12 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
         throw UsageError("attention.backend: flash needs CUDA bf16/fp16 tensors with head_dim a multiple of 8, <= 256");
       return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
     case AttentionBackend::automatic:
-      // The project's kernel joins `auto` once scripts/gpu_check.sh has validated it on a GPU;
-      // until then it is opt-in (`cuda`), and auto uses the bundled FlashAttention-2.
+#ifdef LONGALIGN_HAVE_CUDA_KERNELS
+      if (cuda_kernel_supports(q) && cuda_kernel_passes_self_check(q)) {
+        check_varlen_inputs(q, k, v, cu_seqlens);
+        return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale);
+      }
+#endif
       if (flash_supports(q)) return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
       [[fallthrough]];
     case AttentionBackend::reference:

@@ -38,10 +38,17 @@ kernels::VarlenAttentionParams params(const at::Tensor& q, const at::Tensor& k, 
 
 void* stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
+// The kernels load rows in 16-byte cp.async chunks: contiguous, with a 16-byte-aligned start
+// (head_dim 64/128 then makes every row and head offset a multiple of 16 bytes).
+at::Tensor dense(const at::Tensor& t) {
+  at::Tensor c = t.contiguous();
+  return reinterpret_cast<uintptr_t>(c.data_ptr()) % 16 == 0 ? c : c.clone();
+}
+
 struct CudaVarlenAttention : torch::autograd::Function<CudaVarlenAttention> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
                             const at::Tensor& cu, int64_t max_seqlen, double scale) {
-    at::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    at::Tensor q = dense(q_in), k = dense(k_in), v = dense(v_in);
     at::Tensor o = torch::empty_like(q);
     at::Tensor lse = torch::empty({q.size(1), q.size(0)}, q.options().dtype(torch::kFloat));
     kernels::varlen_attention_fwd_cuda(params(q, k, v, o, lse, cu, max_seqlen, scale), stream());
@@ -54,7 +61,7 @@ struct CudaVarlenAttention : torch::autograd::Function<CudaVarlenAttention> {
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     auto s = ctx->get_saved_variables();
     const at::Tensor &q = s[0], &k = s[1], &v = s[2], &o = s[3], &lse = s[4], &cu = s[5];
-    at::Tensor dout = grad[0].contiguous();
+    at::Tensor dout = dense(grad[0]);
     at::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
     at::Tensor delta = torch::empty_like(lse);
     kernels::VarlenAttentionBwdParams bp{

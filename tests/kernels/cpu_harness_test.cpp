@@ -1,8 +1,10 @@
 // The CPU execution harness against plain C++ oracles: a block barrier over shared memory, a warp
 // butterfly reduction with shfl_xor, and a 16x8 tile product through ldmatrix (plain and
-// transposed) and mma.sync m16n8k16 with the PTX fragment layouts, equal to a double matmul.
+// transposed) and mma.sync m16n8k16 with the PTX fragment layouts, equal to a double matmul;
+// deferred cp.async groups; bank-conflict counts of ldmatrix, with and without the swizzle.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -10,6 +12,7 @@
 
 #include "longalign/kernels/cpu_harness.hpp"
 #include "longalign/kernels/device_api.hpp"
+#include "longalign/kernels/smem_tile.cuh"
 
 using namespace longalign::kernels;
 
@@ -111,4 +114,58 @@ TEST(CpuHarness, LdmatrixAndMmaComputeATileProduct) {
       EXPECT_NEAR(C[r * 8 + c], want, 1e-4 * (1 + std::abs(want))) << r << "," << c;
       EXPECT_NEAR(CV[r * 8 + c], want_v, 1e-4 * (1 + std::abs(want_v))) << r << "," << c;
     }
+}
+
+// cp.async groups land at the wait that covers them, not before (in flight, the destination reads
+// as 0xFF bytes): a kernel that reads a tile early fails in CI. valid == false zero-fills.
+TEST(CpuHarness, CpAsyncLandsAtItsWait) {
+  std::vector<uint8_t> src(32);
+  for (int i = 0; i < 32; ++i) src[i] = uint8_t(i + 1);
+  std::vector<int> seen;
+  launch_on_cpu({1, 1}, 32, 64, [&](char* s) {
+    if (thread_x() != 0) return;
+    std::memset(s, 0x55, 64);
+    cp_async_16(s, src.data(), true);
+    cp_async_commit();
+    cp_async_16(s + 16, src.data() + 16, true);
+    cp_async_4(s + 32, src.data(), false);
+    cp_async_commit();
+    seen.push_back(uint8_t(s[0]));  // nothing has landed
+    cp_async_wait<1>();    // the first group only
+    seen.push_back(s[0]);
+    seen.push_back(uint8_t(s[16]));
+    cp_async_wait<0>();
+    seen.push_back(s[16]);
+    seen.push_back(s[32]);
+    seen.push_back(s[36]);  // past the 4-byte copy
+  });
+  EXPECT_EQ(seen, (std::vector<int>{0xFF, 1, 0xFF, 17, 0, 0x55}));
+}
+
+// Extra shared-memory wavefronts, worked out by hand: an unswizzled tile with 128- or 256-byte
+// rows puts the 8 rows of each ldmatrix matrix in one 16-byte bank slot (7 extra wavefronts per
+// matrix, 28 per x4); the XOR swizzle of smem_tile.cuh spreads them over all 8 slots.
+TEST(CpuHarness, LdmatrixBankConflictsAndTheSwizzle) {
+  auto conflicts = [](auto address_of) {
+    reset_harness_counters();
+    launch_on_cpu({1, 1}, 32, 64 * 128 * 2, [&](char* s) {
+      uint32_t r[4];
+      ldmatrix_x4(r, address_of(reinterpret_cast<uint16_t*>(s), thread_x()));
+    });
+    EXPECT_EQ(harness_counters().ldmatrix, 1u);
+    return harness_counters().bank_conflicts;
+  };
+  for (int col0 : {0, 16, 48}) {
+    EXPECT_EQ(conflicts([&](uint16_t* t, int l) { return t + (l % 8 + 8 * ((l / 8) % 2)) * 64 + col0 + 8 * (l / 16); }), 28u);
+    EXPECT_EQ(conflicts([&](uint16_t* t, int l) { return t + (l % 8 + 8 * ((l / 8) % 2)) * 128 + col0 + 8 * (l / 16); }), 28u);
+    EXPECT_EQ(conflicts([&](uint16_t* t, int l) { return frag_rows_major<64>(t, 16, col0, l); }), 0u);
+    EXPECT_EQ(conflicts([&](uint16_t* t, int l) { return frag_cols_major<64>(t, 8, col0, l); }), 0u);
+    EXPECT_EQ(conflicts([&](uint16_t* t, int l) { return frag_rows_major<128>(t, 32, col0 + 64, l); }), 0u);
+  }
+  // Every row of a swizzled tile is a permutation of its 16-byte chunks.
+  for (int row = 0; row < 64; ++row) {
+    std::vector<bool> hit(128, false);
+    for (int col = 0; col < 128; ++col) hit[swz<128>(row, col) - row * 128] = true;
+    EXPECT_EQ(std::count(hit.begin(), hit.end(), true), 128) << row;
+  }
 }

@@ -1,6 +1,7 @@
 // The backward kernels' source (delta preprocess, dK/dV pass with the GQA reduction, dQ pass),
 // run in the CPU harness after the forward kernel, against fp64 gradients of the same bf16
-// inputs. Outputs are poisoned first; ragged lengths include 1 and lengths off the tile size.
+// inputs. Outputs are poisoned first; ragged lengths include 1 and lengths off the tile size;
+// every ldmatrix must be free of bank conflicts.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -39,6 +40,7 @@ void check(int hq, int hkv, std::vector<int> lens, double tol) {
                           D, D, D, D, total, nb, hq, hkv, D, max_len, float(1.0 / std::sqrt(double(D))), E::kDtype};
   VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data()};
   const int tiles = (max_len + 63) / 64;
+  reset_harness_counters();
   launch_on_cpu({tiles, nb * hq}, kFwdThreads, fwd_smem_bytes<D>(),
                 [&](char* s) { varlen_attention_fwd_block<D, E>(p, s, block_x(), block_y()); });
   launch_on_cpu({int((int64_t(total) * hq + kBwdThreads - 1) / kBwdThreads), 1}, kBwdThreads, 0,
@@ -55,6 +57,8 @@ void check(int hq, int hkv, std::vector<int> lens, double tol) {
   launch_on_cpu({tiles, nb * hq}, kBwdThreads, bwd_smem_bytes<D>(),
                 [&](char* s) { varlen_attention_bwd_dq_block<D, E>(bp, s, block_x(), block_y()); });
 
+  EXPECT_GT(harness_counters().ldmatrix, 0u);
+  EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";
   // fp64 oracle.
   std::vector<double> gq(q.size(), 0), gk(k.size(), 0), gv(v.size(), 0);
   for (int b = 0; b < nb; ++b)

@@ -1,6 +1,7 @@
 // The forward kernel's source, run in the CPU harness, against an fp64 oracle computed here from
 // the same bf16 inputs: ragged sequences (length 1, lengths off the 64-row tile), GQA 2:1 and
-// 1:1 and 4:1, head_dim 64 and 128, bf16 and fp16. Outputs are poisoned first, so any element left unwritten fails.
+// 1:1 and 4:1, head_dim 64 and 128, bf16 and fp16. Outputs are poisoned first, so any element left unwritten fails;
+// the tile swizzle must keep every ldmatrix free of bank conflicts.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -37,9 +38,12 @@ void check(int hq, int hkv, std::vector<int> lens, double tol) {
                           hq * D, hkv * D, hkv * D, hq * D, D, D, D, D, total, int(lens.size()), hq, hkv, D, max_len,
                           float(1.0 / std::sqrt(double(D))), E::kDtype};
   const int tiles = (max_len + kFwdRows - 1) / kFwdRows;
+  reset_harness_counters();
   launch_on_cpu({tiles, int(lens.size()) * hq}, kFwdThreads, fwd_smem_bytes<D>(),
                 [&](char* smem) { varlen_attention_fwd_block<D, E>(p, smem, block_x(), block_y()); });
 
+  EXPECT_GT(harness_counters().ldmatrix, 0u);
+  EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";
   double err2 = 0, ref2 = 0, worst_lse = 0;
   for (size_t b = 0; b < lens.size(); ++b)
     for (int h = 0; h < hq; ++h) {

@@ -39,3 +39,15 @@ TEST(CudaKernel, MatchesReferenceForwardAndBackward) {
       EXPECT_LT(rel(v.grad(), v64.grad()), tol);
     }
 }
+
+// `auto` serves supported shapes with the project's kernel once its self-check passes on this
+// GPU: its output is then bit-identical to `cuda`'s (FlashAttention-2, the fallback, is not).
+TEST(CudaKernel, AutoUsesTheKernelAfterItsSelfCheck) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU here; scripts/gpu_check.sh runs this on the GPU machine";
+  auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  auto q = torch::randn({300, 8, 128}, opts), k = torch::randn({300, 2, 128}, opts), v = torch::randn({300, 2, 128}, opts);
+  auto cu = torch::tensor({0, 100, 300}, torch::kInt).to(torch::kCUDA);
+  auto via_auto = ops::varlen_attention(q, k, v, cu, 200, 0.088, ops::AttentionBackend::automatic);
+  auto via_cuda = ops::varlen_attention(q, k, v, cu, 200, 0.088, ops::AttentionBackend::cuda);
+  EXPECT_TRUE(torch::equal(via_auto, via_cuda)) << "auto did not use the kernel: its self-check failed (see the log)";
+}

@@ -4,6 +4,7 @@
 // a warp. Slow and exact in structure: meant to test kernel sources on small problems in CI.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 namespace longalign::kernels {
@@ -11,6 +12,14 @@ namespace longalign::kernels {
 struct Dim2 {
   int x = 1, y = 1;
 };
+
+// ldmatrix calls and the extra shared-memory wavefronts their bank conflicts cost, summed over
+// all launches since the last reset. A conflict-free tile layout keeps bank_conflicts at 0.
+struct HarnessCounters {
+  uint64_t ldmatrix = 0, bank_conflicts = 0;
+};
+HarnessCounters harness_counters();
+void reset_harness_counters();
 
 // Calls `body(shared_memory)` once per (block, thread); blocks run one after another.
 void launch_on_cpu(Dim2 grid, int block_threads, size_t shared_bytes, const std::function<void(char* smem)>& body);

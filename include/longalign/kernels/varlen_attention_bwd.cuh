@@ -6,25 +6,34 @@
 //              and dV in registers: the group reduction happens without expanded K/V;
 //   dq pass:   a block owns 64 queries of one (sequence, head) and loops over key tiles up to
 //              the diagonal.
-// delta = rowsum(dO * O) is the usual preprocess (varlen_attention_bwd_delta_block).
+// delta = rowsum(dO * O) is the usual preprocess (varlen_attention_bwd_delta_block). The tiles a
+// block loops over (Q and dO in the dkdv pass, K and V in the dq pass) are double-buffered with
+// cp.async into swizzled shared memory, as in the forward.
 #pragma once
 #include <cmath>
 #include <cstdint>
 
 #include "longalign/kernels/device_api.hpp"
+#include "longalign/kernels/smem_tile.cuh"
 #include "longalign/kernels/varlen_attention_fwd.cuh"
 #include "longalign/kernels/varlen_attention_params.hpp"
 
 namespace longalign::kernels {
 
-constexpr int kBwdTile = kFwdRows, kBwdThreads = kFwdThreads;
+constexpr int kBwdTile = kTileRows, kBwdThreads = kBlockThreads;
+constexpr float kLog2e = 1.4426950408889634f;
+
+// dkdv pass: K, V, then two stages of (Q, dO, lse, delta); the dq pass (Q, dO, two stages of
+// K and V) needs 1 KB less. One size serves both launches.
 template <int D>
-constexpr int bwd_smem_bytes() { return 4 * kBwdTile * D * 2 + 2 * kBwdTile * 4; }
+constexpr int kBwdQStageBytes = 2 * kBwdTile * D * 2 + 2 * kBwdTile * 4;  // a variable: usable in device code
+template <int D>
+constexpr int bwd_smem_bytes() { return 2 * kBwdTile * D * 2 + 2 * kBwdQStageBytes<D>; }
 
 namespace bwd_detail {
 
-// acc[16 x 64] (8 C tiles) = rows [row0, row0+16) of `a` (row-major [64][D]) times the rows of
-// `b` (row-major [64][D]) transposed: acc[i][j] = sum_d a[row0 + i][d] * b[j][d].
+// acc[16 x 64] (8 C tiles) = rows [row0, row0+16) of tile `a` times the rows of tile `b`
+// transposed (both swizzled [64][D] tiles): acc[i][j] = sum_d a[row0 + i][d] * b[j][d].
 template <int D, typename E>
 LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, const uint16_t* b) {
   const int lane = thread_x() % 32;
@@ -32,10 +41,10 @@ LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, co
     for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
   for (int kc = 0; kc < D; kc += 16) {
     uint32_t af[4];
-    ldmatrix_x4(af, a + (row0 + lane % 8 + 8 * ((lane / 8) % 2)) * D + kc + 8 * (lane / 16));
+    ldmatrix_x4(af, frag_rows_major<D>(a, row0, kc, lane));
     for (int j = 0; j < 8; j += 2) {
       uint32_t bf[4];
-      ldmatrix_x4(bf, b + (j * 8 + lane % 8 + 8 * (lane / 16)) * D + kc + 8 * ((lane / 8) % 2));
+      ldmatrix_x4(bf, frag_cols_major<D>(b, j * 8, kc, lane));
       const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
       E::mma(acc[j], af, b0, acc[j]);
       E::mma(acc[j + 1], af, b1, acc[j + 1]);
@@ -43,7 +52,7 @@ LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, co
   }
 }
 
-// out[16 x D] += p[16 x 64] (fp32 C tiles, rounded to E as A fragments) times m (row-major [64][D]).
+// out[16 x D] += p[16 x 64] (fp32 C tiles, rounded to E as A fragments) times tile m ([64][D]).
 template <int D, typename E>
 LA_DEVICE void mma_p_by_rows(float out[D / 8][4], const float p[8][4], const uint16_t* m) {
   const int lane = thread_x() % 32;
@@ -52,7 +61,7 @@ LA_DEVICE void mma_p_by_rows(float out[D / 8][4], const float p[8][4], const uin
                            pack2<E>(p[kc + 1][0], p[kc + 1][1]), pack2<E>(p[kc + 1][2], p[kc + 1][3])};
     for (int j = 0; j < D / 8; j += 2) {
       uint32_t bf[4];
-      ldmatrix_x4_trans(bf, m + (kc * 8 + lane % 8 + 8 * ((lane / 8) % 2)) * D + j * 8 + 8 * (lane / 16));
+      ldmatrix_x4_trans(bf, frag_rows_major<D>(m, kc * 8, j * 8, lane));
       const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
       E::mma(out[j], a, b0, out[j]);
       E::mma(out[j + 1], a, b1, out[j + 1]);
@@ -60,14 +69,31 @@ LA_DEVICE void mma_p_by_rows(float out[D / 8][4], const float p[8][4], const uin
   }
 }
 
+// Issues the copies of one dkdv stage: query tile m0 of head h (Q, dO) with its lse and delta,
+// zero past the sequence's end. Threads 0-63 copy lse, 64-127 delta, 4 bytes each.
+template <int D>
+LA_DEVICE void load_q_stage_async(const VarlenAttentionBwdParams& bp, char* stage, int64_t start, int m0, int len,
+                                  int h) {
+  const VarlenAttentionParams& p = bp.fwd;
+  uint16_t* sQ = reinterpret_cast<uint16_t*>(stage);
+  load_tile_async<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
+  load_tile_async<D>(sQ + kBwdTile * D, bp.dout, start, m0, len, p.o_row_stride, h * p.o_head_stride);
+  static_assert(kBwdThreads == 2 * kBwdTile, "one lse or delta value per thread");
+  const int i = thread_x() % kBwdTile;
+  const bool valid = m0 + i < len;
+  const int64_t at = int64_t(h) * p.total + start + (valid ? m0 + i : 0);
+  float* dst = reinterpret_cast<float*>(sQ + 2 * kBwdTile * D) + thread_x();  // lse[64], then delta[64]
+  cp_async_4(dst, thread_x() < kBwdTile ? p.lse + at : bp.delta + at, valid);
+}
+
 }  // namespace bwd_detail
 
 // Which gradients a dkdv block computes: both, or one of them per launch where the dK and dV
-// accumulators together would not fit the register file without spills (measured with
-// ptxas: D = 128 in either type, and D = 64 in fp16, spilled 8-28 bytes when fused).
+// accumulators together would not fit the register file without spills (ptxas, sm_90, with the
+// cp.async tile loads: D = 128 spilled about 100 bytes fused; D = 64 fits in either type).
 constexpr int kDkDv = 0, kDvOnly = 1, kDkOnly = 2;
 template <int D, typename E>
-constexpr bool dkdv_split() { return D > 64 || E::kDtype == 1; }
+constexpr bool dkdv_split() { return D > 64; }
 
 // dkdv pass for one block: key tile `tile` of (sequence, KV head) `seq_head`.
 template <int D, typename E = Bf16, int kPart = kDkDv>
@@ -82,45 +108,53 @@ LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& b
   const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   uint16_t* sK = reinterpret_cast<uint16_t*>(smem);
   uint16_t* sV = sK + kBwdTile * D;
-  uint16_t* sQ = sV + kBwdTile * D;
-  uint16_t* sO = sQ + kBwdTile * D;  // dO
-  float* sL = reinterpret_cast<float*>(sO + kBwdTile * D);  // lse * log2(e) per query row
-  float* sD = sL + kBwdTile;                                 // delta per query row
-  load_tile<D>(sK, p.k, start, n0, len, p.k_row_stride, kvh * p.k_head_stride);
-  load_tile<D>(sV, p.v, start, n0, len, p.v_row_stride, kvh * p.v_head_stride);
-  const float scale_log2 = p.scale * 1.4426950408889634f;
+  constexpr int kStage = kBwdQStageBytes<D>;
+  char* stages = reinterpret_cast<char*>(sV + kBwdTile * D);  // two stages of kStage bytes
+  const float scale_log2 = p.scale * kLog2e;
   float dk[D / 8][4], dv[D / 8][4];
   for (int j = 0; j < D / 8; ++j)
     for (int i = 0; i < 4; ++i) dk[j][i] = dv[j][i] = 0.f;
   const int key[2] = {n0 + warp * 16 + g, n0 + warp * 16 + g + 8};  // this lane's key rows
-  for (int h = kvh * group; h < (kvh + 1) * group; ++h)
-    for (int m0 = n0 - n0 % kBwdTile; m0 < len; m0 += kBwdTile) {  // query tiles at or after the diagonal
-      sync_threads();
-      load_tile<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
-      load_tile<D>(sO, bp.dout, start, m0, len, p.o_row_stride, h * p.o_head_stride);
-      for (int i = tid; i < kBwdTile; i += kBwdThreads) {
-        const bool in = m0 + i < len;
-        sL[i] = in ? p.lse[int64_t(h) * p.total + start + m0 + i] * 1.4426950408889634f : INFINITY;
-        sD[i] = in ? bp.delta[int64_t(h) * p.total + start + m0 + i] : 0.f;
-      }
-      sync_threads();
-      float pt[8][4];  // P^T for this warp's 16 keys x 64 queries
-      mma_rows_by_rows<D, E>(pt, sK, warp * 16, sQ);
-      for (int j = 0; j < 8; ++j)
-        for (int i = 0; i < 4; ++i) {
-          const int q = j * 8 + 2 * t + (i % 2), kr = key[i / 2];
-          const bool live = m0 + q < len && m0 + q >= kr && kr < len;  // causal: query >= key
-          pt[j][i] = live ? exp2f(pt[j][i] * scale_log2 - sL[q]) : 0.f;
-        }
-      if constexpr (kPart != kDkOnly) mma_p_by_rows<D, E>(dv, pt, sO);
-      if constexpr (kPart != kDvOnly) {
-        float dst[8][4];  // dP^T, then dS^T = P^T * (dP^T - delta)
-        mma_rows_by_rows<D, E>(dst, sV, warp * 16, sO);
-        for (int j = 0; j < 8; ++j)
-          for (int i = 0; i < 4; ++i) dst[j][i] = pt[j][i] * (dst[j][i] - sD[j * 8 + 2 * t + (i % 2)]);
-        mma_p_by_rows<D, E>(dk, dst, sQ);
-      }
+  // Work items: every query head of the group x every query tile at or after the diagonal.
+  const int q_tiles = (len - n0 + kBwdTile - 1) / kBwdTile, items = group * q_tiles;
+
+  load_tile_async<D>(sK, p.k, start, n0, len, p.k_row_stride, kvh * p.k_head_stride);
+  load_tile_async<D>(sV, p.v, start, n0, len, p.v_row_stride, kvh * p.v_head_stride);
+  load_q_stage_async<D>(bp, stages, start, n0, len, kvh * group);
+  cp_async_commit();
+  for (int it = 0; it < items; ++it) {
+    const int m0 = n0 + (it % q_tiles) * kBwdTile;
+    if (it + 1 < items) {
+      load_q_stage_async<D>(bp, stages + ((it + 1) % 2) * kStage, start,
+                            n0 + ((it + 1) % q_tiles) * kBwdTile, len, kvh * group + (it + 1) / q_tiles);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
+    sync_threads();
+    const uint16_t* sQ = reinterpret_cast<const uint16_t*>(stages + (it % 2) * kStage);
+    const uint16_t* sO = sQ + kBwdTile * D;  // dO
+    const float* sL = reinterpret_cast<const float*>(sO + kBwdTile * D);  // lse per query row
+    const float* sD = sL + kBwdTile;                                       // delta per query row
+    float pt[8][4];  // P^T for this warp's 16 keys x 64 queries
+    mma_rows_by_rows<D, E>(pt, sK, warp * 16, sQ);
+    for (int j = 0; j < 8; ++j)
+      for (int i = 0; i < 4; ++i) {
+        const int q = j * 8 + 2 * t + (i % 2), kr = key[i / 2];
+        const bool live = m0 + q < len && m0 + q >= kr && kr < len;  // causal: query >= key
+        pt[j][i] = live ? exp2f(pt[j][i] * scale_log2 - sL[q] * kLog2e) : 0.f;
+      }
+    if constexpr (kPart != kDkOnly) mma_p_by_rows<D, E>(dv, pt, sO);
+    if constexpr (kPart != kDvOnly) {
+      float dst[8][4];  // dP^T, then dS^T = P^T * (dP^T - delta)
+      mma_rows_by_rows<D, E>(dst, sV, warp * 16, sO);
+      for (int j = 0; j < 8; ++j)
+        for (int i = 0; i < 4; ++i) dst[j][i] = pt[j][i] * (dst[j][i] - sD[j * 8 + 2 * t + (i % 2)]);
+      mma_p_by_rows<D, E>(dk, dst, sQ);
+    }
+    sync_threads();  // this stage is refilled by the next iteration's prefetch
+  }
   for (int j = 0; j < D / 8; ++j)
     for (int i = 0; i < 4; ++i) {
       const int row = key[i / 2], col = j * 8 + 2 * t + (i % 2);
@@ -143,28 +177,30 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
   if (m0 >= len) return;
   const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   uint16_t* sQ = reinterpret_cast<uint16_t*>(smem);
-  uint16_t* sO = sQ + kBwdTile * D;  // dO
-  uint16_t* sK = sO + kBwdTile * D;
-  uint16_t* sV = sK + kBwdTile * D;
-  load_tile<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
-  load_tile<D>(sO, bp.dout, start, m0, len, p.o_row_stride, h * p.o_head_stride);
-  const float scale_log2 = p.scale * 1.4426950408889634f;
+  uint16_t* sO = sQ + kBwdTile * D;   // dO
+  uint16_t* sKV = sO + kBwdTile * D;  // two stages of (K, V)
+  const float scale_log2 = p.scale * kLog2e;
   const int qrow[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
   float lse2[2], delta[2];
   for (int r = 0; r < 2; ++r) {
     const bool in = qrow[r] < len;
-    lse2[r] = in ? p.lse[int64_t(h) * p.total + start + qrow[r]] * 1.4426950408889634f : INFINITY;
+    lse2[r] = in ? p.lse[int64_t(h) * p.total + start + qrow[r]] * kLog2e : INFINITY;
     delta[r] = in ? bp.delta[int64_t(h) * p.total + start + qrow[r]] : 0.f;
   }
   float dq[D / 8][4];
   for (int j = 0; j < D / 8; ++j)
     for (int i = 0; i < 4; ++i) dq[j][i] = 0.f;
   const int n_end = len < m0 + kBwdTile ? len : m0 + kBwdTile;
+
+  load_tile_async<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
+  load_tile_async<D>(sO, bp.dout, start, m0, len, p.o_row_stride, h * p.o_head_stride);
+  load_kv_async<D>(sKV, p, start, 0, len, kvh);
+  cp_async_commit();
   for (int n0 = 0; n0 < n_end; n0 += kBwdTile) {
+    advance_kv_pipeline<D>(sKV, p, start, n0, n_end, len, kvh);
     sync_threads();
-    load_tile<D>(sK, p.k, start, n0, len, p.k_row_stride, kvh * p.k_head_stride);
-    load_tile<D>(sV, p.v, start, n0, len, p.v_row_stride, kvh * p.v_head_stride);
-    sync_threads();
+    const uint16_t* sK = kv_stage<D>(sKV, n0);
+    const uint16_t* sV = sK + kBwdTile * D;
     float s[8][4], dp[8][4];
     mma_rows_by_rows<D, E>(s, sQ, warp * 16, sK);
     mma_rows_by_rows<D, E>(dp, sO, warp * 16, sV);
@@ -176,6 +212,7 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
         s[j][i] = pr * (dp[j][i] - delta[r]);  // dS
       }
     mma_p_by_rows<D, E>(dq, s, sK);
+    sync_threads();
   }
   for (int j = 0; j < D / 8; ++j)
     for (int i = 0; i < 4; ++i) {

@@ -1,38 +1,54 @@
 // FlashAttention-2-style forward over packed sequences, written against device_api.hpp so the
 // same source runs under nvcc and in the CPU harness. A block of 4 warps owns 64 query rows of
 // one (sequence, head); each warp owns 16 rows. Key/value tiles of 64 rows are staged in shared
-// memory; S = QK^T and O += PV run on mma.sync m16n8k16 (bf16 or fp16 in, fp32 accumulate) with operands
-// from ldmatrix; the softmax is online, in fp32, with exp2. Causal masking is applied only on the
-// diagonal tile and tiles past the diagonal are skipped; blocks past a sequence's end exit at once.
-// First version: no cp.async double buffering and no shared-memory swizzle yet.
+// memory, double-buffered: the cp.async copies of tile n + 1 are in flight while tile n is
+// computed, into swizzled tiles (smem_tile.cuh). S = QK^T and O += PV run on mma.sync m16n8k16
+// (bf16 or fp16 in, fp32 accumulate) with operands from ldmatrix; the softmax is online, in fp32,
+// with exp2. Causal masking is applied only on the diagonal tile and tiles past the diagonal are
+// skipped; blocks past a sequence's end exit at once.
 #pragma once
 #include <cmath>
 #include <cstdint>
 
 #include "longalign/kernels/device_api.hpp"
 #include "longalign/kernels/element.cuh"
+#include "longalign/kernels/smem_tile.cuh"
 #include "longalign/kernels/varlen_attention_params.hpp"
 
 namespace longalign::kernels {
 
-constexpr int kFwdRows = 64, kFwdCols = 64, kFwdThreads = 128;
+constexpr int kFwdRows = kTileRows, kFwdCols = kTileRows, kFwdThreads = kBlockThreads;
 
+// Q, then two stages of (K, V).
 template <int D>
-constexpr int fwd_smem_bytes() { return (kFwdRows + 2 * kFwdCols) * D * 2; }
+constexpr int fwd_smem_bytes() { return (kFwdRows + 4 * kFwdCols) * D * 2; }
 
-// Copies rows [r0, r0 + 64) of one head of a [tokens, heads, D] tensor into shared memory, with
-// zeros past the sequence's `len`; all 128 threads of the block take part. Shared by the
-// forward and backward kernels.
+// Key/value tile n0 of a two-stage (K, V) buffer: stage (n0 / 64) % 2, K first, then V.
 template <int D>
-LA_DEVICE void load_tile(uint16_t* dst, const uint16_t* src, int64_t start, int r0, int len, int64_t row_stride,
-                         int64_t head_off) {
-  static_assert(kFwdRows == 64 && kFwdThreads == 128, "tile loads assume 64 rows and 128 threads");
-  for (int i = thread_x(); i < kFwdRows * D; i += kFwdThreads) {
-    const int r = i / D, c = i % D;
-    dst[i] = r0 + r < len ? src[(start + r0 + r) * row_stride + head_off + c] : 0;
-  }
+LA_DEVICE uint16_t* kv_stage(uint16_t* sKV, int n0) { return sKV + ((n0 / kTileRows) % 2) * 2 * kTileRows * D; }
+
+// Issues the copies of key/value tile n0 of KV head kvh into its stage.
+template <int D>
+LA_DEVICE void load_kv_async(uint16_t* sKV, const VarlenAttentionParams& p, int64_t start, int n0, int len, int kvh) {
+  uint16_t* sK = kv_stage<D>(sKV, n0);
+  load_tile_async<D>(sK, p.k, start, n0, len, p.k_row_stride, kvh * p.k_head_stride);
+  load_tile_async<D>(sK + kTileRows * D, p.v, start, n0, len, p.v_row_stride, kvh * p.v_head_stride);
 }
 
+// The pipeline step at key tile n0: prefetches tile n0 + 64 (if before n_end) into the other
+// stage, which the caller stopped reading at its previous barrier, then waits for this thread's
+// copies of tile n0. The caller's barrier after this makes every thread's copies visible.
+template <int D>
+LA_DEVICE void advance_kv_pipeline(uint16_t* sKV, const VarlenAttentionParams& p, int64_t start, int n0, int n_end,
+                                   int len, int kvh) {
+  if (n0 + kTileRows < n_end) {
+    load_kv_async<D>(sKV, p, start, n0 + kTileRows, len, kvh);
+    cp_async_commit();
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+}
 
 // One block's work; `smem` holds fwd_smem_bytes<D>() bytes. E: Bf16 or F16 (element.cuh).
 template <int D, typename E = Bf16>
@@ -45,10 +61,8 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
   if (m0 >= len) return;  // past this sequence's end
   const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   uint16_t* sQ = reinterpret_cast<uint16_t*>(smem);
-  uint16_t* sK = sQ + kFwdRows * D;
-  uint16_t* sV = sK + kFwdCols * D;
+  uint16_t* sKV = sQ + kFwdRows * D;  // two stages of (K, V)
 
-  load_tile<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
   const float scale_log2 = p.scale * 1.4426950408889634f;
   float acc[D / 8][4];
   for (int j = 0; j < D / 8; ++j)
@@ -57,26 +71,24 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
   const int qrow[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};
   const int n_end = len < m0 + kFwdRows ? len : m0 + kFwdRows;  // causal: no key beyond the last query
 
+  load_tile_async<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
+  load_kv_async<D>(sKV, p, start, 0, len, kvh);
+  cp_async_commit();
   for (int n0 = 0; n0 < n_end; n0 += kFwdCols) {
-    sync_threads();  // the previous tile's K/V are no longer read
-    // K and V in one loop: two load_tile calls cost the fp16 D=128 build an 8-byte spill (ptxas).
-    for (int i = tid; i < kFwdCols * D; i += kFwdThreads) {
-      const int r = i / D, c = i % D;
-      const bool in = n0 + r < len;
-      sK[i] = in ? p.k[(start + n0 + r) * p.k_row_stride + kvh * p.k_head_stride + c] : 0;
-      sV[i] = in ? p.v[(start + n0 + r) * p.v_row_stride + kvh * p.v_head_stride + c] : 0;
-    }
-    sync_threads();
+    advance_kv_pipeline<D>(sKV, p, start, n0, n_end, len, kvh);
+    sync_threads();  // every thread's copies of this tile have landed
+    const uint16_t* sK = kv_stage<D>(sKV, n0);
+    const uint16_t* sV = sK + kFwdCols * D;
     // S = Q K^T for this warp's 16 rows x 64 columns: 8 tiles of 16x8.
     float s[kFwdCols / 8][4];
     for (int j = 0; j < kFwdCols / 8; ++j)
       for (int i = 0; i < 4; ++i) s[j][i] = 0.f;
     for (int kc = 0; kc < D; kc += 16) {
       uint32_t a[4];
-      ldmatrix_x4(a, sQ + (warp * 16 + lane % 8 + 8 * ((lane / 8) % 2)) * D + kc + 8 * (lane / 16));
+      ldmatrix_x4(a, frag_rows_major<D>(sQ, warp * 16, kc, lane));
       for (int j = 0; j < kFwdCols / 8; j += 2) {  // two 8-column tiles per ldmatrix.x4
         uint32_t bk[4];
-        ldmatrix_x4(bk, sK + (j * 8 + lane % 8 + 8 * (lane / 16)) * D + kc + 8 * ((lane / 8) % 2));
+        ldmatrix_x4(bk, frag_cols_major<D>(sK, j * 8, kc, lane));
         const uint32_t b0[2] = {bk[0], bk[1]}, b1[2] = {bk[2], bk[3]};
         E::mma(s[j], a, b0, s[j]);
         E::mma(s[j + 1], a, b1, s[j + 1]);
@@ -119,12 +131,13 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
                              pack2<E>(s[kc + 1][0], s[kc + 1][1]), pack2<E>(s[kc + 1][2], s[kc + 1][3])};
       for (int j = 0; j < D / 8; j += 2) {
         uint32_t bv[4];  // V rows kc*8 .. kc*8+15, columns j*8 .. j*8+15, transposed into the col operand
-        ldmatrix_x4_trans(bv, sV + (kc * 8 + lane % 8 + 8 * ((lane / 8) % 2)) * D + j * 8 + 8 * (lane / 16));
+        ldmatrix_x4_trans(bv, frag_rows_major<D>(sV, kc * 8, j * 8, lane));
         const uint32_t b0[2] = {bv[0], bv[1]}, b1[2] = {bv[2], bv[3]};
         E::mma(acc[j], a, b0, acc[j]);
         E::mma(acc[j + 1], a, b1, acc[j + 1]);
       }
     }
+    sync_threads();  // this stage is refilled by the next iteration's prefetch
   }
   for (int r = 0; r < 2; ++r) {  // full row sums across the 4 lanes of each row
     row_sum[r] += shfl_xor(row_sum[r], 1);

@@ -2,9 +2,9 @@
 //   q [total, Hq, D]; k, v [total, Hkv, D] with Hq % Hkv == 0 (GQA);
 //   cu_seqlens int32 [B+1] (sequence b is rows cu[b]..cu[b+1]); returns o [total, Hq, D].
 // `varlen_attention` dispatches: `cuda` is the project's kernel (CUDA bf16/fp16, head_dim 64/128; built
-// when the CUDA toolkit is present); `auto` takes PyTorch's bundled FlashAttention-2 varlen op on
-// CUDA until the project's kernel has been validated on a GPU, and the reference elsewhere. The
-// reference doubles as the test oracle.
+// when the CUDA toolkit is present); `auto` takes that kernel where it applies and has passed its
+// one-time self-check on the device (cuda_kernel_self_check.hpp), else PyTorch's bundled
+// FlashAttention-2 varlen op on CUDA, else the reference. The reference doubles as the test oracle.
 #pragma once
 #include <ATen/core/Tensor.h>
 
