@@ -18,19 +18,22 @@ __global__ void __launch_bounds__(kBwdThreads) delta_kernel(VarlenAttentionBwdPa
 template <int D, typename E, int kPart>
 __global__ void __launch_bounds__(kBwdThreads) dkdv_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  varlen_attention_bwd_dkdv_block<D, E, kPart>(p, smem, blockIdx.x, blockIdx.y);
+  const int b = blockIdx.y / p.fwd.num_kv_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
+  for_each_tile(len, blockIdx.x, gridDim.x,
+                [&](int tile) { varlen_attention_bwd_dkdv_block<D, E, kPart>(p, smem, tile, blockIdx.y); });
 }
 template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads) dq_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  varlen_attention_bwd_dq_block<D, E>(p, smem, blockIdx.x, blockIdx.y);
+  const int b = blockIdx.y / p.fwd.num_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
+  for_each_tile(len, blockIdx.x, gridDim.x, [&](int tile) { varlen_attention_bwd_dq_block<D, E>(p, smem, tile, blockIdx.y); });
 }
 
 
 template <int D, typename E>
 void launch(const VarlenAttentionBwdParams& p, cudaStream_t s) {
   const auto& f = p.fwd;
-  const int smem = bwd_smem_bytes<D>(), tiles = (f.max_seqlen + kBwdTile - 1) / kBwdTile;
+  const int smem = bwd_smem_bytes<D>(), tiles = f.max_seqlen > kBwdTile ? (f.max_seqlen + kBwdTile - 1) / kBwdTile : 1;
 
   check_cuda(cudaFuncSetAttribute(dq_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem limit");
   const int64_t rows = f.total * f.num_heads;

@@ -15,7 +15,8 @@ namespace {
 template <int D, typename E>
 __global__ void __launch_bounds__(kFwdThreads) varlen_attention_fwd_kernel(VarlenAttentionParams p) {
   extern __shared__ __align__(16) char smem[];
-  varlen_attention_fwd_block<D, E>(p, smem, blockIdx.x, blockIdx.y);
+  const int b = blockIdx.y / p.num_heads, len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  for_each_tile(len, blockIdx.x, gridDim.x, [&](int tile) { varlen_attention_fwd_block<D, E>(p, smem, tile, blockIdx.y); });
 }
 
 
@@ -24,7 +25,7 @@ void launch(const VarlenAttentionParams& p, cudaStream_t stream) {
   const int smem = fwd_smem_bytes<D>();
   check_cuda(cudaFuncSetAttribute(varlen_attention_fwd_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
         "raising the shared-memory limit");
-  const dim3 grid((p.max_seqlen + kFwdRows - 1) / kFwdRows, p.batch * p.num_heads);
+  const dim3 grid(p.max_seqlen > kFwdRows ? (p.max_seqlen + kFwdRows - 1) / kFwdRows : 1, p.batch * p.num_heads);
   varlen_attention_fwd_kernel<D, E><<<grid, kFwdThreads, smem, stream>>>(p);
   check_cuda(cudaGetLastError(), "launch");
 }

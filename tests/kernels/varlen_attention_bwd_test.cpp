@@ -17,7 +17,7 @@ using namespace longalign::kernels;
 namespace {
 
 template <int D, typename E>
-void check(int hq, int hkv, std::vector<int> lens, double tol) {
+void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
   auto f = [](uint16_t h) { return E::to_f32(h); };
   std::vector<int32_t> cu = {0};
   for (int l : lens) cu.push_back(cu.back() + l);
@@ -39,23 +39,25 @@ void check(int hq, int hkv, std::vector<int> lens, double tol) {
   VarlenAttentionParams p{q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(), hq * D, hkv * D, hkv * D, hq * D,
                           D, D, D, D, total, nb, hq, hkv, D, max_len, float(1.0 / std::sqrt(double(D))), E::kDtype};
   VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data()};
-  const int tiles = (max_len + 63) / 64;
+  const int tiles = grid_x > 0 ? grid_x : (max_len + 63) / 64;
+  // Launches as the CUDA kernels do: `tiles` blocks per (sequence, head), each looping over its tiles.
+  auto launch = [&](int heads, size_t smem, auto block) {
+    launch_on_cpu({tiles, nb * heads}, kBwdThreads, smem, [&](char* s) {
+      for_each_tile(lens[block_y() / heads], block_x(), tiles, [&](int tile) { block(s, tile, block_y()); });
+    });
+  };
   reset_harness_counters();
-  launch_on_cpu({tiles, nb * hq}, kFwdThreads, fwd_smem_bytes<D>(),
-                [&](char* s) { varlen_attention_fwd_block<D, E>(p, s, block_x(), block_y()); });
+  launch(hq, fwd_smem_bytes<D>(), [&](char* s, int tile, int sh) { varlen_attention_fwd_block<D, E>(p, s, tile, sh); });
   launch_on_cpu({int((int64_t(total) * hq + kBwdThreads - 1) / kBwdThreads), 1}, kBwdThreads, 0,
                 [&](char*) { varlen_attention_bwd_delta_block<D, E>(bp, block_x()); });
+  const size_t smem = bwd_smem_bytes<D>();
   if constexpr (dkdv_split<D, E>()) {  // as the CUDA launcher does
-    launch_on_cpu({tiles, nb * hkv}, kBwdThreads, bwd_smem_bytes<D>(),
-                  [&](char* s) { varlen_attention_bwd_dkdv_block<D, E, kDvOnly>(bp, s, block_x(), block_y()); });
-    launch_on_cpu({tiles, nb * hkv}, kBwdThreads, bwd_smem_bytes<D>(),
-                  [&](char* s) { varlen_attention_bwd_dkdv_block<D, E, kDkOnly>(bp, s, block_x(), block_y()); });
+    launch(hkv, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dkdv_block<D, E, kDvOnly>(bp, s, tile, sh); });
+    launch(hkv, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dkdv_block<D, E, kDkOnly>(bp, s, tile, sh); });
   } else {
-    launch_on_cpu({tiles, nb * hkv}, kBwdThreads, bwd_smem_bytes<D>(),
-                  [&](char* s) { varlen_attention_bwd_dkdv_block<D, E>(bp, s, block_x(), block_y()); });
+    launch(hkv, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dkdv_block<D, E>(bp, s, tile, sh); });
   }
-  launch_on_cpu({tiles, nb * hq}, kBwdThreads, bwd_smem_bytes<D>(),
-                [&](char* s) { varlen_attention_bwd_dq_block<D, E>(bp, s, block_x(), block_y()); });
+  launch(hq, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dq_block<D, E>(bp, s, tile, sh); });
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);
   EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";
@@ -122,3 +124,5 @@ void check(int hq, int hkv, std::vector<int> lens, double tol) {
 TEST(VarlenAttentionBwdKernel, Bf16RaggedGqa4to1HeadDim64) { check<64, Bf16>(4, 1, {1, 70, 17}, 1e-2); }
 TEST(VarlenAttentionBwdKernel, Bf16RaggedMhaHeadDim128) { check<128, Bf16>(2, 2, {65, 1, 30}, 1e-2); }
 TEST(VarlenAttentionBwdKernel, Fp16RaggedGqa4to1HeadDim64) { check<64, F16>(4, 1, {1, 70, 17}, 1e-3); }
+// One block per (sequence, head), as a too-small max_seqlen would size the grid: every tile still runs.
+TEST(VarlenAttentionBwdKernel, SmallGridCoversEveryTile) { check<64, Bf16>(2, 2, {130, 3}, 1e-2, 1); }

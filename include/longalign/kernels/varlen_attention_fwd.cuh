@@ -50,6 +50,18 @@ LA_DEVICE void advance_kv_pipeline(uint16_t* sKV, const VarlenAttentionParams& p
   }
 }
 
+// Runs body(tile) for the tiles first, first + stride, ... that start before `len`, with a
+// barrier between tiles (each reuses the shared memory). Kernels launch max_seqlen / 64 blocks
+// per sequence and head; with this loop a max_seqlen below the true longest length costs time,
+// never rows left uncomputed.
+template <typename Body>
+LA_DEVICE void for_each_tile(int len, int first, int stride, Body body) {
+  for (int tile = first; tile * kTileRows < len; tile += stride) {
+    if (tile != first) sync_threads();
+    body(tile);
+  }
+}
+
 // One block's work; `smem` holds fwd_smem_bytes<D>() bytes. E: Bf16 or F16 (element.cuh).
 template <int D, typename E = Bf16>
 LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* smem, int tile, int seq_head) {
