@@ -11,22 +11,24 @@
 namespace longalign::kernels {
 namespace {
 
+// Minimum one block per SM: without it ptxas capped some D = 64 kernels at 168 registers (three
+// blocks per SM) and spilled.
+
 template <int D, typename E>
-__global__ void __launch_bounds__(kBwdThreads) delta_kernel(VarlenAttentionBwdParams p) {
+__global__ void __launch_bounds__(kBwdThreads, 1) delta_kernel(VarlenAttentionBwdParams p) {
   varlen_attention_bwd_delta_block<D, E>(p, blockIdx.x);
 }
 template <int D, typename E, int kPart>
-__global__ void __launch_bounds__(kBwdThreads) dkdv_kernel(VarlenAttentionBwdParams p) {
+__global__ void __launch_bounds__(kBwdThreads, 1) dkdv_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
   const int b = blockIdx.y / p.fwd.num_kv_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile(len, blockIdx.x, gridDim.x,
-                [&](int tile) { varlen_attention_bwd_dkdv_block<D, E, kPart>(p, smem, tile, blockIdx.y); });
+  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart>>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
 }
 template <int D, typename E>
-__global__ void __launch_bounds__(kBwdThreads) dq_kernel(VarlenAttentionBwdParams p) {
+__global__ void __launch_bounds__(kBwdThreads, 1) dq_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
   const int b = blockIdx.y / p.fwd.num_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile(len, blockIdx.x, gridDim.x, [&](int tile) { varlen_attention_bwd_dq_block<D, E>(p, smem, tile, blockIdx.y); });
+  for_each_tile<varlen_attention_bwd_dq_block<D, E>>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
 }
 
 

@@ -41,23 +41,22 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
   VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data()};
   const int tiles = grid_x > 0 ? grid_x : (max_len + 63) / 64;
   // Launches as the CUDA kernels do: `tiles` blocks per (sequence, head), each looping over its tiles.
-  auto launch = [&](int heads, size_t smem, auto block) {
-    launch_on_cpu({tiles, nb * heads}, kBwdThreads, smem, [&](char* s) {
-      for_each_tile(lens[block_y() / heads], block_x(), tiles, [&](int tile) { block(s, tile, block_y()); });
-    });
+  auto launch = [&](int heads, size_t smem, auto tile_loop) {
+    launch_on_cpu({tiles, nb * heads}, kBwdThreads, smem,
+                  [&](char* s) { tile_loop(s, lens[block_y() / heads], block_x(), tiles, block_y()); });
   };
   reset_harness_counters();
-  launch(hq, fwd_smem_bytes<D>(), [&](char* s, int tile, int sh) { varlen_attention_fwd_block<D, E>(p, s, tile, sh); });
+  launch(hq, fwd_smem_bytes<D>(), [&](auto... a) { for_each_tile<varlen_attention_fwd_block<D, E>>(p, a...); });
   launch_on_cpu({int((int64_t(total) * hq + kBwdThreads - 1) / kBwdThreads), 1}, kBwdThreads, 0,
                 [&](char*) { varlen_attention_bwd_delta_block<D, E>(bp, block_x()); });
   const size_t smem = bwd_smem_bytes<D>();
   if constexpr (dkdv_split<D, E>()) {  // as the CUDA launcher does
-    launch(hkv, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dkdv_block<D, E, kDvOnly>(bp, s, tile, sh); });
-    launch(hkv, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dkdv_block<D, E, kDkOnly>(bp, s, tile, sh); });
+    launch(hkv, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDvOnly>>(bp, a...); });
+    launch(hkv, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDkOnly>>(bp, a...); });
   } else {
-    launch(hkv, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dkdv_block<D, E>(bp, s, tile, sh); });
+    launch(hkv, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E>>(bp, a...); });
   }
-  launch(hq, smem, [&](char* s, int tile, int sh) { varlen_attention_bwd_dq_block<D, E>(bp, s, tile, sh); });
+  launch(hq, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dq_block<D, E>>(bp, a...); });
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);
   EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";

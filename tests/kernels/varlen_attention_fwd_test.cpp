@@ -41,7 +41,7 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
   reset_harness_counters();
   launch_on_cpu({tiles, int(lens.size()) * hq}, kFwdThreads, fwd_smem_bytes<D>(), [&](char* smem) {  // as the CUDA kernel
     const int b = block_y() / hq;
-    for_each_tile(lens[b], block_x(), tiles, [&](int tile) { varlen_attention_fwd_block<D, E>(p, smem, tile, block_y()); });
+    for_each_tile<varlen_attention_fwd_block<D, E>>(p, smem, lens[b], block_x(), tiles, block_y());
   });
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);

@@ -32,19 +32,19 @@ constexpr int bwd_smem_bytes() { return 2 * kBwdTile * D * 2 + 2 * kBwdQStageByt
 
 namespace bwd_detail {
 
-// acc[16 x 64] (8 C tiles) = rows [row0, row0+16) of tile `a` times the rows of tile `b`
-// transposed (both swizzled [64][D] tiles): acc[i][j] = sum_d a[row0 + i][d] * b[j][d].
-template <int D, typename E>
-LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, const uint16_t* b) {
+// acc[16 x 8N] (N C tiles) = rows [row0, row0+16) of tile `a` times rows [b_row0, b_row0 + 8N)
+// of tile `b` transposed (both swizzled [64][D] tiles): acc[i][j] = sum_d a[row0 + i][d] * b[b_row0 + j][d].
+template <int D, typename E, int N>
+LA_DEVICE void mma_rows_by_rows(float (&acc)[N][4], const uint16_t* a, int row0, const uint16_t* b, int b_row0 = 0) {
   const int lane = thread_x() % 32;
-  for (int j = 0; j < 8; ++j)
+  for (int j = 0; j < N; ++j)
     for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
   for (int kc = 0; kc < D; kc += 16) {
     uint32_t af[4];
     ldmatrix_x4(af, frag_rows_major<D>(a, row0, kc, lane));
-    for (int j = 0; j < 8; j += 2) {
+    for (int j = 0; j < N; j += 2) {
       uint32_t bf[4];
-      ldmatrix_x4(bf, frag_cols_major<D>(b, j * 8, kc, lane));
+      ldmatrix_x4(bf, frag_cols_major<D>(b, b_row0 + j * 8, kc, lane));
       const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
       E::mma(acc[j], af, b0, acc[j]);
       E::mma(acc[j + 1], af, b1, acc[j + 1]);
@@ -52,16 +52,17 @@ LA_DEVICE void mma_rows_by_rows(float acc[8][4], const uint16_t* a, int row0, co
   }
 }
 
-// out[16 x D] += p[16 x 64] (fp32 C tiles, rounded to E as A fragments) times tile m ([64][D]).
-template <int D, typename E>
-LA_DEVICE void mma_p_by_rows(float out[D / 8][4], const float p[8][4], const uint16_t* m) {
+// out[16 x D] += p[16 x 8K] (fp32 C tiles, rounded to E as A fragments) times rows
+// [m_row0, m_row0 + 8K) of tile m ([64][D]).
+template <int D, typename E, int K>
+LA_DEVICE void mma_p_by_rows(float (&out)[D / 8][4], const float (&p)[K][4], const uint16_t* m, int m_row0 = 0) {
   const int lane = thread_x() % 32;
-  for (int kc = 0; kc < 8; kc += 2) {
+  for (int kc = 0; kc < K; kc += 2) {
     const uint32_t a[4] = {pack2<E>(p[kc][0], p[kc][1]), pack2<E>(p[kc][2], p[kc][3]),
                            pack2<E>(p[kc + 1][0], p[kc + 1][1]), pack2<E>(p[kc + 1][2], p[kc + 1][3])};
     for (int j = 0; j < D / 8; j += 2) {
       uint32_t bf[4];
-      ldmatrix_x4_trans(bf, frag_rows_major<D>(m, kc * 8, j * 8, lane));
+      ldmatrix_x4_trans(bf, frag_rows_major<D>(m, m_row0 + kc * 8, j * 8, lane));
       const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
       E::mma(out[j], a, b0, out[j]);
       E::mma(out[j + 1], a, b1, out[j + 1]);
@@ -89,8 +90,8 @@ LA_DEVICE void load_q_stage_async(const VarlenAttentionBwdParams& bp, char* stag
 }  // namespace bwd_detail
 
 // Which gradients a dkdv block computes: both, or one of them per launch where the dK and dV
-// accumulators together would not fit the register file without spills (ptxas, sm_90, with the
-// cp.async tile loads: D = 128 spilled about 100 bytes fused; D = 64 fits in either type).
+// accumulators together would not fit the register file without spills (ptxas, fused, query
+// tile in halves: D = 128 spilled 24-44 bytes on sm_80/sm_90; D = 64 fits in either type).
 constexpr int kDkDv = 0, kDvOnly = 1, kDkOnly = 2;
 template <int D, typename E>
 constexpr bool dkdv_split() { return D > 64; }
@@ -137,21 +138,25 @@ LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& b
     const uint16_t* sO = sQ + kBwdTile * D;  // dO
     const float* sL = reinterpret_cast<const float*>(sO + kBwdTile * D);  // lse per query row
     const float* sD = sL + kBwdTile;                                       // delta per query row
-    float pt[8][4];  // P^T for this warp's 16 keys x 64 queries
-    mma_rows_by_rows<D, E>(pt, sK, warp * 16, sQ);
-    for (int j = 0; j < 8; ++j)
-      for (int i = 0; i < 4; ++i) {
-        const int q = j * 8 + 2 * t + (i % 2), kr = key[i / 2];
-        const bool live = m0 + q < len && m0 + q >= kr && kr < len;  // causal: query >= key
-        pt[j][i] = live ? exp2f(pt[j][i] * scale_log2 - sL[q] * kLog2e) : 0.f;
+    // The query tile in two halves of 32, as in the dq pass, to bound the live fragments.
+#pragma unroll 1
+    for (int half = 0; half < kBwdTile; half += 32) {
+      float pt[4][4];  // P^T for this warp's 16 keys x 32 queries
+      mma_rows_by_rows<D, E, 4>(pt, sK, warp * 16, sQ, half);
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) {
+          const int q = half + j * 8 + 2 * t + (i % 2), kr = key[i / 2];
+          const bool live = m0 + q < len && m0 + q >= kr && kr < len;  // causal: query >= key
+          pt[j][i] = live ? exp2f(pt[j][i] * scale_log2 - sL[q] * kLog2e) : 0.f;
+        }
+      if constexpr (kPart != kDkOnly) mma_p_by_rows<D, E, 4>(dv, pt, sO, half);
+      if constexpr (kPart != kDvOnly) {
+        float dst[4][4];  // dP^T, then dS^T = P^T * (dP^T - delta)
+        mma_rows_by_rows<D, E, 4>(dst, sV, warp * 16, sO, half);
+        for (int j = 0; j < 4; ++j)
+          for (int i = 0; i < 4; ++i) dst[j][i] = pt[j][i] * (dst[j][i] - sD[half + j * 8 + 2 * t + (i % 2)]);
+        mma_p_by_rows<D, E, 4>(dk, dst, sQ, half);
       }
-    if constexpr (kPart != kDkOnly) mma_p_by_rows<D, E>(dv, pt, sO);
-    if constexpr (kPart != kDvOnly) {
-      float dst[8][4];  // dP^T, then dS^T = P^T * (dP^T - delta)
-      mma_rows_by_rows<D, E>(dst, sV, warp * 16, sO);
-      for (int j = 0; j < 8; ++j)
-        for (int i = 0; i < 4; ++i) dst[j][i] = pt[j][i] * (dst[j][i] - sD[j * 8 + 2 * t + (i % 2)]);
-      mma_p_by_rows<D, E>(dk, dst, sQ);
     }
     sync_threads();  // this stage is refilled by the next iteration's prefetch
   }
@@ -201,17 +206,22 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
     sync_threads();
     const uint16_t* sK = kv_stage<D>(sKV, n0);
     const uint16_t* sV = sK + kBwdTile * D;
-    float s[8][4], dp[8][4];
-    mma_rows_by_rows<D, E>(s, sQ, warp * 16, sK);
-    mma_rows_by_rows<D, E>(dp, sO, warp * 16, sV);
-    for (int j = 0; j < 8; ++j)
-      for (int i = 0; i < 4; ++i) {
-        const int col = n0 + j * 8 + 2 * t + (i % 2), r = i / 2;
-        const bool live = col < len && col <= qrow[r] && qrow[r] < len;
-        const float pr = live ? exp2f(s[j][i] * scale_log2 - lse2[r]) : 0.f;
-        s[j][i] = pr * (dp[j][i] - delta[r]);  // dS
-      }
-    mma_p_by_rows<D, E>(dq, s, sK);
+    // The key tile in two halves of 32: S and dP for half the keys at a time keep the dQ
+    // accumulators, S and dP within the register file at D = 128.
+#pragma unroll 1
+    for (int half = 0; half < kBwdTile; half += 32) {
+      float s[4][4], dp[4][4];
+      mma_rows_by_rows<D, E, 4>(s, sQ, warp * 16, sK, half);
+      mma_rows_by_rows<D, E, 4>(dp, sO, warp * 16, sV, half);
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) {
+          const int col = n0 + half + j * 8 + 2 * t + (i % 2), r = i / 2;
+          const bool live = col < len && col <= qrow[r] && qrow[r] < len;
+          const float pr = live ? exp2f(s[j][i] * scale_log2 - lse2[r]) : 0.f;
+          s[j][i] = pr * (dp[j][i] - delta[r]);  // dS
+        }
+      mma_p_by_rows<D, E, 4>(dq, s, sK, half);
+    }
     sync_threads();
   }
   for (int j = 0; j < D / 8; ++j)

@@ -50,15 +50,16 @@ LA_DEVICE void advance_kv_pipeline(uint16_t* sKV, const VarlenAttentionParams& p
   }
 }
 
-// Runs body(tile) for the tiles first, first + stride, ... that start before `len`, with a
-// barrier between tiles (each reuses the shared memory). Kernels launch max_seqlen / 64 blocks
-// per sequence and head; with this loop a max_seqlen below the true longest length costs time,
-// never rows left uncomputed.
-template <typename Body>
-LA_DEVICE void for_each_tile(int len, int first, int stride, Body body) {
+// Runs Block(params, smem, tile, seq_head) for the tiles first, first + stride, ... that start
+// before `len`, with a barrier between tiles (each reuses the shared memory). Kernels launch
+// max_seqlen / 64 blocks per sequence and head; with this loop a max_seqlen below the true
+// longest length costs time, never rows left uncomputed. Block is a template argument, not a
+// callable object, so the call inlines (a lambda call spilled registers to a stack frame).
+template <auto Block, typename Params>
+LA_DEVICE void for_each_tile(const Params& p, char* smem, int len, int first, int stride, int seq_head) {
   for (int tile = first; tile * kTileRows < len; tile += stride) {
-    if (tile != first) sync_threads();
-    body(tile);
+    Block(p, smem, tile, seq_head);
+    sync_threads();
   }
 }
 
