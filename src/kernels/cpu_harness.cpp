@@ -232,6 +232,11 @@ void ldmatrix_x4(uint32_t r[4], const void* smem_row) { ldmatrix(r, smem_row, fa
 void ldmatrix_x4_trans(uint32_t r[4], const void* smem_row) { ldmatrix(r, smem_row, true); }
 void cp_async_16(void* smem, const void* gmem, bool valid) { cp_async(smem, gmem, 16, valid); }
 void cp_async_4(void* smem, const void* gmem, bool valid) { cp_async(smem, gmem, 4, valid); }
+void copy_16(void* dst, const void* src) {
+  if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || reinterpret_cast<uintptr_t>(src) % 16 != 0)
+    fault("16-byte copy with a misaligned address");
+  std::memcpy(dst, src, 16);
+}
 void cp_async_commit() {
   t_ctx.committed.push_back(std::move(t_ctx.open));
   t_ctx.open.clear();

@@ -22,13 +22,13 @@ template <int D, typename E, int kPart>
 __global__ void __launch_bounds__(kBwdThreads, 1) dkdv_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
   const int b = blockIdx.y / p.fwd.num_kv_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart>>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
+  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart>, kBwdTile>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
 }
 template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads, 1) dq_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
   const int b = blockIdx.y / p.fwd.num_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile<varlen_attention_bwd_dq_block<D, E>>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
+  for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
 }
 
 

@@ -16,7 +16,7 @@ template <int D, typename E>
 __global__ void __launch_bounds__(kFwdThreads) varlen_attention_fwd_kernel(VarlenAttentionParams p) {
   extern __shared__ __align__(16) char smem[];
   const int b = blockIdx.y / p.num_heads, len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
-  for_each_tile<varlen_attention_fwd_block<D, E>>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
+  for_each_tile<varlen_attention_fwd_block<D, E>, kFwdRows>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
 }
 
 

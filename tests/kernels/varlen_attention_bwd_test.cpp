@@ -39,24 +39,27 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
   VarlenAttentionParams p{q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(), hq * D, hkv * D, hkv * D, hq * D,
                           D, D, D, D, total, nb, hq, hkv, D, max_len, float(1.0 / std::sqrt(double(D))), E::kDtype};
   VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data()};
-  const int tiles = grid_x > 0 ? grid_x : (max_len + 63) / 64;
-  // Launches as the CUDA kernels do: `tiles` blocks per (sequence, head), each looping over its tiles.
-  auto launch = [&](int heads, size_t smem, auto tile_loop) {
-    launch_on_cpu({tiles, nb * heads}, kBwdThreads, smem,
+  // Launches as the CUDA kernels do: blocks of `rows` rows per (sequence, head), each looping over
+  // its tiles; grid_x > 0 shrinks the grid to that many blocks per (sequence, head).
+  auto launch = [&](int heads, int threads, int rows, size_t smem, auto tile_loop) {
+    const int tiles = grid_x > 0 ? grid_x : (max_len + rows - 1) / rows;
+    launch_on_cpu({tiles, nb * heads}, threads, smem,
                   [&](char* s) { tile_loop(s, lens[block_y() / heads], block_x(), tiles, block_y()); });
   };
   reset_harness_counters();
-  launch(hq, fwd_smem_bytes<D>(), [&](auto... a) { for_each_tile<varlen_attention_fwd_block<D, E>>(p, a...); });
+  launch(hq, kFwdThreads, kFwdRows, fwd_smem_bytes<D>(),
+         [&](auto... a) { for_each_tile<varlen_attention_fwd_block<D, E>, kFwdRows>(p, a...); });
   launch_on_cpu({int((int64_t(total) * hq + kBwdThreads - 1) / kBwdThreads), 1}, kBwdThreads, 0,
                 [&](char*) { varlen_attention_bwd_delta_block<D, E>(bp, block_x()); });
   const size_t smem = bwd_smem_bytes<D>();
+  auto bwd = [&](int heads, auto tile_loop) { launch(heads, kBwdThreads, kBwdTile, smem, tile_loop); };
   if constexpr (dkdv_split<D, E>()) {  // as the CUDA launcher does
-    launch(hkv, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDvOnly>>(bp, a...); });
-    launch(hkv, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDkOnly>>(bp, a...); });
+    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDvOnly>, kBwdTile>(bp, a...); });
+    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDkOnly>, kBwdTile>(bp, a...); });
   } else {
-    launch(hkv, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E>>(bp, a...); });
+    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E>, kBwdTile>(bp, a...); });
   }
-  launch(hq, smem, [&](auto... a) { for_each_tile<varlen_attention_bwd_dq_block<D, E>>(bp, a...); });
+  bwd(hq, [&](auto... a) { for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(bp, a...); });
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);
   EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";

@@ -199,10 +199,10 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
 
   load_tile_async<D>(sQ, p.q, start, m0, len, p.q_row_stride, h * p.q_head_stride);
   load_tile_async<D>(sO, bp.dout, start, m0, len, p.o_row_stride, h * p.o_head_stride);
-  load_kv_async<D>(sKV, p, start, 0, len, kvh);
+  load_kv_async<D, kBwdThreads>(sKV, p, start, 0, len, kvh);
   cp_async_commit();
   for (int n0 = 0; n0 < n_end; n0 += kBwdTile) {
-    advance_kv_pipeline<D>(sKV, p, start, n0, n_end, len, kvh);
+    advance_kv_pipeline<D, kBwdThreads>(sKV, p, start, n0, n_end, len, kvh);
     sync_threads();
     const uint16_t* sK = kv_stage<D>(sKV, n0);
     const uint16_t* sV = sK + kBwdTile * D;
