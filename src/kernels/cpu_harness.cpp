@@ -22,39 +22,95 @@
 namespace longalign::kernels {
 namespace {
 
-class Barrier {
+// The barrier of the 32 threads of a warp (its collectives meet here twice each). Only one warp
+// runs at a time (WarpScheduler), so its threads spin with yield instead of sleeping: a futex
+// sleep and wake per collective made the kernel tests several times slower.
+class WarpBarrier {
  public:
-  explicit Barrier(int n) : n_(n) {}
   void arrive_and_wait() {
-    std::unique_lock lk(mu_);
-    const uint64_t gen = gen_;
-    if (++count_ == n_) {
-      count_ = 0;
-      ++gen_;
-      cv_.notify_all();
+    const uint32_t gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == 31) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.store(gen + 1, std::memory_order_release);
     } else {
-      cv_.wait(lk, [&] { return gen_ != gen; });
+      while (gen_.load(std::memory_order_acquire) == gen) std::this_thread::yield();
     }
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int n_, count_ = 0;
-  uint64_t gen_ = 0;
+  std::atomic<uint32_t> count_{0}, gen_{0};
 };
 
 struct WarpScratch {
-  Barrier barrier{32};
+  WarpBarrier barrier;
   std::array<float, 32> f{};
   std::array<std::array<uint32_t, 4>, 32> a{};
   std::array<std::array<uint32_t, 2>, 32> b{};
   std::array<const void*, 32> ptr{};
 };
 
+// Runs the warps of a block one at a time: the active warp runs until all its threads are at the
+// block barrier or have exited, then hands over to the next warp; when no warp can run, the
+// barrier opens. The order of warps reverses at every barrier. This is a legal GPU schedule (warps
+// owe each other nothing between barriers) and the most hostile one for a missing barrier: a warp
+// that overwrites shared memory another warp has yet to read does so before that warp runs, and a
+// warp that reads another's data early reads it before it is written, in one direction or the other.
+class WarpScheduler {
+ public:
+  explicit WarpScheduler(int warps) : cv_(warps), arrived_(warps), exited_(warps), state_(warps, kRunning) {}
+
+  void start(int warp) {
+    std::unique_lock lk(mu_);
+    cv_[warp].wait(lk, [&] { return active_ == warp; });
+  }
+  void barrier(int warp) {
+    std::unique_lock lk(mu_);
+    const uint64_t gen = gen_;
+    if (++arrived_[warp] + exited_[warp] == 32) block(warp, kAtBarrier);
+    cv_[warp].wait(lk, [&] { return gen_ != gen && active_ == warp; });
+  }
+  void exit(int warp) {
+    const std::lock_guard lk(mu_);
+    ++exited_[warp];
+    if (exited_[warp] == 32) block(warp, kDone);
+    else if (arrived_[warp] + exited_[warp] == 32) block(warp, kAtBarrier);
+  }
+
+ private:
+  enum State : char { kRunning, kAtBarrier, kDone };
+  int size() const { return int(state_.size()); }
+  int step(int w, int i) const { return forward_ ? (w + i) % size() : (w - i + size()) % size(); }
+
+  void block(int warp, State s) {  // the active warp can go no further: pick who runs next
+    state_[warp] = s;
+    for (int i = 1; i <= size(); ++i)
+      if (state_[step(warp, i)] == kRunning) return hand_over(step(warp, i));
+    bool waiting = false;
+    for (int w = 0; w < size(); ++w)
+      if (state_[w] == kAtBarrier) state_[w] = kRunning, arrived_[w] = 0, waiting = true;
+    if (!waiting) return;  // every warp has exited
+    ++gen_;
+    forward_ = !forward_;
+    for (int i = 0; i < size(); ++i)
+      if (state_[step(forward_ ? 0 : size() - 1, i)] == kRunning) return hand_over(step(forward_ ? 0 : size() - 1, i));
+  }
+  void hand_over(int warp) {
+    active_ = warp;
+    cv_[warp].notify_all();  // only that warp's threads wake
+  }
+
+  std::mutex mu_;
+  std::vector<std::condition_variable> cv_;
+  std::vector<int> arrived_, exited_;
+  std::vector<State> state_;
+  int active_ = 0;
+  bool forward_ = true;
+  uint64_t gen_ = 0;
+};
+
 struct BlockState {
-  BlockState(int threads, const char* smem) : barrier(threads), warps((threads + 31) / 32), smem(smem) {}
-  Barrier barrier;
+  BlockState(int threads, const char* smem) : scheduler(threads / 32), warps(threads / 32), smem(smem) {}
+  WarpScheduler scheduler;
   std::vector<WarpScratch> warps;
   const char* smem;
 };
@@ -93,7 +149,7 @@ uint16_t half_of(uint32_t reg, int i) { return uint16_t(i == 0 ? reg & 0xFFFF : 
 int thread_x() { return t_ctx.tid; }
 int block_x() { return t_ctx.bx; }
 int block_y() { return t_ctx.by; }
-void sync_threads() { t_ctx.block->barrier.arrive_and_wait(); }
+void sync_threads() { t_ctx.block->scheduler.barrier(t_ctx.tid / 32); }
 
 float shfl_xor(float v, int mask) {
   WarpScratch& w = t_ctx.warp();
@@ -237,6 +293,16 @@ void copy_16(void* dst, const void* src) {
     fault("16-byte copy with a misaligned address");
   std::memcpy(dst, src, 16);
 }
+void atomic_add_f32(float* addr, float v) {
+  auto* bits = reinterpret_cast<uint32_t*>(addr);
+  uint32_t old = __atomic_load_n(bits, __ATOMIC_RELAXED), next;
+  do {
+    float f;
+    std::memcpy(&f, &old, 4);
+    f += v;
+    std::memcpy(&next, &f, 4);
+  } while (!__atomic_compare_exchange_n(bits, &old, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
 void cp_async_commit() {
   t_ctx.committed.push_back(std::move(t_ctx.open));
   t_ctx.open.clear();
@@ -268,7 +334,9 @@ void launch_on_cpu(Dim2 grid, int block_threads, size_t shared_bytes, const std:
       for (int tid = 0; tid < block_threads; ++tid)
         threads.emplace_back([&, tid] {
           t_ctx = ThreadContext{tid, bx, by, &state, {}, {}};
+          state.scheduler.start(tid / 32);
           body(smem.data());
+          state.scheduler.exit(tid / 32);
         });
       for (auto& t : threads) t.join();
     }

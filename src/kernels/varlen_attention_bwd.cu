@@ -18,11 +18,12 @@ template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads, 1) delta_kernel(VarlenAttentionBwdParams p) {
   varlen_attention_bwd_delta_block<D, E>(p, blockIdx.x);
 }
-template <int D, typename E, int kPart>
+template <int D, typename E, int kPart, bool kAtomicDq>
 __global__ void __launch_bounds__(kBwdThreads, 1) dkdv_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
   const int b = blockIdx.y / p.fwd.num_kv_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart>, kBwdTile>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
+  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart, kAtomicDq>, kBwdTile>(p, smem, len, blockIdx.x, gridDim.x,
+                                                                                  blockIdx.y);
 }
 template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads, 1) dq_kernel(VarlenAttentionBwdParams p) {
@@ -30,33 +31,47 @@ __global__ void __launch_bounds__(kBwdThreads, 1) dq_kernel(VarlenAttentionBwdPa
   const int b = blockIdx.y / p.fwd.num_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
   for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
 }
+template <typename E>
+__global__ void __launch_bounds__(kBwdThreads) dq_convert_kernel(VarlenAttentionBwdParams p) {
+  varlen_attention_bwd_dq_convert_block<E>(p, blockIdx.x);
+}
 
+template <typename Kernel>
+void launch_with_smem(Kernel* kernel, dim3 grid, int smem, cudaStream_t s, const VarlenAttentionBwdParams& p,
+                      const char* what) {
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), what);
+  kernel<<<grid, kBwdThreads, smem, s>>>(p);
+  check_cuda(cudaGetLastError(), what);
+}
 
+unsigned blocks_for(int64_t n) { return unsigned((n + kBwdThreads - 1) / kBwdThreads); }
+
+// Deterministic: delta, dK/dV (no atomics), then the dQ pass. Otherwise dQ is accumulated in
+// fp32 with atomics by the dK/dV blocks (no second recomputation of S and dP) and converted.
 template <int D, typename E>
 void launch(const VarlenAttentionBwdParams& p, cudaStream_t s) {
   const auto& f = p.fwd;
   const int smem = bwd_smem_bytes<D>(), tiles = f.max_seqlen > kBwdTile ? (f.max_seqlen + kBwdTile - 1) / kBwdTile : 1;
-
-  check_cuda(cudaFuncSetAttribute(dq_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem limit");
-  const int64_t rows = f.total * f.num_heads;
-  delta_kernel<D, E><<<unsigned((rows + kBwdThreads - 1) / kBwdThreads), kBwdThreads, 0, s>>>(p);
+  const bool atomic_dq = p.dq_accum != nullptr;
+  const int64_t q_elems = f.total * f.num_heads * f.head_dim;
+  if (atomic_dq) check_cuda(cudaMemsetAsync(p.dq_accum, 0, size_t(q_elems) * sizeof(float), s), "zeroing dq_accum");
+  delta_kernel<D, E><<<blocks_for(f.total * f.num_heads), kBwdThreads, 0, s>>>(p);
   check_cuda(cudaGetLastError(), "delta launch");
   const dim3 grid(tiles, f.batch * f.num_kv_heads);
   if constexpr (dkdv_split<D, E>()) {
-    for (auto* k : {dkdv_kernel<D, E, kDvOnly>, dkdv_kernel<D, E, kDkOnly>})
-      check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), "smem limit");
-    dkdv_kernel<D, E, kDvOnly><<<grid, kBwdThreads, smem, s>>>(p);
-    check_cuda(cudaGetLastError(), "dv launch");
-    dkdv_kernel<D, E, kDkOnly><<<grid, kBwdThreads, smem, s>>>(p);
-    check_cuda(cudaGetLastError(), "dk launch");
+    launch_with_smem(dkdv_kernel<D, E, kDvOnly, false>, grid, smem, s, p, "dv launch");
+    if (atomic_dq) launch_with_smem(dkdv_kernel<D, E, kDkOnly, true>, grid, smem, s, p, "dk+dq launch");
+    else launch_with_smem(dkdv_kernel<D, E, kDkOnly, false>, grid, smem, s, p, "dk launch");
   } else {
-    check_cuda(cudaFuncSetAttribute(dkdv_kernel<D, E, kDkDv>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-               "smem limit");
-    dkdv_kernel<D, E, kDkDv><<<grid, kBwdThreads, smem, s>>>(p);
-    check_cuda(cudaGetLastError(), "dk/dv launch");
+    if (atomic_dq) launch_with_smem(dkdv_kernel<D, E, kDkDv, true>, grid, smem, s, p, "dk/dv+dq launch");
+    else launch_with_smem(dkdv_kernel<D, E, kDkDv, false>, grid, smem, s, p, "dk/dv launch");
   }
-  dq_kernel<D, E><<<dim3(tiles, f.batch * f.num_heads), kBwdThreads, smem, s>>>(p);
-  check_cuda(cudaGetLastError(), "dq launch");
+  if (atomic_dq) {
+    dq_convert_kernel<E><<<blocks_for(q_elems), kBwdThreads, 0, s>>>(p);
+    check_cuda(cudaGetLastError(), "dq convert launch");
+  } else {
+    launch_with_smem(dq_kernel<D, E>, dim3(tiles, f.batch * f.num_heads), smem, s, p, "dq launch");
+  }
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ namespace longalign::ops {
 namespace {
 
 // Worst relative error (max |kernel - reference| / max |reference|) over o, dq, dk and dv, on
-// lengths 1, 77, 64, 150 (off-tile, one full tile, three tiles) with GQA 2:1.
+// lengths 1, 77, 64, 150 (off-tile, one full tile, three tiles) with GQA 2:1, with the atomic and
+// the deterministic dQ.
 double self_check_error(const at::Tensor& like) {
   at::AutoGradMode grad_mode(true);
   const int64_t hq = 4, hkv = 2, d = like.size(2), total = 292, max_len = 150;
@@ -27,8 +28,6 @@ double self_check_error(const at::Tensor& like) {
   at::Tensor q = rnd(hq).requires_grad_(), k = rnd(hkv).requires_grad_(), v = rnd(hkv).requires_grad_(), go = rnd(hq);
   at::Tensor cu = torch::tensor({0, 1, 78, 142, 292}, torch::kInt).to(like.device());
   const double scale = 1.0 / std::sqrt(double(d));
-  at::Tensor o = varlen_attention_cuda(q, k, v, cu, max_len, scale);
-  auto g = torch::autograd::grad({o}, {q, k, v}, {go});
   at::Tensor qf = q.detach().to(torch::kFloat).requires_grad_(), kf = k.detach().to(torch::kFloat).requires_grad_(),
              vf = v.detach().to(torch::kFloat).requires_grad_();
   at::Tensor ref = varlen_attention_reference(qf, kf, vf, cu, max_len, scale);
@@ -38,8 +37,12 @@ double self_check_error(const at::Tensor& like) {
     const double e = ((got.to(torch::kFloat) - want).abs().max() / want.abs().max()).item<double>();
     worst = std::isfinite(e) ? std::max(worst, e) : INFINITY;
   };
-  rel(o.detach(), ref.detach());
-  for (int i = 0; i < 3; ++i) rel(g[i], gr[i]);
+  for (bool deterministic : {false, true}) {
+    at::Tensor o = varlen_attention_cuda(q, k, v, cu, max_len, scale, deterministic);
+    auto g = torch::autograd::grad({o}, {q, k, v}, {go});
+    rel(o.detach(), ref.detach());
+    for (int i = 0; i < 3; ++i) rel(g[i], gr[i]);
+  }
   return worst;
 }
 

@@ -84,14 +84,15 @@ at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 }  // namespace
 
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale, AttentionBackend backend) {
+                            const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale, AttentionBackend backend,
+                            bool deterministic) {
   switch (backend) {
     case AttentionBackend::cuda:
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
       if (!cuda_kernel_supports(q))
         throw UsageError("attention.backend: cuda needs CUDA bf16/fp16 tensors with head_dim 64 or 128; use auto");
       check_varlen_inputs(q, k, v, cu_seqlens);
-      return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale);
+      return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
 #else
       throw UsageError("attention.backend: cuda requested, but this build has no CUDA kernels (no CUDA toolkit at "
                        "build time); use auto, flash or reference");
@@ -104,7 +105,7 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
       if (cuda_kernel_supports(q) && cuda_kernel_passes_self_check(q)) {
         check_varlen_inputs(q, k, v, cu_seqlens);
-        return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale);
+        return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
       }
 #endif
       if (flash_supports(q)) return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);

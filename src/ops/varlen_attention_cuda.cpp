@@ -47,7 +47,7 @@ at::Tensor dense(const at::Tensor& t) {
 
 struct CudaVarlenAttention : torch::autograd::Function<CudaVarlenAttention> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
-                            const at::Tensor& cu, int64_t max_seqlen, double scale) {
+                            const at::Tensor& cu, int64_t max_seqlen, double scale, bool deterministic) {
     at::Tensor q = dense(q_in), k = dense(k_in), v = dense(v_in);
     at::Tensor o = torch::empty_like(q);
     at::Tensor lse = torch::empty({q.size(1), q.size(0)}, q.options().dtype(torch::kFloat));
@@ -55,6 +55,7 @@ struct CudaVarlenAttention : torch::autograd::Function<CudaVarlenAttention> {
     ctx->save_for_backward({q, k, v, o, lse, cu});
     ctx->saved_data["max_seqlen"] = max_seqlen;
     ctx->saved_data["scale"] = scale;
+    ctx->saved_data["deterministic"] = deterministic;
     return o;
   }
 
@@ -64,13 +65,16 @@ struct CudaVarlenAttention : torch::autograd::Function<CudaVarlenAttention> {
     at::Tensor dout = dense(grad[0]);
     at::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
     at::Tensor delta = torch::empty_like(lse);
+    // Zeroed by the launcher; q is contiguous (dense), so this has q's layout, as the kernel needs.
+    at::Tensor dq_accum;
+    if (!ctx->saved_data["deterministic"].toBool()) dq_accum = torch::empty(q.sizes(), q.options().dtype(torch::kFloat));
     kernels::VarlenAttentionBwdParams bp{
         params(q, k, v, o, lse, cu, ctx->saved_data["max_seqlen"].toInt(), ctx->saved_data["scale"].toDouble()),
         reinterpret_cast<const uint16_t*>(dout.data_ptr()), delta.data_ptr<float>(),
         reinterpret_cast<uint16_t*>(dq.data_ptr()), reinterpret_cast<uint16_t*>(dk.data_ptr()),
-        reinterpret_cast<uint16_t*>(dv.data_ptr())};
+        reinterpret_cast<uint16_t*>(dv.data_ptr()), dq_accum.defined() ? dq_accum.data_ptr<float>() : nullptr};
     kernels::varlen_attention_bwd_cuda(bp, stream());
-    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -82,10 +86,10 @@ bool cuda_kernel_supports(const at::Tensor& q) {
 }
 
 at::Tensor varlen_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu,
-                                 int64_t max_seqlen, double scale) {
+                                 int64_t max_seqlen, double scale, bool deterministic) {
   TORCH_CHECK(cuda_kernel_supports(q), "varlen_attention (cuda kernel): needs CUDA bf16/fp16 tensors with head_dim 64 or 128");
   TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "q, k, v dtypes differ");
-  return CudaVarlenAttention::apply(q, k, v, cu.to(q.device(), at::kInt).contiguous(), max_seqlen, scale);
+  return CudaVarlenAttention::apply(q, k, v, cu.to(q.device(), at::kInt).contiguous(), max_seqlen, scale, deterministic);
 }
 
 }  // namespace longalign::ops

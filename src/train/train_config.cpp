@@ -177,7 +177,8 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"max_bad_steps", integer(c, op.max_bad_steps, 1)},
       {"seed", integer(c, op.seed, 0)},
   };
-  Section attention = {{"backend", choice(c, cfg.attention_backend, {"auto", "cuda", "flash", "reference"})}};
+  Section attention = {{"backend", choice(c, cfg.attention_backend, {"auto", "cuda", "flash", "reference"})},
+                       {"deterministic", boolean(c, cfg.attention_deterministic)}};
   Section checkpoint = {{"every_steps", integer(c, cfg.checkpoint.every_steps, 0)},
                         {"keep_last", integer(c, cfg.checkpoint.keep_last, 1)},
                         {"max_shard_mb", integer(c, cfg.checkpoint.max_shard_mb, 1)},
@@ -269,7 +270,8 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n  max_steps: " << o.max_steps << "\n  activation_checkpointing: " << (o.activation_checkpointing ? "true" : "false")
     << "\n  dtype: " << o.dtype << "\n  device: " << o.device << "\n  loss_chunk_tokens: " << o.loss_chunk_tokens
     << "\n  max_bad_steps: " << o.max_bad_steps << "\n  seed: " << o.seed << "\n";
-  s << "attention:\n  backend: " << c.attention_backend << "\n";
+  s << "attention:\n  backend: " << c.attention_backend
+    << "\n  deterministic: " << (c.attention_deterministic ? "true" : "false") << "\n";
   s << "checkpoint:\n  every_steps: " << c.checkpoint.every_steps << "\n  keep_last: " << c.checkpoint.keep_last
     << "\n  max_shard_mb: " << c.checkpoint.max_shard_mb << "\n  at_end: " << (c.checkpoint.at_end ? "true" : "false")
     << "\n";

@@ -189,9 +189,10 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   std::optional<MetricsSink> metrics;
   if (lead) metrics.emplace(cfg.output.dir, cfg.output.tensorboard);
   const model::LayerRunner runner = op.activation_checkpointing ? ops::checkpointed_layers() : model::LayerRunner{};
-  const model::AttentionFn attention = [backend](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                                 const at::Tensor& cu, int64_t max_len, double scale) {
-    return ops::varlen_attention(q, k, v, cu, max_len, scale, backend);
+  const bool deterministic = cfg.attention_deterministic;
+  const model::AttentionFn attention = [backend, deterministic](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                                const at::Tensor& cu, int64_t max_len, double scale) {
+    return ops::varlen_attention(q, k, v, cu, max_len, scale, backend, deterministic);
   };
   const int32_t pad_id = std::max(0, ds->info().eos_id);
 

@@ -1,7 +1,8 @@
 // The CPU execution harness against plain C++ oracles: a block barrier over shared memory, a warp
 // butterfly reduction with shfl_xor, and a 16x8 tile product through ldmatrix (plain and
 // transposed) and mma.sync m16n8k16 with the PTX fragment layouts, equal to a double matmul;
-// deferred cp.async groups; bank-conflict counts of ldmatrix, with and without the swizzle.
+// deferred cp.async groups; bank-conflict counts of ldmatrix, with and without the swizzle; the
+// one-warp-at-a-time schedule that exposes missing barriers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -41,6 +42,25 @@ TEST(CpuHarness, BlockBarrierOrdersSharedMemory) {
     if (block_x() == 1) out[thread_x()] = s[63 - thread_x()];  // written by another warp
   });
   for (int i = 0; i < 64; ++i) EXPECT_EQ(out[i], (63 - i) * 10 + 1);
+}
+
+// Warps run one at a time up to a barrier (forward order, then reversed after each barrier), so a
+// missing barrier shows deterministically: without one, warp 0 reads what warp 1 has not yet
+// written; after one, each read sees the other warp's write.
+TEST(CpuHarness, WarpsRunOneAtATimeBetweenBarriers) {
+  std::vector<int> before(64), after(64);
+  launch_on_cpu({1, 1}, 64, 2 * 64 * sizeof(int), [&](char* smem) {
+    int* s = reinterpret_cast<int*>(smem);
+    s[thread_x()] = thread_x() + 1;
+    before[thread_x()] = s[63 - thread_x()];  // no barrier in between
+    sync_threads();
+    s[64 + thread_x()] = thread_x() + 1;      // after the barrier warp 1 runs first
+    after[thread_x()] = s[64 + 63 - thread_x()];
+  });
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(before[i], 0) << i;       // warp 1 had not run yet
+  for (int i = 32; i < 64; ++i) EXPECT_EQ(before[i], 64 - i) << i;  // warp 0 had
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(after[i], 64 - i) << i;    // warp 1 ran first this time
+  for (int i = 32; i < 64; ++i) EXPECT_EQ(after[i], 0) << i;
 }
 
 TEST(CpuHarness, WarpButterflyReduction) {

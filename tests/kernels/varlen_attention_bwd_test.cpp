@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "longalign/kernels/cpu_harness.hpp"
@@ -16,8 +17,10 @@ using namespace longalign::kernels;
 
 namespace {
 
+enum class Dq { atomic, deterministic };
+
 template <int D, typename E>
-void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
+void check(int hq, int hkv, std::vector<int> lens, double tol, Dq mode, int grid_x = 0) {
   auto f = [](uint16_t h) { return E::to_f32(h); };
   std::vector<int32_t> cu = {0};
   for (int l : lens) cu.push_back(cu.back() + l);
@@ -38,7 +41,9 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
   std::vector<float> lse(size_t(hq) * total), delta(size_t(hq) * total, NAN);
   VarlenAttentionParams p{q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(), hq * D, hkv * D, hkv * D, hq * D,
                           D, D, D, D, total, nb, hq, hkv, D, max_len, float(1.0 / std::sqrt(double(D))), E::kDtype};
-  VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data()};
+  std::vector<float> dq_accum(q.size(), 0.f);  // zeroed, as the CUDA launcher does
+  VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data(),
+                              mode == Dq::atomic ? dq_accum.data() : nullptr};
   // Launches as the CUDA kernels do: blocks of `rows` rows per (sequence, head), each looping over
   // its tiles; grid_x > 0 shrinks the grid to that many blocks per (sequence, head).
   auto launch = [&](int heads, int threads, int rows, size_t smem, auto tile_loop) {
@@ -53,13 +58,25 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
                 [&](char*) { varlen_attention_bwd_delta_block<D, E>(bp, block_x()); });
   const size_t smem = bwd_smem_bytes<D>();
   auto bwd = [&](int heads, auto tile_loop) { launch(heads, kBwdThreads, kBwdTile, smem, tile_loop); };
-  if constexpr (dkdv_split<D, E>()) {  // as the CUDA launcher does
-    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDvOnly>, kBwdTile>(bp, a...); });
-    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kDkOnly>, kBwdTile>(bp, a...); });
+  // The launch sequence of the CUDA launcher (varlen_attention_bwd.cu).
+  auto dkdv = [&](auto part, auto atomic) {
+    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, part(), atomic()>, kBwdTile>(bp, a...); });
+  };
+  using Yes = std::true_type;
+  using No = std::false_type;
+  using DkDv = std::integral_constant<int, kDkDv>;
+  using DvOnly = std::integral_constant<int, kDvOnly>;
+  using DkOnly = std::integral_constant<int, kDkOnly>;
+  if (mode == Dq::atomic) {
+    if constexpr (dkdv_split<D, E>()) dkdv(DvOnly{}, No{}), dkdv(DkOnly{}, Yes{});
+    else dkdv(DkDv{}, Yes{});
+    launch_on_cpu({int((q.size() + kBwdThreads - 1) / kBwdThreads), 1}, kBwdThreads, 0,
+                  [&](char*) { varlen_attention_bwd_dq_convert_block<E>(bp, block_x()); });
   } else {
-    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E>, kBwdTile>(bp, a...); });
+    if constexpr (dkdv_split<D, E>()) dkdv(DvOnly{}, No{}), dkdv(DkOnly{}, No{});
+    else dkdv(DkDv{}, No{});
+    bwd(hq, [&](auto... a) { for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(bp, a...); });
   }
-  bwd(hq, [&](auto... a) { for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(bp, a...); });
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);
   EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";
@@ -123,8 +140,14 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
 
 // Relative L2 error bounds: about 1e-2 for bf16 and 1e-3 for fp16 (P and dS are rounded to the
 // element type before their tensor-core products, as in FlashAttention).
-TEST(VarlenAttentionBwdKernel, Bf16RaggedGqa4to1HeadDim64) { check<64, Bf16>(4, 1, {1, 70, 17}, 1e-2); }
-TEST(VarlenAttentionBwdKernel, Bf16RaggedMhaHeadDim128) { check<128, Bf16>(2, 2, {65, 1, 30}, 1e-2); }
-TEST(VarlenAttentionBwdKernel, Fp16RaggedGqa4to1HeadDim64) { check<64, F16>(4, 1, {1, 70, 17}, 1e-3); }
+// Default mode: dQ accumulated with atomics in the dK/dV blocks.
+TEST(VarlenAttentionBwdKernel, Bf16RaggedGqa4to1HeadDim64) { check<64, Bf16>(4, 1, {1, 70, 17}, 1e-2, Dq::atomic); }
+TEST(VarlenAttentionBwdKernel, Bf16RaggedMhaHeadDim128) { check<128, Bf16>(2, 2, {65, 1, 30}, 1e-2, Dq::atomic); }
+TEST(VarlenAttentionBwdKernel, Fp16RaggedGqa4to1HeadDim64) { check<64, F16>(4, 1, {1, 70, 17}, 1e-3, Dq::atomic); }
+// Deterministic mode: the separate dQ pass, fused (D = 64) and split (D = 128) dK/dV.
+TEST(VarlenAttentionBwdKernel, DeterministicBf16Gqa4to1HeadDim64) {
+  check<64, Bf16>(4, 1, {1, 70, 17}, 1e-2, Dq::deterministic);
+}
+TEST(VarlenAttentionBwdKernel, DeterministicFp16MhaHeadDim128) { check<128, F16>(2, 2, {65, 1, 30}, 1e-3, Dq::deterministic); }
 // One block per (sequence, head), as a too-small max_seqlen would size the grid: every tile still runs.
-TEST(VarlenAttentionBwdKernel, SmallGridCoversEveryTile) { check<64, Bf16>(2, 2, {130, 3}, 1e-2, 1); }
+TEST(VarlenAttentionBwdKernel, SmallGridCoversEveryTile) { check<64, Bf16>(2, 2, {130, 3}, 1e-2, Dq::deterministic, 1); }

@@ -1,6 +1,7 @@
 // On a GPU: the project's CUDA varlen attention kernel (forward and backward, through the
 // autograd wrapper) against the reference op in fp64 on the same bf16/fp16 inputs, with ragged
-// lengths (1, off-tile), GQA 4:1 and 1:1, head_dim 64 and 128. Skips without a GPU.
+// lengths (1, off-tile), GQA 4:1 and 1:1, head_dim 64 and 128, atomic and deterministic dQ.
+// Skips without a GPU.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,6 +11,7 @@ using namespace longalign;
 
 TEST(CudaKernel, MatchesReferenceForwardAndBackward) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU here; scripts/gpu_check.sh runs this on the GPU machine";
+  for (bool deterministic : {false, true})
   for (auto dtype : {torch::kBFloat16, torch::kHalf})
   for (int64_t d : {64, 128})
     for (auto [hq, hkv] : {std::pair<int64_t, int64_t>{8, 2}, std::pair<int64_t, int64_t>{4, 4}}) {
@@ -22,7 +24,7 @@ TEST(CudaKernel, MatchesReferenceForwardAndBackward) {
       auto go = torch::randn({total, hq, d}, opts);
       auto cu_t = torch::tensor(cu, torch::kInt).to(torch::kCUDA);
       const double scale = 1.0 / std::sqrt(double(d));
-      auto o = ops::varlen_attention(q, k, v, cu_t, 256, scale, ops::AttentionBackend::cuda);
+      auto o = ops::varlen_attention(q, k, v, cu_t, 256, scale, ops::AttentionBackend::cuda, deterministic);
       o.backward(go);
       auto q64 = q.detach().to(torch::kDouble).cpu().requires_grad_(), k64 = k.detach().to(torch::kDouble).cpu().requires_grad_(),
            v64 = v.detach().to(torch::kDouble).cpu().requires_grad_();
@@ -31,7 +33,8 @@ TEST(CudaKernel, MatchesReferenceForwardAndBackward) {
       auto rel = [](const at::Tensor& a, const at::Tensor& b) {
         return ((a.to(torch::kDouble).cpu() - b).abs().max() / b.abs().max()).item<double>();
       };
-      SCOPED_TRACE(std::string(dtype == torch::kHalf ? "fp16" : "bf16") + " D=" + std::to_string(d) + " GQA " +
+      SCOPED_TRACE(std::string(deterministic ? "deterministic " : "atomic dQ ") + (dtype == torch::kHalf ? "fp16" : "bf16") +
+                   " D=" + std::to_string(d) + " GQA " +
                    std::to_string(hq) + ":" + std::to_string(hkv));
       EXPECT_LT(rel(o.detach(), ref.detach()), tol);
       EXPECT_LT(rel(q.grad(), q64.grad()), tol);
@@ -50,4 +53,20 @@ TEST(CudaKernel, AutoUsesTheKernelAfterItsSelfCheck) {
   auto via_auto = ops::varlen_attention(q, k, v, cu, 200, 0.088, ops::AttentionBackend::automatic);
   auto via_cuda = ops::varlen_attention(q, k, v, cu, 200, 0.088, ops::AttentionBackend::cuda);
   EXPECT_TRUE(torch::equal(via_auto, via_cuda)) << "auto did not use the kernel: its self-check failed (see the log)";
+}
+
+// The deterministic backward is bitwise reproducible run to run.
+TEST(CudaKernel, DeterministicBackwardIsReproducible) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU here; scripts/gpu_check.sh runs this on the GPU machine";
+  auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  auto q = torch::randn({700, 8, 128}, opts).requires_grad_(), k = torch::randn({700, 2, 128}, opts).requires_grad_(),
+       v = torch::randn({700, 2, 128}, opts).requires_grad_();
+  auto go = torch::randn({700, 8, 128}, opts);
+  auto cu = torch::tensor({0, 500, 700}, torch::kInt).to(torch::kCUDA);
+  auto grads = [&] {
+    auto o = ops::varlen_attention(q, k, v, cu, 500, 0.088, ops::AttentionBackend::cuda, /*deterministic=*/true);
+    return torch::autograd::grad({o}, {q, k, v}, {go});
+  };
+  auto a = grads(), b = grads();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "gradient " << i;
 }

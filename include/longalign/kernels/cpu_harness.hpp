@@ -1,7 +1,7 @@
 // Runs kernel code written against device_api.hpp on the CPU: each block of the grid is one
 // group of host threads, one per CUDA thread, sharing a per-block shared-memory buffer;
 // sync_threads() is a block barrier and warp collectives exchange values among the 32 threads of
-// a warp. Slow and exact in structure: meant to test kernel sources on small problems in CI.
+// a warp. Warps run one at a time between barriers, so a missing barrier fails deterministically. Slow and exact in structure: meant to test kernel sources on small problems in CI.
 #pragma once
 #include <cstddef>
 #include <cstdint>

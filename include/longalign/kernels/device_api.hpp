@@ -75,6 +75,7 @@ LA_DEVICE void cp_async_4(void* smem, const void* gmem, bool valid) {
 LA_DEVICE void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 // One 16-byte load and store (both addresses 16-byte aligned).
 LA_DEVICE void copy_16(void* dst, const void* src) { *static_cast<uint4*>(dst) = *static_cast<const uint4*>(src); }
+LA_DEVICE void atomic_add_f32(float* addr, float v) { atomicAdd(addr, v); }
 // Waits until at most N of this thread's committed groups are still in flight. Other threads'
 // copies become visible only after their own wait and a barrier.
 template <int N>
@@ -100,6 +101,7 @@ void cp_async_4(void* smem, const void* gmem, bool valid);
 void cp_async_commit();
 void cp_async_wait_group(int n);
 void copy_16(void* dst, const void* src);
+void atomic_add_f32(float* addr, float v);
 template <int N>
 inline void cp_async_wait() { cp_async_wait_group(N); }
 #endif

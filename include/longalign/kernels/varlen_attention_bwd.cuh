@@ -1,11 +1,12 @@
 // FlashAttention-2-style backward over packed sequences, written against device_api.hpp (runs
-// under nvcc and in the CPU harness). P is recomputed from the forward's logsumexp. Two passes,
-// neither with atomics, so results are deterministic run to run:
+// under nvcc and in the CPU harness). P is recomputed from the forward's logsumexp.
 //   dkdv pass: a block owns 64 keys of one (sequence, KV head) and loops over every query head
 //              of the GQA group and every query tile at or after the diagonal, accumulating dK
-//              and dV in registers: the group reduction happens without expanded K/V;
-//   dq pass:   a block owns 64 queries of one (sequence, head) and loops over key tiles up to
-//              the diagonal.
+//              and dV in registers: the group reduction happens without expanded K/V. By
+//              default it also adds dS K to an fp32 dQ workspace with atomics (the order of
+//              those additions, hence the last bits of dQ, varies run to run);
+//   dq pass:   the deterministic alternative: a block owns 64 queries of one (sequence, head)
+//              and loops over key tiles up to the diagonal, recomputing S and dP.
 // delta = rowsum(dO * O) is the usual preprocess (varlen_attention_bwd_delta_block). The tiles a
 // block loops over (Q and dO in the dkdv pass, K and V in the dq pass) are double-buffered with
 // cp.async into swizzled shared memory, as in the forward.
@@ -23,12 +24,17 @@ namespace longalign::kernels {
 constexpr int kBwdTile = kTileRows, kBwdThreads = kBlockThreads;
 constexpr float kLog2e = 1.4426950408889634f;
 
-// dkdv pass: K, V, then two stages of (Q, dO, lse, delta); the dq pass (Q, dO, two stages of
-// K and V) needs 1 KB less. One size serves both launches.
+// dkdv pass: K, V, two stages of (Q, dO, lse, delta), then dS^T for the atomic dQ ([64 keys]
+// x [32 queries], rows padded to 40 elements = 80 bytes, which puts the 8 rows of every ldmatrix
+// and of every fragment store in distinct banks). The dq pass (Q, dO, two stages of K and V)
+// needs less. One size serves every launch.
+constexpr int kDsStride = 40;
 template <int D>
 constexpr int kBwdQStageBytes = 2 * kBwdTile * D * 2 + 2 * kBwdTile * 4;  // a variable: usable in device code
 template <int D>
-constexpr int bwd_smem_bytes() { return 2 * kBwdTile * D * 2 + 2 * kBwdQStageBytes<D>; }
+constexpr int kBwdDsOffset = 2 * kBwdTile * D * 2 + 2 * kBwdQStageBytes<D>;
+template <int D>
+constexpr int bwd_smem_bytes() { return kBwdDsOffset<D> + kBwdTile * kDsStride * 2; }
 
 namespace bwd_detail {
 
@@ -87,6 +93,37 @@ LA_DEVICE void load_q_stage_async(const VarlenAttentionBwdParams& bp, char* stag
   cp_async_4(dst, thread_x() < kBwdTile ? p.lse + at : bp.delta + at, valid);
 }
 
+// dQ[32 queries x D] += dS (32 queries x 64 keys) K for queries [q0, q0 + 32) of head h, with
+// dS^T already in sDS ([64 keys][kDsStride], written by all 4 warps). Warp w takes 16 queries
+// ((w % 2) * 16) x half of D ((w / 2) * D / 2) and adds its fp32 result to dq_accum atomically:
+// the blocks of every key tile contribute to the same rows.
+template <int D, typename E>
+LA_DEVICE void atomic_dq_from_ds(const VarlenAttentionBwdParams& bp, const uint16_t* sDS, const uint16_t* sK,
+                                 int64_t start, int q0, int len, int h) {
+  const VarlenAttentionParams& p = bp.fwd;
+  const int warp = thread_x() / 32, lane = thread_x() % 32, g = lane / 4, t = lane % 4;
+  const int qm = (warp % 2) * 16, d0 = (warp / 2) * (D / 2);
+  float acc[D / 16][4];
+  for (int j = 0; j < D / 16; ++j)
+    for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
+  for (int kk = 0; kk < kBwdTile; kk += 16) {
+    uint32_t a[4];  // dS[queries][keys] from the transposed store: .trans, matrices (q+0,k+0) (q+8,k+0) (q+0,k+8) (q+8,k+8)
+    ldmatrix_x4_trans(a, sDS + (kk + lane % 8 + 8 * (lane / 16)) * kDsStride + qm + 8 * ((lane / 8) % 2));
+    for (int j = 0; j < D / 16; j += 2) {
+      uint32_t bf[4];
+      ldmatrix_x4_trans(bf, frag_rows_major<D>(sK, kk, d0 + j * 8, lane));
+      const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
+      E::mma(acc[j], a, b0, acc[j]);
+      E::mma(acc[j + 1], a, b1, acc[j + 1]);
+    }
+  }
+  for (int j = 0; j < D / 16; ++j)
+    for (int i = 0; i < 4; ++i) {
+      const int row = q0 + qm + g + 8 * (i / 2), col = d0 + j * 8 + 2 * t + (i % 2);
+      if (row < len) atomic_add_f32(bp.dq_accum + (start + row) * p.q_row_stride + h * p.q_head_stride + col, acc[j][i]);
+    }
+}
+
 }  // namespace bwd_detail
 
 // Which gradients a dkdv block computes: both, or one of them per launch where the dK and dV
@@ -96,10 +133,12 @@ constexpr int kDkDv = 0, kDvOnly = 1, kDkOnly = 2;
 template <int D, typename E>
 constexpr bool dkdv_split() { return D > 64; }
 
-// dkdv pass for one block: key tile `tile` of (sequence, KV head) `seq_head`.
-template <int D, typename E = Bf16, int kPart = kDkDv>
+// dkdv pass for one block: key tile `tile` of (sequence, KV head) `seq_head`. With kAtomicDq
+// (only where dS is computed, i.e. kPart != kDvOnly) it also adds dS K to bp.dq_accum.
+template <int D, typename E = Bf16, int kPart = kDkDv, bool kAtomicDq = false>
 LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& bp, char* smem, int tile, int seq_head) {
   using namespace bwd_detail;
+  static_assert(!(kAtomicDq && kPart == kDvOnly), "the dQ contribution needs dS, which a dV-only block skips");
   const VarlenAttentionParams& p = bp.fwd;
   const int b = seq_head / p.num_kv_heads, kvh = seq_head % p.num_kv_heads, group = p.num_heads / p.num_kv_heads;
   const int64_t start = p.cu_seqlens[b];
@@ -156,6 +195,16 @@ LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& b
         for (int j = 0; j < 4; ++j)
           for (int i = 0; i < 4; ++i) dst[j][i] = pt[j][i] * (dst[j][i] - sD[half + j * 8 + 2 * t + (i % 2)]);
         mma_p_by_rows<D, E, 4>(dk, dst, sQ, half);
+        if constexpr (kAtomicDq) {
+          uint16_t* sDS = reinterpret_cast<uint16_t*>(smem + kBwdDsOffset<D>);
+          for (int j = 0; j < 4; ++j)
+            for (int r = 0; r < 2; ++r)
+              *reinterpret_cast<uint32_t*>(sDS + (warp * 16 + g + 8 * r) * kDsStride + j * 8 + 2 * t) =
+                  pack2<E>(dst[j][2 * r], dst[j][2 * r + 1]);
+          sync_threads();
+          atomic_dq_from_ds<D, E>(bp, sDS, sK, start, m0 + half, len, kvh * group + it / q_tiles);
+          sync_threads();  // sDS is rewritten by the next half
+        }
       }
     }
     sync_threads();  // this stage is refilled by the next iteration's prefetch
@@ -229,6 +278,15 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
       const int row = qrow[i / 2], col = j * 8 + 2 * t + (i % 2);
       if (row < len) bp.dq[(start + row) * p.q_row_stride + h * p.q_head_stride + col] = E::from_f32(dq[j][i] * p.scale);
     }
+}
+
+// dq[i] = dq_accum[i] * scale in the element type, for the elements [block * 128, + 128) of
+// the contiguous [total, num_heads, head_dim] tensors.
+template <typename E = Bf16>
+LA_DEVICE void varlen_attention_bwd_dq_convert_block(const VarlenAttentionBwdParams& bp, int block) {
+  const VarlenAttentionParams& p = bp.fwd;
+  const int64_t i = int64_t(block) * kBwdThreads + thread_x();
+  if (i < p.total * p.num_heads * p.head_dim) bp.dq[i] = E::from_f32(bp.dq_accum[i] * p.scale);
 }
 
 // delta[h][token] = sum_d dO * O, for the rows [first, first + kBwdThreads) of the flattened

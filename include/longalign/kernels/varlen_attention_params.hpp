@@ -28,6 +28,10 @@ struct VarlenAttentionBwdParams {
   uint16_t* dq;               // type and layout as q
   uint16_t* dk;               // type and layout as k (already summed over each GQA group)
   uint16_t* dv;               // type and layout as v
+  // fp32 workspace, [total, num_heads, head_dim] contiguous (q must be too): with it, dQ is
+  // accumulated with atomics inside the dK/dV pass (fast, order of fp32 additions varies run to
+  // run); nullptr selects the deterministic separate dQ pass.
+  float* dq_accum = nullptr;
 };
 
 }  // namespace longalign::kernels

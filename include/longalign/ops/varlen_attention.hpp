@@ -24,8 +24,10 @@ at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 // Shape/dtype/device validation with errors naming the argument.
 void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens);
 
+// deterministic: where the project's kernel runs, its backward computes dQ without atomics
+// (bitwise reproducible, slower). The reference is deterministic anyway; flash ignores it.
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
-                            AttentionBackend backend = AttentionBackend::automatic);
+                            AttentionBackend backend = AttentionBackend::automatic, bool deterministic = false);
 
 }  // namespace longalign::ops

@@ -56,6 +56,7 @@ struct TrainConfig {
   data::PackOptions data;
   OptimSection optim;
   std::string attention_backend = "auto";
+  bool attention_deterministic = false;  // the project's kernel: dQ without atomics (reproducible, slower)
   CheckpointSection checkpoint;
   OutputSection output;
   DistributedSection distributed;
