@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "cuda_check.cuh"
+#include "launch_helpers.cuh"
 
 #include "longalign/kernels/varlen_attention.hpp"
 #include "longalign/kernels/varlen_attention_bwd.cuh"
@@ -21,15 +21,17 @@ __global__ void __launch_bounds__(kBwdThreads, 1) delta_kernel(VarlenAttentionBw
 template <int D, typename E, int kPart, bool kAtomicDq>
 __global__ void __launch_bounds__(kBwdThreads, 1) dkdv_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  const int b = blockIdx.y / p.fwd.num_kv_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart, kAtomicDq>, kBwdTile>(p, smem, len, blockIdx.x, gridDim.x,
-                                                                                  blockIdx.y);
+  // Grid as in the forward; here the first key tiles carry the most queries, so tile = y.
+  const int b = blockIdx.x / p.fwd.num_kv_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
+  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart, kAtomicDq>, kBwdTile>(p, smem, len, blockIdx.y, gridDim.y,
+                                                                                  blockIdx.x);
 }
 template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads, 1) dq_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  const int b = blockIdx.y / p.fwd.num_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
+  const int b = blockIdx.x / p.fwd.num_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
+  for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(p, smem, len, gridDim.y - 1 - blockIdx.y, gridDim.y,
+                                                              blockIdx.x);
 }
 template <typename E>
 __global__ void __launch_bounds__(kBwdThreads) dq_convert_kernel(VarlenAttentionBwdParams p) {
@@ -51,13 +53,13 @@ unsigned blocks_for(int64_t n) { return unsigned((n + kBwdThreads - 1) / kBwdThr
 template <int D, typename E>
 void launch(const VarlenAttentionBwdParams& p, cudaStream_t s) {
   const auto& f = p.fwd;
-  const int smem = bwd_smem_bytes<D>(), tiles = f.max_seqlen > kBwdTile ? (f.max_seqlen + kBwdTile - 1) / kBwdTile : 1;
+  const int smem = bwd_smem_bytes<D>(), tiles = tile_blocks(f.max_seqlen, kBwdTile);
   const bool atomic_dq = p.dq_accum != nullptr;
   const int64_t q_elems = f.total * f.num_heads * f.head_dim;
   if (atomic_dq) check_cuda(cudaMemsetAsync(p.dq_accum, 0, size_t(q_elems) * sizeof(float), s), "zeroing dq_accum");
   delta_kernel<D, E><<<blocks_for(f.total * f.num_heads), kBwdThreads, 0, s>>>(p);
   check_cuda(cudaGetLastError(), "delta launch");
-  const dim3 grid(tiles, f.batch * f.num_kv_heads);
+  const dim3 grid(f.batch * f.num_kv_heads, tiles);
   if constexpr (dkdv_split<D, E>()) {
     launch_with_smem(dkdv_kernel<D, E, kDvOnly, false>, grid, smem, s, p, "dv launch");
     if (atomic_dq) launch_with_smem(dkdv_kernel<D, E, kDkOnly, true>, grid, smem, s, p, "dk+dq launch");
@@ -70,7 +72,7 @@ void launch(const VarlenAttentionBwdParams& p, cudaStream_t s) {
     dq_convert_kernel<E><<<blocks_for(q_elems), kBwdThreads, 0, s>>>(p);
     check_cuda(cudaGetLastError(), "dq convert launch");
   } else {
-    launch_with_smem(dq_kernel<D, E>, dim3(tiles, f.batch * f.num_heads), smem, s, p, "dq launch");
+    launch_with_smem(dq_kernel<D, E>, dim3(f.batch * f.num_heads, tiles), smem, s, p, "dq launch");
   }
 }
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "cuda_check.cuh"
+#include "launch_helpers.cuh"
 
 #include "longalign/kernels/varlen_attention.hpp"
 #include "longalign/kernels/varlen_attention_fwd.cuh"
@@ -15,8 +15,11 @@ namespace {
 template <int D, typename E>
 __global__ void __launch_bounds__(kFwdThreads) varlen_attention_fwd_kernel(VarlenAttentionParams p) {
   extern __shared__ __align__(16) char smem[];
-  const int b = blockIdx.y / p.num_heads, len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
-  for_each_tile<varlen_attention_fwd_block<D, E>, kFwdRows>(p, smem, len, blockIdx.x, gridDim.x, blockIdx.y);
+  // Grid: x = (sequence, head), y = query tile, the last tiles (most keys under the causal mask)
+  // first, so the long blocks start early and short ones fill in behind them.
+  const int b = blockIdx.x / p.num_heads, len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  for_each_tile<varlen_attention_fwd_block<D, E>, kFwdRows>(p, smem, len, gridDim.y - 1 - blockIdx.y, gridDim.y,
+                                                             blockIdx.x);
 }
 
 
@@ -25,7 +28,9 @@ void launch(const VarlenAttentionParams& p, cudaStream_t stream) {
   const int smem = fwd_smem_bytes<D>();
   check_cuda(cudaFuncSetAttribute(varlen_attention_fwd_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
         "raising the shared-memory limit");
-  const dim3 grid(p.max_seqlen > kFwdRows ? (p.max_seqlen + kFwdRows - 1) / kFwdRows : 1, p.batch * p.num_heads);
+  // (sequence, head) pairs can exceed grid.y's 65535 (many short sequences x heads), so they
+  // go in x; tiles in y are capped, and the tile loop covers any beyond the cap.
+  const dim3 grid(p.batch * p.num_heads, tile_blocks(p.max_seqlen, kFwdRows));
   varlen_attention_fwd_kernel<D, E><<<grid, kFwdThreads, smem, stream>>>(p);
   check_cuda(cudaGetLastError(), "launch");
 }

@@ -53,8 +53,8 @@ LA_DEVICE void advance_kv_pipeline(uint16_t* sKV, const VarlenAttentionParams& p
 
 // Runs Block(params, smem, tile, seq_head) for the tiles of Rows rows first, first + stride, ...
 // that start before `len`, with a barrier after each (the next reuses the shared memory).
-// Kernels launch max_seqlen / Rows blocks per sequence and head; with this loop a max_seqlen
-// below the true longest length costs time, never rows left uncomputed. Block is a template
+// Kernels launch max_seqlen / Rows blocks per sequence and head (at most 65535); with this loop
+// a max_seqlen below the true longest length, or beyond the cap, costs time, never rows. Block is a template
 // argument, not a callable object, so the call inlines (a lambda call spilled registers).
 template <auto Block, int Rows, typename Params>
 LA_DEVICE void for_each_tile(const Params& p, char* smem, int len, int first, int stride, int seq_head) {
