@@ -301,7 +301,12 @@ LA_DEVICE void varlen_attention_bwd_delta_block(const VarlenAttentionBwdParams& 
   const uint16_t* o = p.o + tok * p.o_row_stride + h * p.o_head_stride;
   const uint16_t* d = bp.dout + tok * p.o_row_stride + h * p.o_head_stride;
   float acc = 0.f;
-  for (int c = 0; c < D; ++c) acc += E::to_f32(o[c]) * E::to_f32(d[c]);
+  for (int c = 0; c < D; c += 8) {  // 16-byte loads (rows are 16-byte aligned, as for cp.async)
+    alignas(16) uint16_t ov[8], dv[8];
+    copy_16(ov, o + c);
+    copy_16(dv, d + c);
+    for (int i = 0; i < 8; ++i) acc += E::to_f32(ov[i]) * E::to_f32(dv[i]);
+  }
   bp.delta[int64_t(h) * p.total + tok] = acc;
 }
 
