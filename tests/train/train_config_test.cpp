@@ -36,6 +36,8 @@ TEST(TrainConfig, LoadsAndResolvesPathsAndOverrides) {
   EXPECT_EQ(c.data.tokenize.inputs.at(0), tmp / "d.jsonl");
   EXPECT_EQ(c.model.arch.num_key_value_heads, 2);
   EXPECT_EQ(c.optim.beta2, 0.95);  // LongAlign default
+  EXPECT_FALSE(c.attention_deterministic);  // atomic dQ by default
+  EXPECT_TRUE(train::load_train_config(tmp / "c.yaml", {"attention.deterministic=true"}).attention_deterministic);
   EXPECT_THROW(train::check_inputs_exist(c), UsageError);  // d.jsonl does not exist
 }
 
@@ -57,6 +59,8 @@ TEST(TrainConfig, WrongTypesAndRangesNameKeyAndValue) {
   e = error_for(kBase, {"model.num_key_value_heads=3"});
   EXPECT_NE(e.find("num_key_value_heads"), std::string::npos) << e;
   EXPECT_NE(error_for(kBase, {"nonsense"}).find("section.key=value"), std::string::npos);
+  e = error_for(kBase, {"attention.deterministic=sometimes"});
+  EXPECT_NE(e.find("attention.deterministic"), std::string::npos) << e;
 }
 
 TEST(TrainConfig, ResolvedYamlRoundTrips) {
