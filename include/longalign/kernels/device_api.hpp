@@ -13,6 +13,7 @@
 //   ldmatrix x4: lanes 8i..8i+7 give the row addresses of matrix i; lane l receives r[i] =
 //   matrix i (row l/4, cols 2(l%4), 2(l%4)+1), or with .trans (rows 2(l%4), 2(l%4)+1, col l/4).
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #ifdef __CUDACC__
@@ -46,6 +47,14 @@ LA_DEVICE void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t 
 }
 LA_DEVICE float f16_to_f32(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 LA_DEVICE uint16_t f32_to_f16(float f) { return __half_as_ushort(__float2half_rn(f)); }
+
+// 2^x in one MUFU.EX2 (flushing subnormal results to zero: probabilities below 2^-126 are 0
+// to the softmax anyway); exp2f adds range handling around it.
+LA_DEVICE float exp2_fast(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
 
 LA_DEVICE void ldmatrix_x4(uint32_t r[4], const void* smem_row) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem_row));
@@ -91,6 +100,7 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], con
 void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
+inline float exp2_fast(float x) { return std::exp2(x); }
 void ldmatrix_x4(uint32_t r[4], const void* smem_row);
 void ldmatrix_x4_trans(uint32_t r[4], const void* smem_row);
 // The harness fills the destination with NaN bytes at issue and copies at the wait that covers

@@ -186,7 +186,7 @@ LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& b
         for (int i = 0; i < 4; ++i) {
           const int q = half + j * 8 + 2 * t + (i % 2), kr = key[i / 2];
           const bool live = m0 + q < len && m0 + q >= kr && kr < len;  // causal: query >= key
-          pt[j][i] = live ? exp2f(pt[j][i] * scale_log2 - sL[q] * kLog2e) : 0.f;
+          pt[j][i] = live ? exp2_fast(pt[j][i] * scale_log2 - sL[q] * kLog2e) : 0.f;
         }
       if constexpr (kPart != kDkOnly) mma_p_by_rows<D, E, 4>(dv, pt, sO, half);
       if constexpr (kPart != kDvOnly) {
@@ -266,7 +266,7 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
         for (int i = 0; i < 4; ++i) {
           const int col = n0 + half + j * 8 + 2 * t + (i % 2), r = i / 2;
           const bool live = col < len && col <= qrow[r] && qrow[r] < len;
-          const float pr = live ? exp2f(s[j][i] * scale_log2 - lse2[r]) : 0.f;
+          const float pr = live ? exp2_fast(s[j][i] * scale_log2 - lse2[r]) : 0.f;
           s[j][i] = pr * (dp[j][i] - delta[r]);  // dS
         }
       mma_p_by_rows<D, E, 4>(dq, s, sK, half);

@@ -131,14 +131,14 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
           tile_max[r] = o > tile_max[r] ? o : tile_max[r];
         }
         const float new_max = tile_max[r] > row_max[r] ? tile_max[r] : row_max[r];
-        corr[r] = new_max == -INFINITY ? 1.f : exp2f(row_max[r] - new_max);
+        corr[r] = new_max == -INFINITY ? 1.f : exp2_fast(row_max[r] - new_max);
         row_max[r] = new_max;
         row_sum[r] *= corr[r];
       }
       for (int j = 0; j < kFwdCols / 8; ++j)
         for (int i = 0; i < 4; ++i) {
           const int r = i / 2;
-          const float e = row_max[r] == -INFINITY ? 0.f : exp2f(s[j][i] - row_max[r]);
+          const float e = row_max[r] == -INFINITY ? 0.f : exp2_fast(s[j][i] - row_max[r]);
           s[j][i] = e;
           row_sum[r] += e;
         }
