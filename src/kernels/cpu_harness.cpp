@@ -1,9 +1,10 @@
 // The CPU execution harness. Warp operations follow one pattern: every lane publishes its
 // operands into the warp's scratch, the warp meets at a barrier, each lane computes its own
 // result from all lanes' operands exactly as the PTX fragment layouts prescribe, and the warp
-// meets again so the scratch can be reused. cp.async copies poison their destination at issue
-// (its contents are undefined while in flight) and land at the wait that covers their group; ldmatrix counts the shared-memory bank conflicts of
-// its row addresses, so tests can check a tile layout's swizzle.
+// meets again so the scratch can be reused. Warps take turns between block barriers
+// (WarpScheduler). cp.async copies poison their destination at issue (its contents are undefined
+// while in flight) and land at the wait that covers their group; ldmatrix counts the
+// shared-memory bank conflicts of its row addresses, so tests can check a tile layout's swizzle.
 #include "longalign/kernels/cpu_harness.hpp"
 
 #include <algorithm>
@@ -11,9 +12,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -91,8 +92,9 @@ class WarpScheduler {
     if (!waiting) return;  // every warp has exited
     ++gen_;
     forward_ = !forward_;
+    const int first = forward_ ? 0 : size() - 1;
     for (int i = 0; i < size(); ++i)
-      if (state_[step(forward_ ? 0 : size() - 1, i)] == kRunning) return hand_over(step(forward_ ? 0 : size() - 1, i));
+      if (state_[step(first, i)] == kRunning) return hand_over(step(first, i));
   }
   void hand_over(int warp) {
     active_ = warp;
