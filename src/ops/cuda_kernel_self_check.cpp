@@ -55,7 +55,9 @@ bool cuda_kernel_passes_self_check(const at::Tensor& q) {
   const auto key = std::make_tuple(int(q.device().index()), int(q.scalar_type()), q.size(2));
   if (auto it = verdicts.find(key); it != verdicts.end()) return it->second;
   const bool fp16 = q.scalar_type() == at::kHalf;
-  const double tol = fp16 ? 3e-3 : 3e-2;
+  // Loose enough for rounding (P and dS are rounded to 16 bits, as in FlashAttention), far below
+  // what a wrong row, tile or fragment gives (order 1).
+  const double tol = fp16 ? 1e-2 : 5e-2;
   std::ostringstream what;
   what << "attention kernel self-check (" << (fp16 ? "fp16" : "bf16") << ", head_dim " << q.size(2) << ", "
        << q.device() << "): ";
