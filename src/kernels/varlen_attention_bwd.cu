@@ -1,19 +1,20 @@
-// CUDA entry points of the varlen attention backward: delta preprocess, dK/dV pass and dQ pass
-// (varlen_attention_bwd.cuh), launched in that order on one stream. No torch header here.
+// CUDA entry points of the varlen attention backward: the __global__ wrappers around the shared
+// kernel source (varlen_attention_bwd.cuh) and a launcher following the launch plan
+// (varlen_attention_launch.hpp): delta preprocess, dK/dV pass (with atomic dQ by default), then
+// the dQ conversion or, in deterministic mode, the dQ pass; all on one stream. No torch header.
 #include <stdexcept>
 #include <string>
 
-#include "launch_helpers.cuh"
+#include "cuda_check.cuh"
 
 #include "longalign/kernels/varlen_attention.hpp"
-#include "longalign/kernels/varlen_attention_bwd.cuh"
+#include "longalign/kernels/varlen_attention_launch.hpp"
 
 namespace longalign::kernels {
 namespace {
 
 // Minimum one block per SM: without it ptxas capped some D = 64 kernels at 168 registers (three
 // blocks per SM) and spilled.
-
 template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads, 1) delta_kernel(VarlenAttentionBwdParams p) {
   varlen_attention_bwd_delta_block<D, E>(p, blockIdx.x);
@@ -21,59 +22,51 @@ __global__ void __launch_bounds__(kBwdThreads, 1) delta_kernel(VarlenAttentionBw
 template <int D, typename E, int kPart, bool kAtomicDq>
 __global__ void __launch_bounds__(kBwdThreads, 1) dkdv_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  // Grid as in the forward; here the first key tiles carry the most queries, so tile = y.
-  const int b = blockIdx.x / p.fwd.num_kv_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile<varlen_attention_bwd_dkdv_block<D, E, kPart, kAtomicDq>, kBwdTile>(p, smem, len, blockIdx.y, gridDim.y,
-                                                                                  blockIdx.x);
+  varlen_attention_bwd_dkdv_entry<D, E, kPart, kAtomicDq>(p, smem, blockIdx.x, blockIdx.y, gridDim.y);
 }
 template <int D, typename E>
 __global__ void __launch_bounds__(kBwdThreads, 1) dq_kernel(VarlenAttentionBwdParams p) {
   extern __shared__ __align__(16) char smem[];
-  const int b = blockIdx.x / p.fwd.num_heads, len = p.fwd.cu_seqlens[b + 1] - p.fwd.cu_seqlens[b];
-  for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(p, smem, len, gridDim.y - 1 - blockIdx.y, gridDim.y,
-                                                              blockIdx.x);
+  varlen_attention_bwd_dq_entry<D, E>(p, smem, blockIdx.x, blockIdx.y, gridDim.y);
 }
 template <typename E>
 __global__ void __launch_bounds__(kBwdThreads) dq_convert_kernel(VarlenAttentionBwdParams p) {
   varlen_attention_bwd_dq_convert_block<E>(p, blockIdx.x);
 }
 
-template <typename Kernel>
-void launch_with_smem(Kernel* kernel, dim3 grid, int smem, cudaStream_t s, const VarlenAttentionBwdParams& p,
-                      const char* what) {
-  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), what);
-  kernel<<<grid, kBwdThreads, smem, s>>>(p);
-  check_cuda(cudaGetLastError(), what);
-}
+template <int D, typename E>
+struct CudaBwd {
+  const VarlenAttentionBwdParams& p;
+  cudaStream_t s;
 
-unsigned blocks_for(int64_t n) { return unsigned((n + kBwdThreads - 1) / kBwdThreads); }
+  template <typename Kernel>
+  void tile_pass(Kernel* kernel, Grid g, const char* what) {
+    const int smem = bwd_smem_bytes<D>();
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem), what);
+    kernel<<<dim3(g.x, g.y), kBwdThreads, smem, s>>>(p);
+    check_cuda(cudaGetLastError(), what);
+  }
+  void zero_dq_accum() {
+    const size_t n = size_t(p.fwd.total) * p.fwd.num_heads * p.fwd.head_dim;
+    check_cuda(cudaMemsetAsync(p.dq_accum, 0, n * sizeof(float), s), "zeroing dq_accum");
+  }
+  void delta(Grid g) {
+    delta_kernel<D, E><<<dim3(g.x, g.y), kBwdThreads, 0, s>>>(p);
+    check_cuda(cudaGetLastError(), "delta launch");
+  }
+  template <int kPart, bool kAtomicDq>
+  void dkdv(Grid g) { tile_pass(dkdv_kernel<D, E, kPart, kAtomicDq>, g, "dk/dv launch"); }
+  void dq(Grid g) { tile_pass(dq_kernel<D, E>, g, "dq launch"); }
+  void dq_convert(Grid g) {
+    dq_convert_kernel<E><<<dim3(g.x, g.y), kBwdThreads, 0, s>>>(p);
+    check_cuda(cudaGetLastError(), "dq convert launch");
+  }
+};
 
-// Deterministic: delta, dK/dV (no atomics), then the dQ pass. Otherwise dQ is accumulated in
-// fp32 with atomics by the dK/dV blocks (no second recomputation of S and dP) and converted.
 template <int D, typename E>
 void launch(const VarlenAttentionBwdParams& p, cudaStream_t s) {
-  const auto& f = p.fwd;
-  const int smem = bwd_smem_bytes<D>(), tiles = tile_blocks(f.max_seqlen, kBwdTile);
-  const bool atomic_dq = p.dq_accum != nullptr;
-  const int64_t q_elems = f.total * f.num_heads * f.head_dim;
-  if (atomic_dq) check_cuda(cudaMemsetAsync(p.dq_accum, 0, size_t(q_elems) * sizeof(float), s), "zeroing dq_accum");
-  delta_kernel<D, E><<<blocks_for(f.total * f.num_heads), kBwdThreads, 0, s>>>(p);
-  check_cuda(cudaGetLastError(), "delta launch");
-  const dim3 grid(f.batch * f.num_kv_heads, tiles);
-  if constexpr (dkdv_split<D, E>()) {
-    launch_with_smem(dkdv_kernel<D, E, kDvOnly, false>, grid, smem, s, p, "dv launch");
-    if (atomic_dq) launch_with_smem(dkdv_kernel<D, E, kDkOnly, true>, grid, smem, s, p, "dk+dq launch");
-    else launch_with_smem(dkdv_kernel<D, E, kDkOnly, false>, grid, smem, s, p, "dk launch");
-  } else {
-    if (atomic_dq) launch_with_smem(dkdv_kernel<D, E, kDkDv, true>, grid, smem, s, p, "dk/dv+dq launch");
-    else launch_with_smem(dkdv_kernel<D, E, kDkDv, false>, grid, smem, s, p, "dk/dv launch");
-  }
-  if (atomic_dq) {
-    dq_convert_kernel<E><<<blocks_for(q_elems), kBwdThreads, 0, s>>>(p);
-    check_cuda(cudaGetLastError(), "dq convert launch");
-  } else {
-    launch_with_smem(dq_kernel<D, E>, dim3(f.batch * f.num_heads, tiles), smem, s, p, "dq launch");
-  }
+  CudaBwd<D, E> ex{p, s};
+  plan_bwd<D, E>(p, ex);
 }
 
 }  // namespace

@@ -1,13 +1,14 @@
-// CUDA entry points of the varlen attention forward: the __global__ wrappers around the shared
-// kernel source (varlen_attention_fwd.cuh) and a launcher taking plain pointers and a stream.
-// No torch header here; the torch-facing wrapper is src/ops/varlen_attention_cuda.cpp.
+// CUDA entry point of the varlen attention forward: the __global__ wrapper around the shared
+// kernel source (varlen_attention_fwd.cuh) and a launcher taking plain pointers and a stream,
+// following the launch plan (varlen_attention_launch.hpp). No torch header here; the
+// torch-facing wrapper is src/ops/varlen_attention_cuda.cpp.
 #include <stdexcept>
 #include <string>
 
-#include "launch_helpers.cuh"
+#include "cuda_check.cuh"
 
 #include "longalign/kernels/varlen_attention.hpp"
-#include "longalign/kernels/varlen_attention_fwd.cuh"
+#include "longalign/kernels/varlen_attention_launch.hpp"
 
 namespace longalign::kernels {
 namespace {
@@ -15,24 +16,26 @@ namespace {
 template <int D, typename E>
 __global__ void __launch_bounds__(kFwdThreads) varlen_attention_fwd_kernel(VarlenAttentionParams p) {
   extern __shared__ __align__(16) char smem[];
-  // Grid: x = (sequence, head), y = query tile, the last tiles (most keys under the causal mask)
-  // first, so the long blocks start early and short ones fill in behind them.
-  const int b = blockIdx.x / p.num_heads, len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
-  for_each_tile<varlen_attention_fwd_block<D, E>, kFwdRows>(p, smem, len, gridDim.y - 1 - blockIdx.y, gridDim.y,
-                                                             blockIdx.x);
+  varlen_attention_fwd_entry<D, E>(p, smem, blockIdx.x, blockIdx.y, gridDim.y);
 }
 
+template <int D, typename E>
+struct CudaFwd {
+  const VarlenAttentionParams& p;
+  cudaStream_t stream;
+  void fwd(Grid g) {
+    const int smem = fwd_smem_bytes<D>();
+    check_cuda(cudaFuncSetAttribute(varlen_attention_fwd_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+               "raising the shared-memory limit");
+    varlen_attention_fwd_kernel<D, E><<<dim3(g.x, g.y), kFwdThreads, smem, stream>>>(p);
+    check_cuda(cudaGetLastError(), "launch");
+  }
+};
 
 template <int D, typename E>
 void launch(const VarlenAttentionParams& p, cudaStream_t stream) {
-  const int smem = fwd_smem_bytes<D>();
-  check_cuda(cudaFuncSetAttribute(varlen_attention_fwd_kernel<D, E>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-        "raising the shared-memory limit");
-  // (sequence, head) pairs can exceed grid.y's 65535 (many short sequences x heads), so they
-  // go in x; tiles in y are capped, and the tile loop covers any beyond the cap.
-  const dim3 grid(p.batch * p.num_heads, tile_blocks(p.max_seqlen, kFwdRows));
-  varlen_attention_fwd_kernel<D, E><<<grid, kFwdThreads, smem, stream>>>(p);
-  check_cuda(cudaGetLastError(), "launch");
+  CudaFwd<D, E> ex{p, stream};
+  plan_fwd(p, ex);
 }
 
 }  // namespace

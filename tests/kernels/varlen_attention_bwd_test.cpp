@@ -7,11 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <random>
-#include <type_traits>
 #include <vector>
 
 #include "longalign/kernels/cpu_harness.hpp"
-#include "longalign/kernels/varlen_attention_bwd.cuh"
+#include "longalign/kernels/varlen_attention_launch.hpp"
 
 using namespace longalign::kernels;
 
@@ -19,8 +18,40 @@ namespace {
 
 enum class Dq { atomic, deterministic };
 
+// Runs the launch plan on the CPU, as the CUDA launchers run it on a GPU (varlen_attention_*.cu).
 template <int D, typename E>
-void check(int hq, int hkv, std::vector<int> lens, double tol, Dq mode, int grid_x = 0) {
+struct CpuExec {
+  const VarlenAttentionBwdParams& bp;
+  size_t q_elems;
+
+  template <typename Entry>
+  void tile_pass(Grid g, int threads, size_t smem, Entry entry) {
+    launch_on_cpu({int(g.x), int(g.y)}, threads, smem, [&](char* s) { entry(s, block_x(), block_y(), int(g.y)); });
+  }
+  void fwd(Grid g) {
+    tile_pass(g, kFwdThreads, fwd_smem_bytes<D>(), [&](auto... a) { varlen_attention_fwd_entry<D, E>(bp.fwd, a...); });
+  }
+  void zero_dq_accum() { std::fill(bp.dq_accum, bp.dq_accum + q_elems, 0.f); }
+  void delta(Grid g) {
+    launch_on_cpu({int(g.x), int(g.y)}, kBwdThreads, 0, [&](char*) { varlen_attention_bwd_delta_block<D, E>(bp, block_x()); });
+  }
+  template <int kPart, bool kAtomicDq>
+  void dkdv(Grid g) {
+    tile_pass(g, kBwdThreads, bwd_smem_bytes<D>(),
+              [&](auto... a) { varlen_attention_bwd_dkdv_entry<D, E, kPart, kAtomicDq>(bp, a...); });
+  }
+  void dq(Grid g) {
+    tile_pass(g, kBwdThreads, bwd_smem_bytes<D>(), [&](auto... a) { varlen_attention_bwd_dq_entry<D, E>(bp, a...); });
+  }
+  void dq_convert(Grid g) {
+    launch_on_cpu({int(g.x), int(g.y)}, kBwdThreads, 0,
+                  [&](char*) { varlen_attention_bwd_dq_convert_block<E>(bp, block_x()); });
+  }
+};
+
+// max_seqlen > 0 replaces the true longest length in the parameters (a caller's mistake).
+template <int D, typename E>
+void check(int hq, int hkv, std::vector<int> lens, double tol, Dq mode, int max_seqlen = 0) {
   auto f = [](uint16_t h) { return E::to_f32(h); };
   std::vector<int32_t> cu = {0};
   for (int l : lens) cu.push_back(cu.back() + l);
@@ -41,42 +72,14 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, Dq mode, int grid
   std::vector<float> lse(size_t(hq) * total), delta(size_t(hq) * total, NAN);
   VarlenAttentionParams p{q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(), hq * D, hkv * D, hkv * D, hq * D,
                           D, D, D, D, total, nb, hq, hkv, D, max_len, float(1.0 / std::sqrt(double(D))), E::kDtype};
-  std::vector<float> dq_accum(q.size(), 0.f);  // zeroed, as the CUDA launcher does
+  if (max_seqlen > 0) p.max_seqlen = max_seqlen;
+  std::vector<float> dq_accum(q.size(), NAN);  // the plan must zero it
   VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data(),
                               mode == Dq::atomic ? dq_accum.data() : nullptr};
-  // Launches as the CUDA kernels do: blocks of `rows` rows per (sequence, head), each looping over
-  // its tiles; grid_x > 0 shrinks the grid to that many blocks per (sequence, head).
-  auto launch = [&](int heads, int threads, int rows, size_t smem, auto tile_loop) {
-    const int tiles = grid_x > 0 ? grid_x : (max_len + rows - 1) / rows;
-    launch_on_cpu({tiles, nb * heads}, threads, smem,
-                  [&](char* s) { tile_loop(s, lens[block_y() / heads], block_x(), tiles, block_y()); });
-  };
   reset_harness_counters();
-  launch(hq, kFwdThreads, kFwdRows, fwd_smem_bytes<D>(),
-         [&](auto... a) { for_each_tile<varlen_attention_fwd_block<D, E>, kFwdRows>(p, a...); });
-  launch_on_cpu({int((int64_t(total) * hq + kBwdThreads - 1) / kBwdThreads), 1}, kBwdThreads, 0,
-                [&](char*) { varlen_attention_bwd_delta_block<D, E>(bp, block_x()); });
-  const size_t smem = bwd_smem_bytes<D>();
-  auto bwd = [&](int heads, auto tile_loop) { launch(heads, kBwdThreads, kBwdTile, smem, tile_loop); };
-  // The launch sequence of the CUDA launcher (varlen_attention_bwd.cu).
-  auto dkdv = [&](auto part, auto atomic) {
-    bwd(hkv, [&](auto... a) { for_each_tile<varlen_attention_bwd_dkdv_block<D, E, part(), atomic()>, kBwdTile>(bp, a...); });
-  };
-  using Yes = std::true_type;
-  using No = std::false_type;
-  using DkDv = std::integral_constant<int, kDkDv>;
-  using DvOnly = std::integral_constant<int, kDvOnly>;
-  using DkOnly = std::integral_constant<int, kDkOnly>;
-  if (mode == Dq::atomic) {
-    if constexpr (dkdv_split<D, E>()) dkdv(DvOnly{}, No{}), dkdv(DkOnly{}, Yes{});
-    else dkdv(DkDv{}, Yes{});
-    launch_on_cpu({int((q.size() + kBwdThreads - 1) / kBwdThreads), 1}, kBwdThreads, 0,
-                  [&](char*) { varlen_attention_bwd_dq_convert_block<E>(bp, block_x()); });
-  } else {
-    if constexpr (dkdv_split<D, E>()) dkdv(DvOnly{}, No{}), dkdv(DkOnly{}, No{});
-    else dkdv(DkDv{}, No{});
-    bwd(hq, [&](auto... a) { for_each_tile<varlen_attention_bwd_dq_block<D, E>, kBwdTile>(bp, a...); });
-  }
+  CpuExec<D, E> ex{bp, q.size()};
+  plan_fwd(p, ex);
+  plan_bwd<D, E>(bp, ex);
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);
   EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";
@@ -149,5 +152,5 @@ TEST(VarlenAttentionBwdKernel, DeterministicBf16Gqa4to1HeadDim64) {
   check<64, Bf16>(4, 1, {1, 70, 17}, 1e-2, Dq::deterministic);
 }
 TEST(VarlenAttentionBwdKernel, DeterministicFp16MhaHeadDim128) { check<128, F16>(2, 2, {65, 1, 30}, 1e-3, Dq::deterministic); }
-// One block per (sequence, head), as a too-small max_seqlen would size the grid: every tile still runs.
-TEST(VarlenAttentionBwdKernel, SmallGridCoversEveryTile) { check<64, Bf16>(2, 2, {130, 3}, 1e-2, Dq::deterministic, 1); }
+// A max_seqlen below the longest sequence gives one block per (sequence, head): every tile still runs.
+TEST(VarlenAttentionBwdKernel, SmallGridCoversEveryTile) { check<64, Bf16>(2, 2, {130, 3}, 1e-2, Dq::deterministic, 3); }

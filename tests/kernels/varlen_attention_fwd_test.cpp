@@ -10,14 +10,25 @@
 #include <vector>
 
 #include "longalign/kernels/cpu_harness.hpp"
-#include "longalign/kernels/varlen_attention_fwd.cuh"
+#include "longalign/kernels/varlen_attention_launch.hpp"
 
 using namespace longalign::kernels;
 
 namespace {
 
+// Runs the launch plan's forward on the CPU, as the CUDA launcher runs it on a GPU.
 template <int D, typename E>
-void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
+struct CpuFwd {
+  const VarlenAttentionParams& p;
+  void fwd(Grid g) {
+    launch_on_cpu({int(g.x), int(g.y)}, kFwdThreads, fwd_smem_bytes<D>(),
+                  [&](char* smem) { varlen_attention_fwd_entry<D, E>(p, smem, block_x(), block_y(), int(g.y)); });
+  }
+};
+
+// max_seqlen > 0 replaces the true longest length in the parameters (a caller's mistake).
+template <int D, typename E>
+void check(int hq, int hkv, std::vector<int> lens, double tol, int max_seqlen = 0) {
   auto from_bf16 = [](uint16_t h) { return E::to_f32(h); };
   std::vector<int32_t> cu = {0};
   for (int l : lens) cu.push_back(cu.back() + l);
@@ -37,12 +48,10 @@ void check(int hq, int hkv, std::vector<int> lens, double tol, int grid_x = 0) {
   VarlenAttentionParams p{q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(),
                           hq * D, hkv * D, hkv * D, hq * D, D, D, D, D, total, int(lens.size()), hq, hkv, D, max_len,
                           float(1.0 / std::sqrt(double(D))), E::kDtype};
-  const int tiles = grid_x > 0 ? grid_x : (max_len + kFwdRows - 1) / kFwdRows;
+  if (max_seqlen > 0) p.max_seqlen = max_seqlen;
   reset_harness_counters();
-  launch_on_cpu({tiles, int(lens.size()) * hq}, kFwdThreads, fwd_smem_bytes<D>(), [&](char* smem) {  // as the CUDA kernel
-    const int b = block_y() / hq;
-    for_each_tile<varlen_attention_fwd_block<D, E>, kFwdRows>(p, smem, lens[b], block_x(), tiles, block_y());
-  });
+  CpuFwd<D, E> ex{p};
+  plan_fwd(p, ex);
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);
   EXPECT_EQ(harness_counters().bank_conflicts, 0u) << "shared-memory bank conflicts in ldmatrix (tile swizzle)";
@@ -83,6 +92,6 @@ TEST(VarlenAttentionFwdKernel, Bf16RaggedGqaHeadDim64) { check<64, Bf16>(2, 1, {
 TEST(VarlenAttentionFwdKernel, Bf16RaggedMhaHeadDim128) { check<128, Bf16>(2, 2, {64, 1, 65, 33}, 1e-2); }
 TEST(VarlenAttentionFwdKernel, Fp16RaggedGqa4to1HeadDim64) { check<64, F16>(4, 1, {1, 70, 17}, 1e-3); }
 TEST(VarlenAttentionFwdKernel, Fp16RaggedMhaHeadDim128) { check<128, F16>(2, 2, {33, 1, 65, 200}, 1e-3); }
-// A grid sized for a max_seqlen below the longest sequence (one block per sequence and head)
-// still computes every row.
-TEST(VarlenAttentionFwdKernel, SmallGridCoversEveryTile) { check<64, Bf16>(2, 1, {130, 5}, 1e-2, 1); }
+// A max_seqlen below the longest sequence (here one tile's worth: one block per sequence and
+// head) still computes every row.
+TEST(VarlenAttentionFwdKernel, SmallGridCoversEveryTile) { check<64, Bf16>(2, 1, {130, 5}, 1e-2, 5); }
