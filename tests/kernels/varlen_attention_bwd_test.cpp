@@ -1,7 +1,8 @@
-// The backward kernels' source (delta preprocess, dK/dV pass with the GQA reduction, dQ pass),
-// run in the CPU harness after the forward kernel, against fp64 gradients of the same bf16
-// inputs. Outputs are poisoned first; ragged lengths include 1 and lengths off the tile size;
-// every ldmatrix must be free of bank conflicts.
+// The backward kernels' source (delta preprocess, dK/dV pass with the GQA reduction, dQ by
+// atomics or by its own pass), launched by the shared launch plan in the CPU harness after the
+// forward, against fp64 gradients of the same 16-bit inputs. Outputs and the dQ workspace are
+// poisoned first; ragged lengths include 1 and lengths off the tile size; every ldmatrix must be
+// free of bank conflicts.
 #include <gtest/gtest.h>
 
 #include <cmath>

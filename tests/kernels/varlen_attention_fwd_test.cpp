@@ -1,7 +1,7 @@
-// The forward kernel's source, run in the CPU harness, against an fp64 oracle computed here from
-// the same bf16 inputs: ragged sequences (length 1, lengths off the 64-row tile), GQA 2:1 and
-// 1:1 and 4:1, head_dim 64 and 128, bf16 and fp16. Outputs are poisoned first, so any element left unwritten fails;
-// the tile swizzle must keep every ldmatrix free of bank conflicts.
+// The forward kernel's source, launched by the shared launch plan in the CPU harness, against an
+// fp64 oracle computed here from the same 16-bit inputs: ragged sequences (length 1, lengths off
+// the tile sizes), GQA 2:1, 1:1 and 4:1, head_dim 64 and 128, bf16 and fp16. Outputs are poisoned
+// first, so any element left unwritten fails; every ldmatrix must be free of bank conflicts.
 #include <gtest/gtest.h>
 
 #include <cmath>
