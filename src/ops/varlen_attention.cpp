@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <limits>
+#include <string>
 
 #include "longalign/core/error.hpp"
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
@@ -32,6 +33,15 @@ void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Ten
   if (q.scalar_type() != k.scalar_type() || q.scalar_type() != v.scalar_type()) fail("q, k, v dtypes differ");
   if (q.device() != k.device() || q.device() != v.device()) fail("q, k, v are on different devices");
   if (cu.dim() != 1 || cu.scalar_type() != at::kInt || cu.size(0) < 2) fail("cu_seqlens must be int32 [B+1]");
+  // Every implementation indexes rows through cu_seqlens without bounds checks. Checked on the
+  // host: B + 1 integers, one small copy when they live on the GPU.
+  const at::Tensor host = cu.to(at::kCPU).contiguous();
+  const int32_t* c = host.data_ptr<int32_t>();
+  const int64_t n = host.numel();
+  if (c[0] != 0 || c[n - 1] != q.size(0))
+    fail("cu_seqlens must run from 0 to the total tokens (" + std::to_string(q.size(0)) + ")");
+  for (int64_t i = 1; i < n; ++i)
+    if (c[i] < c[i - 1]) fail("cu_seqlens decreases at index " + std::to_string(i));
 }
 
 at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -41,11 +51,9 @@ at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, 
   at::Tensor cu = cu_seqlens.to(at::kCPU);
   const int32_t* c = cu.data_ptr<int32_t>();
   const int64_t groups = q.size(1) / k.size(1);
-  if (c[0] != 0 || c[cu.size(0) - 1] != q.size(0)) throw RuntimeError("varlen_attention: cu_seqlens must run from 0 to total");
   std::vector<at::Tensor> outs;
   for (int64_t b = 0; b + 1 < cu.size(0); ++b) {
     const int64_t s = c[b], len = c[b + 1] - c[b];
-    if (len < 0) throw RuntimeError("varlen_attention: cu_seqlens must be non-decreasing");
     if (len == 0) continue;
     // [H, L, D] in fp32; GQA by repeating each kv head over its query group.
     at::Tensor qs = q.narrow(0, s, len).transpose(0, 1).to(at::kFloat);
@@ -91,7 +99,6 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
       if (!cuda_kernel_supports(q))
         throw UsageError("attention.backend: cuda needs CUDA bf16/fp16 tensors with head_dim 64 or 128; use auto");
-      check_varlen_inputs(q, k, v, cu_seqlens);
       return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
 #else
       throw UsageError("attention.backend: cuda requested, but this build has no CUDA kernels (no CUDA toolkit at "
@@ -103,10 +110,8 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
       return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
     case AttentionBackend::automatic:
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
-      if (cuda_kernel_supports(q) && cuda_kernel_passes_self_check(q)) {
-        check_varlen_inputs(q, k, v, cu_seqlens);
+      if (cuda_kernel_supports(q) && cuda_kernel_passes_self_check(q))
         return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
-      }
 #endif
       if (flash_supports(q)) return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
       [[fallthrough]];

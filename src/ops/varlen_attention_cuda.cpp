@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "longalign/kernels/varlen_attention.hpp"
+#include "longalign/ops/varlen_attention.hpp"
 
 namespace longalign::ops {
 namespace {
@@ -88,20 +89,8 @@ bool cuda_kernel_supports(const at::Tensor& q) {
 at::Tensor varlen_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu,
                                  int64_t max_seqlen, double scale, bool deterministic) {
   TORCH_CHECK(cuda_kernel_supports(q), "varlen_attention (cuda kernel): needs CUDA bf16/fp16 tensors with head_dim 64 or 128");
-  TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "q, k, v dtypes differ");
-  TORCH_CHECK(k.device() == q.device() && v.device() == q.device(), "q, k, v are on different devices");
-  TORCH_CHECK(k.size(0) == q.size(0) && k.size(2) == q.size(2) && k.sizes() == v.sizes() && q.size(1) % k.size(1) == 0,
-              "varlen_attention (cuda kernel): q [total, Hq, D], k and v [total, Hkv, D] with Hq % Hkv == 0 expected");
-  // The kernels index rows through cu_seqlens without bounds checks: it must run 0 .. total,
-  // non-decreasing. Checked on the host (B + 1 integers; one small copy when it lives on the GPU).
-  const at::Tensor cu_host = cu.to(at::kCPU, at::kInt).contiguous();
-  const int32_t* c = cu_host.data_ptr<int32_t>();
-  const int64_t n = cu_host.numel();
-  TORCH_CHECK(cu_host.dim() == 1 && n >= 2 && c[0] == 0 && c[n - 1] == q.size(0),
-              "varlen_attention (cuda kernel): cu_seqlens must be int32 [B+1] running from 0 to total tokens (",
-              q.size(0), ")");
-  for (int64_t i = 1; i < n; ++i) TORCH_CHECK(c[i] >= c[i - 1], "varlen_attention: cu_seqlens decreases at index ", i);
-  return CudaVarlenAttention::apply(q, k, v, cu.to(q.device(), at::kInt).contiguous(), max_seqlen, scale, deterministic);
+  check_varlen_inputs(q, k, v, cu);
+  return CudaVarlenAttention::apply(q, k, v, cu.to(q.device()).contiguous(), max_seqlen, scale, deterministic);
 }
 
 }  // namespace longalign::ops

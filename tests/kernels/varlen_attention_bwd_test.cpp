@@ -6,79 +6,27 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
-#include <random>
 #include <vector>
 
-#include "longalign/kernels/cpu_harness.hpp"
-#include "longalign/kernels/varlen_attention_launch.hpp"
+#include "attention_problem.hpp"
 
 using namespace longalign::kernels;
+using namespace longalign::kernels::testing;
 
 namespace {
 
 enum class Dq { atomic, deterministic };
 
-// Runs the launch plan on the CPU, as the CUDA launchers run it on a GPU (varlen_attention_*.cu).
-template <int D, typename E>
-struct CpuExec {
-  const VarlenAttentionBwdParams& bp;
-  size_t q_elems;
-
-  template <typename Entry>
-  void tile_pass(Grid g, int threads, size_t smem, Entry entry) {
-    launch_on_cpu({int(g.x), int(g.y)}, threads, smem, [&](char* s) { entry(s, block_x(), block_y(), int(g.y)); });
-  }
-  void fwd(Grid g) {
-    tile_pass(g, kFwdThreads, fwd_smem_bytes<D>(), [&](auto... a) { varlen_attention_fwd_entry<D, E>(bp.fwd, a...); });
-  }
-  void zero_dq_accum() { std::fill(bp.dq_accum, bp.dq_accum + q_elems, 0.f); }
-  void delta(Grid g) {
-    launch_on_cpu({int(g.x), int(g.y)}, kBwdThreads, 0, [&](char*) { varlen_attention_bwd_delta_block<D, E>(bp, block_x()); });
-  }
-  template <int kPart, bool kAtomicDq>
-  void dkdv(Grid g) {
-    tile_pass(g, kBwdThreads, bwd_smem_bytes<D>(),
-              [&](auto... a) { varlen_attention_bwd_dkdv_entry<D, E, kPart, kAtomicDq>(bp, a...); });
-  }
-  void dq(Grid g) {
-    tile_pass(g, kBwdThreads, bwd_smem_bytes<D>(), [&](auto... a) { varlen_attention_bwd_dq_entry<D, E>(bp, a...); });
-  }
-  void dq_convert(Grid g) {
-    launch_on_cpu({int(g.x), int(g.y)}, kBwdThreads, 0,
-                  [&](char*) { varlen_attention_bwd_dq_convert_block<E>(bp, block_x()); });
-  }
-};
-
-// max_seqlen > 0 replaces the true longest length in the parameters (a caller's mistake).
 template <int D, typename E>
 void check(int hq, int hkv, std::vector<int> lens, double tol, Dq mode, int max_seqlen = 0) {
   auto f = [](uint16_t h) { return E::to_f32(h); };
-  std::vector<int32_t> cu = {0};
-  for (int l : lens) cu.push_back(cu.back() + l);
-  const int total = cu.back(), nb = int(lens.size()), group = hq / hkv;
-  int max_len = 0;
-  for (int l : lens) max_len = std::max(max_len, l);
-  std::mt19937 rng(11 * D + hq + hkv);
-  std::normal_distribution<float> nd;
-  auto rnd = [&](size_t n) {
-    std::vector<uint16_t> v(n);
-    for (auto& x : v) x = E::from_f32(nd(rng));
-    return v;
-  };
-  auto q = rnd(size_t(total) * hq * D), k = rnd(size_t(total) * hkv * D), v = rnd(size_t(total) * hkv * D);
-  auto dout = rnd(size_t(total) * hq * D);
-  const uint16_t nan = E::kDtype ? 0x7E00 : 0x7FC0;
-  std::vector<uint16_t> o(q.size()), dq(q.size(), nan), dk(k.size(), nan), dv(v.size(), nan);
-  std::vector<float> lse(size_t(hq) * total), delta(size_t(hq) * total, NAN);
-  VarlenAttentionParams p{q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(), hq * D, hkv * D, hkv * D, hq * D,
-                          D, D, D, D, total, nb, hq, hkv, D, max_len, float(1.0 / std::sqrt(double(D))), E::kDtype};
-  if (max_seqlen > 0) p.max_seqlen = max_seqlen;
-  std::vector<float> dq_accum(q.size(), NAN);  // the plan must zero it
-  VarlenAttentionBwdParams bp{p, dout.data(), delta.data(), dq.data(), dk.data(), dv.data(),
-                              mode == Dq::atomic ? dq_accum.data() : nullptr};
+  AttentionProblem<D, E> pr(hq, hkv, lens, 11 * D + hq + hkv, max_seqlen);
+  const auto &cu = pr.cu, &q = pr.q, &k = pr.k, &v = pr.v, &dout = pr.dout, &dq = pr.dq, &dk = pr.dk, &dv = pr.dv;
+  const VarlenAttentionParams& p = pr.p;
+  const int nb = int(lens.size()), group = hq / hkv;
+  const VarlenAttentionBwdParams bp = pr.bwd(mode == Dq::atomic);
   reset_harness_counters();
-  CpuExec<D, E> ex{bp, q.size()};
+  CpuExec<D, E> ex{bp};
   plan_fwd(p, ex);
   plan_bwd<D, E>(bp, ex);
 

@@ -5,52 +5,26 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
-#include <random>
 #include <vector>
 
-#include "longalign/kernels/cpu_harness.hpp"
-#include "longalign/kernels/varlen_attention_launch.hpp"
+#include "attention_problem.hpp"
 
 using namespace longalign::kernels;
+using namespace longalign::kernels::testing;
 
 namespace {
 
-// Runs the launch plan's forward on the CPU, as the CUDA launcher runs it on a GPU.
-template <int D, typename E>
-struct CpuFwd {
-  const VarlenAttentionParams& p;
-  void fwd(Grid g) {
-    launch_on_cpu({int(g.x), int(g.y)}, kFwdThreads, fwd_smem_bytes<D>(),
-                  [&](char* smem) { varlen_attention_fwd_entry<D, E>(p, smem, block_x(), block_y(), int(g.y)); });
-  }
-};
-
-// max_seqlen > 0 replaces the true longest length in the parameters (a caller's mistake).
 template <int D, typename E>
 void check(int hq, int hkv, std::vector<int> lens, double tol, int max_seqlen = 0) {
   auto from_bf16 = [](uint16_t h) { return E::to_f32(h); };
-  std::vector<int32_t> cu = {0};
-  for (int l : lens) cu.push_back(cu.back() + l);
-  const int total = cu.back();
-  int max_len = 0;
-  for (int l : lens) max_len = std::max(max_len, l);
-  std::mt19937 rng(D + hq * 7 + hkv);
-  std::normal_distribution<float> nd;
-  auto rand_bf16 = [&](size_t n) {
-    std::vector<uint16_t> v(n);
-    for (auto& x : v) x = E::from_f32(nd(rng));
-    return v;
-  };
-  auto q = rand_bf16(size_t(total) * hq * D), k = rand_bf16(size_t(total) * hkv * D), v = rand_bf16(size_t(total) * hkv * D);
-  std::vector<uint16_t> o(size_t(total) * hq * D, E::kDtype ? 0x7E00 : 0x7FC0);  // NaN poison
-  std::vector<float> lse(size_t(hq) * total, NAN);
-  VarlenAttentionParams p{q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(),
-                          hq * D, hkv * D, hkv * D, hq * D, D, D, D, D, total, int(lens.size()), hq, hkv, D, max_len,
-                          float(1.0 / std::sqrt(double(D))), E::kDtype};
-  if (max_seqlen > 0) p.max_seqlen = max_seqlen;
+  AttentionProblem<D, E> pr(hq, hkv, lens, D + hq * 7 + hkv, max_seqlen);
+  const auto &cu = pr.cu, &q = pr.q, &k = pr.k, &v = pr.v, &o = pr.o;
+  const auto& lse = pr.lse;
+  const VarlenAttentionParams& p = pr.p;
+  const int total = pr.total;
+  const VarlenAttentionBwdParams bp = pr.bwd(false);
   reset_harness_counters();
-  CpuFwd<D, E> ex{p};
+  CpuExec<D, E> ex{bp};
   plan_fwd(p, ex);
 
   EXPECT_GT(harness_counters().ldmatrix, 0u);

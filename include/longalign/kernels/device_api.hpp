@@ -19,8 +19,10 @@
 #ifdef __CUDACC__
 #include <cuda_fp16.h>
 #define LA_DEVICE __device__ __forceinline__
+#define LA_NO_UNROLL _Pragma("unroll 1")  // keeps a loop's iterations from sharing registers
 #else
 #define LA_DEVICE inline
+#define LA_NO_UNROLL
 #endif
 
 namespace longalign::kernels {

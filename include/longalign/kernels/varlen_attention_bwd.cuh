@@ -22,7 +22,6 @@
 namespace longalign::kernels {
 
 constexpr int kBwdTile = kTileRows, kBwdThreads = kBlockThreads;
-constexpr float kLog2e = 1.4426950408889634f;
 
 // dkdv pass: K, V, two stages of (Q, dO, lse, delta), then dS^T for the atomic dQ ([64 keys]
 // x [32 queries], rows padded to 40 elements = 80 bytes, which puts the 8 rows of every ldmatrix
@@ -142,7 +141,7 @@ LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& b
   const VarlenAttentionParams& p = bp.fwd;
   const int b = seq_head / p.num_kv_heads, kvh = seq_head % p.num_kv_heads, group = p.num_heads / p.num_kv_heads;
   const int64_t start = p.cu_seqlens[b];
-  const int len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  const int len = seq_len(p, b);
   const int n0 = tile * kBwdTile;
   if (n0 >= len) return;
   const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
@@ -178,7 +177,7 @@ LA_DEVICE void varlen_attention_bwd_dkdv_block(const VarlenAttentionBwdParams& b
     const float* sL = reinterpret_cast<const float*>(sO + kBwdTile * D);  // lse per query row
     const float* sD = sL + kBwdTile;                                       // delta per query row
     // The query tile in two halves of 32, as in the dq pass, to bound the live fragments.
-#pragma unroll 1
+    LA_NO_UNROLL
     for (int half = 0; half < kBwdTile; half += 32) {
       float pt[4][4];  // P^T for this warp's 16 keys x 32 queries
       mma_rows_by_rows<D, E, 4>(pt, sK, warp * 16, sQ, half);
@@ -226,7 +225,7 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
   const VarlenAttentionParams& p = bp.fwd;
   const int b = seq_head / p.num_heads, h = seq_head % p.num_heads, kvh = h / (p.num_heads / p.num_kv_heads);
   const int64_t start = p.cu_seqlens[b];
-  const int len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  const int len = seq_len(p, b);
   const int m0 = tile * kBwdTile;
   if (m0 >= len) return;
   const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
@@ -257,7 +256,7 @@ LA_DEVICE void varlen_attention_bwd_dq_block(const VarlenAttentionBwdParams& bp,
     const uint16_t* sV = sK + kBwdTile * D;
     // The key tile in two halves of 32: S and dP for half the keys at a time keep the dQ
     // accumulators, S and dP within the register file at D = 128.
-#pragma unroll 1
+    LA_NO_UNROLL
     for (int half = 0; half < kBwdTile; half += 32) {
       float s[4][4], dp[4][4];
       mma_rows_by_rows<D, E, 4>(s, sQ, warp * 16, sK, half);

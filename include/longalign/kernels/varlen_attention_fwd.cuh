@@ -19,6 +19,9 @@
 namespace longalign::kernels {
 
 constexpr int kFwdRows = 2 * kTileRows, kFwdCols = kTileRows, kFwdThreads = 2 * kBlockThreads;
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;  // scores in base 2, lse in base e
+
+LA_DEVICE int seq_len(const VarlenAttentionParams& p, int b) { return p.cu_seqlens[b + 1] - p.cu_seqlens[b]; }
 
 // Q (reused for O on the way out), then two stages of (K, V).
 template <int D>
@@ -70,7 +73,7 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
   const int b = seq_head / p.num_heads, h = seq_head % p.num_heads;
   const int kvh = h / (p.num_heads / p.num_kv_heads);
   const int64_t start = p.cu_seqlens[b];
-  const int len = p.cu_seqlens[b + 1] - p.cu_seqlens[b];
+  const int len = seq_len(p, b);
   const int m0 = tile * kFwdRows;
   if (m0 >= len) return;  // past this sequence's end
   const int tid = thread_x(), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
@@ -79,7 +82,7 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
   const int w0 = m0 + warp * 16;      // this warp's first query row
   const int n_end = len < m0 + kFwdRows ? len : m0 + kFwdRows;  // causal: no key beyond the last query
 
-  const float scale_log2 = p.scale * 1.4426950408889634f;
+  const float scale_log2 = p.scale * kLog2e;
   float acc[D / 8][4];
   for (int j = 0; j < D / 8; ++j)
     for (int i = 0; i < 4; ++i) acc[j][i] = 0.f;
@@ -175,7 +178,7 @@ LA_DEVICE void varlen_attention_fwd_block(const VarlenAttentionParams& p, char* 
   if (t == 0)
     for (int r = 0; r < 2; ++r)
       if (qrow[r] < len)
-        p.lse[int64_t(h) * p.total + start + qrow[r]] = (row_max[r] + log2f(row_sum[r])) * 0.6931471805599453f;
+        p.lse[int64_t(h) * p.total + start + qrow[r]] = (row_max[r] + log2f(row_sum[r])) * kLn2;
 }
 
 }  // namespace longalign::kernels

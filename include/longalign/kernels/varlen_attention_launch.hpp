@@ -23,8 +23,6 @@ inline unsigned tile_blocks(int max_seqlen, int rows) {
 }
 inline unsigned blocks_for(int64_t items, int threads) { return unsigned((items + threads - 1) / threads); }
 
-LA_DEVICE int seq_len(const VarlenAttentionParams& p, int b) { return p.cu_seqlens[b + 1] - p.cu_seqlens[b]; }
-
 // Block entry points: block (bx, by) of a grid gy blocks tall. The forward and dq pass start with
 // the last tiles (most keys under the causal mask), so long blocks start early and short ones
 // fill in behind; in the dk/dv pass the first key tiles carry the most queries.
