@@ -1,7 +1,10 @@
 // Packing benchmark (not a test): (1) plan quality of our best-fit-decreasing packing beside
 // the LongAlign reference's next-fit on 10k conversations with a LongAlign-like length mix;
-// (2) end-to-end `pack` throughput (JSONL -> tokens -> plan) on synthetic conversations.
+// (2) step planning on the mix (1,500 sequences, 55% long): per-sequence weight CV,
+// rank balance and sorted-batching shape, for the reference, the previous planner and ours;
+// (3) end-to-end `pack` throughput (JSONL -> tokens -> plan) on synthetic conversations.
 // Usage: pack_bench [--records N] [--json out.json]
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +17,7 @@
 #include "longalign/core/rng.hpp"
 #include "longalign/data/batch_plan.hpp"
 #include "longalign/data/pack_job.hpp"
+#include "longalign/data/plan_quality.hpp"
 #include "longalign/data/synth.hpp"
 #include "longalign/data/tokenizer.hpp"
 
@@ -26,23 +30,52 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// 60% long (log-uniform 8k..64k tokens, as LongAlign-10k), 40% ShareGPT-like short chats
-// (log-normal around 700 tokens). Targets are ~10% of a long sequence, most of a short one.
-std::vector<SeqInfo> longalign_like_lengths(size_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<SeqInfo> v;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t len;
-    if (rng.uniform() < 0.6) {
-      len = uint32_t(std::exp(std::log(8192.0) + rng.uniform() * (std::log(65536.0) - std::log(8192.0))));
-    } else {
-      double z = std::sqrt(-2 * std::log(1 - rng.uniform())) * std::cos(2 * M_PI * rng.uniform());
-      len = uint32_t(std::clamp(std::exp(std::log(700.0) + z), 32.0, 8191.0));
+// Steps of consecutive groups with each step normalized by its own sequence count M, as the
+// reference and this project's planner before 2026-11-26 did.
+Plan per_step_plan(std::vector<std::vector<uint32_t>> groups, const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
+  Plan p{o, {}};
+  for (size_t i = 0; i < groups.size(); i += o.units_per_step) {
+    PlanStep st;
+    double m = 0;
+    for (size_t k = i; k < std::min(groups.size(), i + o.units_per_step); ++k) {
+      PlanUnit u;
+      uint32_t longest = 0;
+      for (uint32_t s : groups[k]) u.tokens += seqs[s].length, longest = std::max(longest, seqs[s].length), m += 1;
+      u.padded_tokens = o.strategy == Strategy::pack ? o.max_tokens : uint64_t(longest) * groups[k].size();
+      u.seqs = groups[k];
+      st.units.push_back(std::move(u));
     }
-    len = std::min<uint32_t>(len, 65536);
-    v.push_back({len, std::max<uint32_t>(1, len / 10)});
+    for (auto& u : st.units)
+      for (uint32_t s : u.seqs) u.weights.push_back(1.0 / (double(seqs[s].n_targets) * m));
+    p.steps.push_back(std::move(st));
   }
-  return v;
+  return p;
+}
+
+nlohmann::json step_quality(const char* name, const Plan& p, const std::vector<SeqInfo>& seqs) {
+  PlanQuality q = plan_quality(p, seqs);
+  uint64_t placed = 0, tokens = 0, units = 0;
+  for (const auto& st : p.steps)
+    for (const auto& u : st.units) placed += u.seqs.size(), tokens += u.tokens, units += 1;
+  const double fill = double(tokens) / double(units * uint64_t(p.options.max_tokens));
+  auto opt = [](const std::optional<double>& v) { return v ? *v : NAN; };
+  std::printf("%-34s %6llu %8.3f%% %5llu %8.3f %8.3f %8.3f %8.3f %6llu..%llu\n", name, (unsigned long long)units,
+              fill * 100, (unsigned long long)(seqs.size() - placed), q.weight_cv, opt(q.long_short_ratio),
+              opt(q.rank_imbalance_mean), opt(q.rank_imbalance_max), (unsigned long long)q.min_seqs_per_step,
+              (unsigned long long)q.max_seqs_per_step);
+  nlohmann::json j = plan_quality_json(q);
+  j["units"] = units;
+  j["fill"] = fill;
+  j["sequences_lost"] = seqs.size() - placed;
+  return j;
+}
+
+nlohmann::json sort_quality(const char* name, const Plan& p, const std::vector<SeqInfo>& seqs) {
+  PlanQuality q = plan_quality(p, seqs);
+  auto opt = [](const std::optional<double>& v) { return v ? *v : NAN; };
+  std::printf("%-34s %10.3f %14.3f %12.3f\n", name, opt(q.microbatch_ratio_median), opt(q.step_spread_ratio),
+              opt(q.rank_imbalance_mean));
+  return plan_quality_json(q);
 }
 
 nlohmann::json plan_quality(const char* name, const std::vector<std::vector<uint32_t>>& packs,
@@ -73,7 +106,7 @@ int main(int argc, char** argv) {
   }
   nlohmann::json report;
   const int64_t cap = 65536;
-  auto seqs = longalign_like_lengths(10000, 7);
+  auto seqs = longalign_like_lengths(10000, 0.6, 7);
   std::printf("== plan quality: 10000 conversations, 64k packs ==\n");
   std::printf("%-22s %8s %11s %10s %12s %10s\n", "packer", "packs", "efficiency", "seqs lost", "tokens lost",
               "plan ms");
@@ -83,6 +116,57 @@ int main(int argc, char** argv) {
   t0 = Clock::now();
   auto bfd = best_fit_decreasing(seqs, cap);
   report["best_fit_decreasing"] = plan_quality("best-fit decreasing", bfd, seqs, cap, seconds_since(t0));
+
+  // (2) Step planning on the mix: 64k packs, 16 units a step, balance at W=8.
+  std::printf("\n== step planning: 1500 sequences (55%% long), 64k packs, 16 units a step, W=8 (Llama-2-7B costs) ==\n");
+  std::printf("%-34s %6s %9s %5s %8s %8s %8s %8s %s\n", "planner", "packs", "fill", "lost", "wt CV", "long/sh",
+              "imb mean", "imb max", "seqs/step");
+  nlohmann::json steps_report;
+  for (uint64_t mix_seed : {1, 2, 3}) {
+    auto mix = longalign_like_lengths(1500, 0.55, mix_seed);
+    PlanOptions po;
+    po.units_per_step = 16;
+    po.seed = mix_seed;
+    Rng rng(po.seed);
+    auto ref = next_fit_reference(mix, cap, po.seed);
+    auto before = best_fit_decreasing(mix, cap);
+    rng.shuffle(before);
+    std::string tag = "mix " + std::to_string(mix_seed) + ": ";
+    nlohmann::json row;
+    row["reference_next_fit"] = step_quality((tag + "reference next-fit").c_str(), per_step_plan(ref, mix, po), mix);
+    row["before_bfd_per_step_m"] = step_quality((tag + "before: BFD, per-step M").c_str(), per_step_plan(before, mix, po), mix);
+    t0 = Clock::now();
+    Plan after = make_plan(mix, po);
+    double ms = seconds_since(t0) * 1e3;
+    row["after"] = step_quality((tag + "after: balanced, epoch M").c_str(), after, mix);
+    row["after"]["plan_ms"] = ms;
+    steps_report.push_back(row);
+  }
+  report["step_planning"] = steps_report;
+
+  std::printf("\n== sorted batching: same mix (seed 4), batch 8, 12 micro-batches a step; imbalance at W=6, or the given W ==\n");
+  std::printf("%-34s %10s %14s %12s\n", "planner", "mb ratio", "spread ratio", "imb mean");
+  {
+    auto mix = longalign_like_lengths(1500, 0.55, 4);
+    PlanOptions so;
+    so.strategy = Strategy::sort;
+    so.batch_size = 8;
+    so.units_per_step = 12;
+    std::vector<uint32_t> order(mix.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return mix[a].length < mix[b].length; });
+    std::vector<std::vector<uint32_t>> mbs;
+    for (size_t i = 0; i < order.size(); i += 8)
+      mbs.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + 8));
+    Plan before = per_step_plan(mbs, mix, so);  // consecutive micro-batches per step (then shuffled)
+    report["sort"]["before_consecutive"] = sort_quality("before: consecutive micro-batches", before, mix);
+    report["sort"]["after"] = sort_quality("after: stratified micro-batches", make_plan(mix, so), mix);
+    for (int w : {2, 3, 6}) {  // with the world size known: neighbouring micro-batches side by side
+      so.world_size = w;
+      std::string name = "after, --world-size " + std::to_string(w);
+      report["sort"]["after_world_" + std::to_string(w)] = sort_quality(name.c_str(), make_plan(mix, so), mix);
+    }
+  }
 
   std::printf("\n== end-to-end pack: %llu synthetic conversations ==\n", (unsigned long long)records);
   fs::path dir = fs::temp_directory_path() / "longalign-pack-bench";

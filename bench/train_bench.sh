@@ -2,7 +2,8 @@
 # Training throughput on CPU (not a test): tiny_cpu on the same synthetic data with naive,
 # sorted and packed batching (the paper's efficiency comparison in miniature), and longalign
 # beside a plain PyTorch loop (bench/peer_train.py) on the same packed data, model and steps.
-# Usage: bench/train_bench.sh [build/release/bin/longalign] [python] ; prints a table, writes JSON.
+# Usage: bench/train_bench.sh [build/release/bin/longalign] [python] ; prints a table and writes
+# bench/results/train_bench_cpu_DATE.json (or $LONGALIGN_BENCH_JSON).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${1:-$root/build/release/bin/longalign}"
@@ -33,11 +34,13 @@ done
 steps=$("$py" -c "import json,sys;print(len(json.load(open(sys.argv[1]))['steps']))" "$work/run-pack/data.pack/plan.json")
 "$py" "$root/bench/peer_train.py" "$work/run-pack/data.pack" "$steps" 256 688 4 4 2 3e-3 \
   | "$py" -c "import json,sys;d=json.loads(sys.stdin.read());d.update(who='pytorch-peer',strategy='pack');print(json.dumps(d))" >>"$report"
-"$py" - "$report" <<'PY'
+out="${LONGALIGN_BENCH_JSON:-$root/bench/results/train_bench_cpu_$(date +%F).json}"
+"$py" - "$report" "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print(f"{'who':<14}{'strategy':<10}{'steps':>6}{'seconds':>9}{'real tok/s':>12}{'peak RSS MB':>13}")
 for r in rows:
     print(f"{r['who']:<14}{r['strategy']:<10}{r['steps']:>6}{r['seconds']:>9.1f}{r['real_tokens_per_s']:>12.0f}{r['peak_rss_mb']:>13.0f}")
-json.dump(rows, open("train_bench.json", "w"), indent=1)
+json.dump(rows, open(sys.argv[2], "w"), indent=1)
+print("wrote", sys.argv[2])
 PY

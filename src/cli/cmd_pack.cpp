@@ -2,8 +2,10 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/data/pack_job.hpp"
+#include "longalign/train/train_config.hpp"
 
 namespace fs = std::filesystem;
 
@@ -14,7 +16,7 @@ struct PackFlags {
   std::vector<std::string> inputs;
   std::string config, output, tokenizer, tmpl, format, strategy, weighting, overflow;
   int64_t max_tokens = 0;
-  int batch_size = 0, units_per_step = 0, threads = 0;
+  int batch_size = 0, units_per_step = 0, threads = 0, world_size = 0;
   uint64_t seed = 0;
   bool overwrite = false, skip_invalid = false, no_progress = false;
 };
@@ -22,7 +24,16 @@ struct PackFlags {
 // Defaults, then the config's data section, then the flags the user actually gave.
 data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
   data::PackOptions o;
-  if (!f.config.empty()) data::apply_data_config(f.config, o);
+  if (!f.config.empty()) {
+    data::apply_data_config(f.config, o);
+    // Rank balancing costs units with the config's model; a config that does not resolve one
+    // (e.g. its weights are not here and it names no preset) keeps Llama-2-7B's.
+    try {
+      o.plan.cost = train::load_train_config(f.config, {}).data.plan.cost;
+    } catch (const UsageError& e) {
+      log::info(std::string("cost model: Llama-2-7B (") + e.what() + ")");
+    }
+  }
   auto given = [&](const char* name) { return cmd.count(name) > 0; };
   if (given("--input")) {
     o.tokenize.inputs.assign(f.inputs.begin(), f.inputs.end());
@@ -39,6 +50,7 @@ data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
   if (given("--batch-size")) o.plan.batch_size = f.batch_size;
   if (given("--units-per-step")) o.plan.units_per_step = f.units_per_step;
   if (given("--seed")) o.plan.seed = f.seed;
+  if (given("--world-size")) o.plan.world_size = f.world_size;
   if (given("--threads")) o.tokenize.threads = f.threads;
   o.overwrite = f.overwrite;
   o.tokenize.skip_invalid = o.tokenize.skip_invalid || f.skip_invalid;
@@ -64,13 +76,17 @@ void add_pack(CLI::App& app, Action& action) {
   cmd->add_option("--template", f->tmpl, "Chat template: llama2 (default), chatglm3, chatml, raw");
   cmd->add_option("--format", f->format, "Input format: auto (default), longalign, sharegpt, alpaca, tokens");
   cmd->add_option("--strategy", f->strategy, "Batching: pack (default), sort, naive");
-  cmd->add_option("--weighting", f->weighting, "Loss weighting: sequence (default), token");
+  cmd->add_option("--weighting", f->weighting, "Loss weighting: sequence (default: every sequence counts equally), token, "
+                                         "pack_mean (the paper's plain packing loss, for ablations)");
   cmd->add_option("--max-tokens", f->max_tokens, "Longest sequence and pack capacity in tokens (default 65536)");
   cmd->add_option("--overflow", f->overflow, "Longer sequences: truncate (default), drop, error");
   cmd->add_option("--batch-size", f->batch_size, "Sequences per micro-batch for naive/sort (default 1)");
   cmd->add_option("--units-per-step", f->units_per_step,
                   "Packs or micro-batches per optimizer step (default 8); the world size must divide it");
   cmd->add_option("--seed", f->seed, "Shuffle seed (default 42)");
+  cmd->add_option("--world-size", f->world_size,
+                  "Data-parallel world size to check and report rank balance for (default: units per step / 2); "
+                  "steps are balanced for every world size that gives each rank 2+ units");
   cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)");
   cmd->add_flag("--skip-invalid", f->skip_invalid, "Skip malformed JSON / invalid UTF-8 lines instead of failing");
   cmd->add_flag("--overwrite", f->overwrite, "Replace an existing output directory");

@@ -26,7 +26,11 @@ Batch make_batch(const TokenDataset& ds, const PlanUnit& unit, Strategy strategy
       bool target_next = t + 1 < s.length && s.target[t + 1];
       b.input_ids.push_back(id);
       b.position_ids.push_back(static_cast<int32_t>(t));
-      b.labels.push_back(target_next ? s.ids[t + 1] : kIgnoreIndex);
+      const int32_t label = target_next ? s.label_at(t + 1) : kIgnoreIndex;
+      if (target_next && vocab > 0 && label >= vocab)
+        throw RuntimeError("dataset label " + std::to_string(label) + " in sequence " + std::to_string(unit.seqs[k]) +
+                           " is outside the vocabulary of " + std::to_string(vocab) + "; the dataset is corrupt");
+      b.labels.push_back(label);
       b.weights.push_back(target_next ? w : 0.0f);
       b.num_targets += target_next;
     }

@@ -1,4 +1,4 @@
-// Planner for the three batching strategies, global loss weights, and the plan file.
+// Planner for the three batching strategies, epoch-normalized loss weights, and the plan file.
 #include "longalign/data/batch_plan.hpp"
 
 #include <algorithm>
@@ -12,13 +12,14 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
+#include "longalign/data/rank_balance.hpp"
 
 using nlohmann::json;
 
 namespace longalign::data {
 namespace {
 
-constexpr int kPlanVersion = 1;
+constexpr int kPlanVersion = 2;  // 2: epoch-normalized weights, cost model, balanced steps
 
 PlanUnit make_unit(std::vector<uint32_t> idx, const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
   PlanUnit u;
@@ -32,15 +33,58 @@ PlanUnit make_unit(std::vector<uint32_t> idx, const std::vector<SeqInfo>& seqs, 
   return u;
 }
 
-void assign_weights(PlanStep& step, const std::vector<SeqInfo>& seqs, Weighting w) {
-  uint64_t m = 0, t = 0;
-  for (const auto& u : step.units)
-    for (uint32_t i : u.seqs) m += 1, t += seqs[i].n_targets;
-  for (auto& u : step.units) {
-    u.weights.clear();
-    for (uint32_t i : u.seqs)
-      u.weights.push_back(w == Weighting::sequence ? 1.0 / (double(seqs[i].n_targets) * double(m)) : 1.0 / double(t));
+// See the header for the three rules; M̄ and T̄ are means over all steps of the plan.
+void assign_weights(Plan& plan, const std::vector<SeqInfo>& seqs) {
+  double m = 0, t = 0;
+  for (const auto& step : plan.steps)
+    for (const auto& u : step.units)
+      for (uint32_t i : u.seqs) m += 1, t += seqs[i].n_targets;
+  const double steps = double(plan.steps.size());
+  const double mean_m = m / steps, mean_t = t / steps;
+  for (auto& step : plan.steps)
+    for (auto& u : step.units) {
+      double unit_targets = 0;
+      for (uint32_t i : u.seqs) unit_targets += seqs[i].n_targets;
+      u.weights.clear();
+      for (uint32_t i : u.seqs) switch (plan.options.weighting) {
+          case Weighting::sequence: u.weights.push_back(1.0 / (double(seqs[i].n_targets) * mean_m)); break;
+          case Weighting::token: u.weights.push_back(1.0 / mean_t); break;
+          case Weighting::pack_mean: u.weights.push_back(1.0 / (unit_targets * double(step.units.size()))); break;
+        }
+    }
+}
+
+// Steps of `per_step` units, each drawn one from every cost stratum: units sorted by cost are cut
+// into per_step strata, each shuffled, and step s takes the s-th unit of every stratum. So each
+// step spans the whole cost range (long and short together, never a narrow band) and holds the
+// heavy/light mix that balanced_order can split evenly over ranks. The leftover units, drawn at
+// random, form a final smaller step.
+std::vector<std::vector<size_t>> stratified_steps(const std::vector<double>& cost, size_t per_step, Rng& rng,
+                                                  bool balance = true) {
+  const size_t n = cost.size(), full = n / per_step;
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  rng.shuffle(idx);
+  std::vector<size_t> rest(idx.begin(), idx.begin() + (n - full * per_step));
+  std::vector<size_t> main(idx.begin() + rest.size(), idx.end());
+  std::sort(main.begin(), main.end(), [&](size_t a, size_t b) { return cost[a] != cost[b] ? cost[a] < cost[b] : a < b; });
+  std::vector<std::vector<size_t>> steps(full);
+  for (size_t j = 0; j < per_step; ++j) {
+    std::vector<size_t> stratum(main.begin() + j * full, main.begin() + (j + 1) * full);
+    rng.shuffle(stratum);
+    for (size_t s = 0; s < full; ++s) steps[s].push_back(stratum[s]);
   }
+  rng.shuffle(steps);
+  for (auto& st : steps) {
+    if (!balance) break;
+    std::vector<double> c;
+    for (size_t u : st) c.push_back(cost[u]);
+    std::vector<size_t> ordered;
+    for (size_t k : balanced_order(c)) ordered.push_back(st[k]);
+    st = std::move(ordered);
+  }
+  if (!rest.empty()) steps.push_back(std::move(rest));
+  return steps;
 }
 
 std::vector<std::vector<uint32_t>> chunk(const std::vector<uint32_t>& order, size_t size) {
@@ -48,6 +92,42 @@ std::vector<std::vector<uint32_t>> chunk(const std::vector<uint32_t>& order, siz
   for (size_t i = 0; i < order.size(); i += size)
     out.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + size));
   return out;
+}
+
+// Sorted batching for a known world size W, as the reference runs it: every micro-step gives
+// the W ranks W neighbouring micro-batches (a group), so they finish together, and a step's
+// k = units/W groups are drawn from across the length range (one from each of k strata). Rank r
+// runs units [r*k, (r+1)*k): its j-th micro-batch is the r-th of group j. `cost` is in length order.
+std::vector<std::vector<size_t>> reference_sorted_steps(const std::vector<double>& cost, size_t per_step, size_t world,
+                                                        Rng& rng) {
+  std::vector<std::vector<size_t>> groups;
+  std::vector<double> group_cost;
+  for (size_t i = 0; i < cost.size(); i += world) {
+    groups.emplace_back();
+    group_cost.push_back(0);
+    for (size_t u = i; u < std::min(cost.size(), i + world); ++u) groups.back().push_back(u), group_cost.back() += cost[u];
+  }
+  std::vector<size_t> short_group;  // the longest micro-batches, when fewer than W remain
+  if (!groups.empty() && groups.back().size() < world) {
+    short_group = groups.back();
+    groups.pop_back();
+    group_cost.pop_back();
+  }
+  const size_t k = per_step / world;
+  std::vector<std::vector<size_t>> steps, drawn = stratified_steps(group_cost, k, rng, false);
+  std::vector<size_t> rest = short_group;
+  for (const auto& gs : drawn) {
+    if (gs.size() < k) {  // the leftover groups join the final, smaller step
+      for (size_t g : gs) rest.insert(rest.end(), groups[g].begin(), groups[g].end());
+      continue;
+    }
+    steps.emplace_back();
+    for (size_t r = 0; r < world; ++r)
+      for (size_t g : gs) steps.back().push_back(groups[g][r]);
+  }
+  // At most k-1 groups plus a short one: fewer units than a step holds.
+  if (!rest.empty()) steps.push_back(std::move(rest));
+  return steps;
 }
 
 }  // namespace
@@ -62,11 +142,24 @@ Strategy parse_strategy(const std::string& s) {
 Weighting parse_weighting(const std::string& s) {
   if (s == "sequence") return Weighting::sequence;
   if (s == "token") return Weighting::token;
-  throw UsageError("unknown loss weighting '" + s + "'; use sequence or token");
+  if (s == "pack_mean") return Weighting::pack_mean;
+  throw UsageError("unknown loss weighting '" + s + "'; use sequence, token or pack_mean");
 }
 
 const char* to_string(Strategy s) { return s == Strategy::naive ? "naive" : s == Strategy::sort ? "sort" : "pack"; }
-const char* to_string(Weighting w) { return w == Weighting::sequence ? "sequence" : "token"; }
+const char* to_string(Weighting w) {
+  return w == Weighting::sequence ? "sequence" : w == Weighting::token ? "token" : "pack_mean";
+}
+
+double unit_flops(const PlanUnit& unit, const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
+  double f = 0;
+  if (o.strategy == Strategy::pack) {
+    for (uint32_t i : unit.seqs) f += o.cost.flops(seqs[i].length);
+  } else if (!unit.seqs.empty()) {  // every segment is padded to the longest: it all computes
+    f = double(unit.seqs.size()) * o.cost.flops(double(unit.padded_tokens) / double(unit.seqs.size()));
+  }
+  return f;
+}
 
 std::vector<std::vector<uint32_t>> best_fit_decreasing(const std::vector<SeqInfo>& seqs, int64_t max_tokens) {
   std::vector<uint32_t> order(seqs.size());
@@ -128,34 +221,52 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
                          "; re-pack with a larger --max-tokens");
     if (seqs[i].n_targets == 0) throw RuntimeError("sequence " + std::to_string(i) + " has no target token");
   }
+  if (o.world_size < 0 || (o.world_size > 0 && o.units_per_step % o.world_size != 0))
+    throw UsageError("--units-per-step " + std::to_string(o.units_per_step) + " is not a multiple of --world-size " +
+                     std::to_string(o.world_size) + ": every rank must run the same number of units; use a multiple of " +
+                     std::to_string(std::max(1, o.world_size)));
+  if (!(o.cost.params > 0 && o.cost.hidden > 0 && o.cost.layers > 0))
+    throw UsageError("the plan's cost model needs positive parameters, hidden size and layers");
   Rng rng(o.seed);
   std::vector<std::vector<uint32_t>> groups;
   std::vector<uint32_t> order(seqs.size());
   std::iota(order.begin(), order.end(), 0);
   switch (o.strategy) {
-    case Strategy::pack:
-      groups = best_fit_decreasing(seqs, o.max_tokens);
-      rng.shuffle(groups);
-      break;
+    case Strategy::pack: groups = best_fit_decreasing(seqs, o.max_tokens); break;
     case Strategy::naive:
       rng.shuffle(order);
       groups = chunk(order, o.batch_size);
       break;
-    case Strategy::sort:
+    case Strategy::sort:  // neighbouring lengths share a micro-batch; the longest may be short of B
       std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return seqs[a].length < seqs[b].length; });
       groups = chunk(order, o.batch_size);
       break;
   }
+  std::vector<PlanUnit> units;
+  std::vector<double> cost;
+  for (auto& g : groups) {
+    units.push_back(make_unit(std::move(g), seqs, o));
+    cost.push_back(unit_flops(units.back(), seqs, o));
+  }
+  std::vector<std::vector<size_t>> steps;
+  const size_t per_step = size_t(o.units_per_step);
+  if (o.strategy == Strategy::naive) {
+    for (size_t i = 0; i < units.size(); i += per_step) {
+      steps.emplace_back();
+      for (size_t k = i; k < std::min(units.size(), i + per_step); ++k) steps.back().push_back(k);
+    }
+  } else if (o.strategy == Strategy::sort && o.world_size > 1) {
+    steps = reference_sorted_steps(cost, per_step, size_t(o.world_size), rng);
+  } else {
+    steps = stratified_steps(cost, per_step, rng);
+  }
   Plan plan{o, {}};
-  for (size_t i = 0; i < groups.size(); i += o.units_per_step) {
+  for (const auto& st : steps) {
     PlanStep step;
-    for (size_t k = i; k < std::min(groups.size(), i + o.units_per_step); ++k)
-      step.units.push_back(make_unit(std::move(groups[k]), seqs, o));
-    assign_weights(step, seqs, o.weighting);
+    for (size_t u : st) step.units.push_back(std::move(units[u]));
     plan.steps.push_back(std::move(step));
   }
-  // Sorted batching keeps similar lengths within a step; shuffle the steps, not their contents.
-  if (o.strategy == Strategy::sort) rng.shuffle(plan.steps);
+  assign_weights(plan, seqs);
   return plan;
 }
 
@@ -165,9 +276,10 @@ std::vector<size_t> rank_units(const Plan& plan, size_t step, int world, int ran
   if (per_step % world != 0)
     throw UsageError("world size " + std::to_string(world) + " does not divide the plan's " + std::to_string(per_step) +
                      " units per step; re-pack with --units-per-step a multiple of the world size");
-  const size_t k = per_step / world, n = plan.steps.at(step).units.size();
+  // n == per_step gives [rank*k, (rank+1)*k); a short final step is spread as evenly.
+  const size_t n = plan.steps.at(step).units.size(), w = size_t(world), r = size_t(rank);
   std::vector<size_t> out;
-  for (size_t u = rank * k; u < std::min(n, (rank + 1) * k); ++u) out.push_back(u);
+  for (size_t u = r * n / w; u < (r + 1) * n / w; ++u) out.push_back(u);
   return out;
 }
 
@@ -183,7 +295,8 @@ void save_plan(const Plan& plan, const std::filesystem::path& path) {
   json j = {{"format", "longalign-plan"},         {"version", kPlanVersion},
             {"strategy", to_string(o.strategy)},  {"weighting", to_string(o.weighting)},
             {"max_tokens", o.max_tokens},         {"batch_size", o.batch_size},
-            {"units_per_step", o.units_per_step}, {"seed", o.seed},
+            {"units_per_step", o.units_per_step}, {"seed", o.seed}, {"world_size", o.world_size},
+            {"cost_model", {{"params", o.cost.params}, {"hidden", o.cost.hidden}, {"layers", o.cost.layers}}},
             {"steps", std::move(steps)}};
   write_file_atomic(path, j.dump() + "\n");
 }
@@ -206,6 +319,9 @@ Plan load_plan(const std::filesystem::path& path) {
     o.batch_size = j.at("batch_size").get<int>();
     o.units_per_step = j.at("units_per_step").get<int>();
     o.seed = j.at("seed").get<uint64_t>();
+    o.world_size = j.at("world_size").get<int>();
+    const auto& cm = j.at("cost_model");
+    o.cost = {cm.at("params").get<double>(), cm.at("hidden").get<double>(), cm.at("layers").get<double>()};
     for (const auto& s : j.at("steps")) {
       PlanStep step;
       for (const auto& u : s.at("units")) {

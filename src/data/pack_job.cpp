@@ -45,7 +45,7 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
   static const std::vector<std::string> keys = {"inputs",     "tokenizer",      "template",  "format",
                                                 "strategy",   "weighting",      "max_tokens", "batch_size",
                                                 "units_per_step", "seed",       "overflow",  "skip_invalid",
-                                                "pack_dir"};
+                                                "pack_dir",   "world_size"};
   for (const auto& kv : data) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -74,6 +74,7 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
     else if (key == "batch_size") o.plan.batch_size = get<int>(v, key, where);
     else if (key == "units_per_step") o.plan.units_per_step = get<int>(v, key, where);
     else if (key == "seed") o.plan.seed = get<uint64_t>(v, key, where);
+    else if (key == "world_size") o.plan.world_size = get<int>(v, key, where);
     else if (key == "overflow") o.tokenize.overflow = parse_overflow(get<std::string>(v, key, where));
     else if (key == "skip_invalid") o.tokenize.skip_invalid = get<bool>(v, key, where);
     else if (key == "pack_dir") o.output = path_of(get<std::string>(v, key, where));
@@ -99,6 +100,7 @@ std::string data_section_yaml(const PackOptions& o, int indent) {
   s += pad + "batch_size: " + std::to_string(o.plan.batch_size) + "\n";
   s += pad + "units_per_step: " + std::to_string(o.plan.units_per_step) + "\n";
   s += pad + "seed: " + std::to_string(o.plan.seed) + "\n";
+  if (o.plan.world_size) s += pad + "world_size: " + std::to_string(o.plan.world_size) + "\n";
   s += pad + "overflow: " + to_string(o.tokenize.overflow) + "\n";
   s += pad + "skip_invalid: " + (o.tokenize.skip_invalid ? "true" : "false") + "\n";
   if (!o.output.empty()) s += pad + "pack_dir: " + o.output.string() + "\n";
@@ -122,7 +124,10 @@ std::string pack_config_json(const PackOptions& o) {
                         {"max_tokens", o.plan.max_tokens},
                         {"batch_size", o.plan.batch_size},
                         {"units_per_step", o.plan.units_per_step},
-                        {"seed", o.plan.seed}};
+                        {"seed", o.plan.seed},
+                        {"world_size", o.plan.world_size},
+                        {"cost_model", {{"params", o.plan.cost.params}, {"hidden", o.plan.cost.hidden},
+                                        {"layers", o.plan.cost.layers}}}};
   for (size_t i = 0; i < o.tokenize.inputs.size(); ++i)
     cfg["inputs"].push_back({{"path", fs::absolute(o.tokenize.inputs[i]).string()},
                              {"bytes", fs::exists(o.tokenize.inputs[i]) ? fs::file_size(o.tokenize.inputs[i]) : 0},
@@ -175,6 +180,7 @@ PackStats run_pack(PackOptions o) {
       stats.padding_tokens += u.padded_tokens - u.tokens;
     }
   stats.steps = plan.steps.size();
+  stats.quality = plan_quality(plan, seqs);
   write_file_atomic(out.path() / "stats.json", stats.to_json());
 
   write_file_atomic(out.path() / "pack_config.json", pack_config_json(o));

@@ -43,7 +43,8 @@ std::string PackStats::to_json() const {
                       {"batches", batches},
                       {"padding_tokens", padding_tokens},
                       {"efficiency", efficiency()},
-                      {"length_histogram", hist}};
+                      {"length_histogram", hist},
+                      {"plan_quality", plan_quality_json(quality)}};
   return j.dump(2) + "\n";
 }
 
@@ -53,6 +54,7 @@ std::string PackStats::summary() const {
       "tokens {}  target tokens {}  steps {}  batches {}  padding {}  efficiency {:.2f}%\n",
       records, sequences, truncated, dropped_total(), invalid, tokens, target_tokens, steps, batches,
       padding_tokens, efficiency() * 100);
+  s += plan_quality_summary(quality);
   for (const auto& [reason, c] : dropped) s += fmt::format("  dropped {:<28} {}\n", reason, c);
   for (const auto& e : invalid_examples) s += "  skipped invalid line " + e + "\n";
   uint64_t peak = 0;

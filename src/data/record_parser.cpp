@@ -115,10 +115,16 @@ ParsedRecord parse_tokens(const json& j) {
     for (size_t i = 0; i < t.ids.size(); ++i) {
       const auto& l = (*labels)[i];
       if (!l.is_number_integer()) return skipped("bad_labels", "labels must be integers");
+      // HF semantics: labels[i] is what position i-1 predicts. A label that differs from
+      // input_ids[i] is kept as a relabel; labels[0] predicts nothing and is ignored.
       int64_t v = l.get<int64_t>();
-      if (v == -100) t.target[i] = 0;
-      else if (v != t.ids[i])
-        return skipped("bad_labels", "labels must be -100 or equal to input_ids at the same position (unshifted)");
+      if (v == -100) {
+        t.target[i] = 0;
+      } else if (v < 0 || v > INT32_MAX) {
+        return skipped("bad_labels", "labels must be -100 or non-negative 32-bit token ids");
+      } else if (i > 0 && v != t.ids[i]) {
+        t.relabels.push_back({uint32_t(i), int32_t(v)});
+      }
     }
     t.target[0] = 0;
   }

@@ -2,6 +2,8 @@
 // shows a falling loss on it, and retrieval accuracy is scorable without a judge.
 #include "longalign/data/synth.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -161,6 +163,23 @@ void write_synth(const SynthOptions& o, const std::filesystem::path& out) {
     std::filesystem::remove(tmp, ec);
     throw;
   }
+}
+
+std::vector<SeqInfo> longalign_like_lengths(size_t n, double long_fraction, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<SeqInfo> v;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t len;
+    if (rng.uniform() < long_fraction) {
+      len = uint32_t(std::exp(std::log(8192.0) + rng.uniform() * (std::log(65536.0) - std::log(8192.0))));
+      v.push_back({len, std::max<uint32_t>(1, len / 10)});
+    } else {
+      double z = std::sqrt(-2 * std::log(1 - rng.uniform())) * std::cos(2 * M_PI * rng.uniform());
+      len = uint32_t(std::clamp(std::exp(std::log(700.0) + z), 32.0, 8191.0));
+      v.push_back({len, std::max<uint32_t>(1, len / 2)});
+    }
+  }
+  return v;
 }
 
 }  // namespace longalign::data

@@ -1,6 +1,7 @@
 // Writer and mmap reader of the tokenized dataset format described in the header.
 #include "longalign/data/token_dataset.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,13 @@ void DatasetWriter::add(const TokenizedRecord& rec) {
   targets_.write(rec.target.data(), rec.target.size());
   index_.write(&e, sizeof e);
   index_crc_ = crc32c(&e, sizeof e, index_crc_);
+  for (const auto& r : rec.relabels) {
+    if (!relabel_) relabel_ = std::make_unique<FileWriter>(dir_ / "relabel.bin");
+    RelabelEntry re{info_.num_tokens + r.pos, r.label};
+    relabel_->write(&re, sizeof re);
+    relabel_crc_ = crc32c(&re, sizeof re, relabel_crc_);
+    info_.num_relabels += 1;
+  }
   info_.num_sequences += 1;
   info_.num_tokens += rec.ids.size();
   info_.num_targets += n_targets;
@@ -40,6 +48,7 @@ DatasetInfo DatasetWriter::finish() {
   tokens_.close();
   targets_.close();
   index_.close();
+  if (relabel_) relabel_->close();
   json h = {{"format", "longalign-tokens"},
             {"version", kDatasetVersion},
             {"tokenizer_checksum", info_.tokenizer_checksum},
@@ -51,7 +60,9 @@ DatasetInfo DatasetWriter::finish() {
             {"num_sequences", info_.num_sequences},
             {"num_tokens", info_.num_tokens},
             {"num_targets", info_.num_targets},
-            {"index_crc32c", index_crc_}};
+            {"index_crc32c", index_crc_},
+            {"num_relabels", info_.num_relabels},
+            {"relabel_crc32c", relabel_crc_}};
   write_file_atomic(dir_ / "header.json", h.dump(2) + "\n");
   return info_;
 }
@@ -66,7 +77,7 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
   };
   if (!h.is_object() || h.value("format", "") != "longalign-tokens") throw corrupt("header.json is not a dataset header");
   int version = h.value("version", -1);
-  if (version != kDatasetVersion)
+  if (version != kDatasetVersion && version != 1)
     throw RuntimeError("dataset " + dir.string() + " has format version " + std::to_string(version) +
                        " but this longalign reads version " + std::to_string(kDatasetVersion) +
                        "; re-run `longalign pack` to rebuild it");
@@ -82,6 +93,7 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
     i.num_sequences = h.at("num_sequences").get<uint64_t>();
     i.num_tokens = h.at("num_tokens").get<uint64_t>();
     i.num_targets = h.at("num_targets").get<uint64_t>();
+    i.num_relabels = h.value("num_relabels", uint64_t{0});
   } catch (const json::exception& e) {
     throw corrupt(std::string("header.json: ") + e.what());
   }
@@ -96,6 +108,16 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
   if (ds.targets_.size() != info.num_tokens) throw corrupt("targets.bin has the wrong size");
   if (crc32c(ds.index_.data(), ds.index_.size()) != h.value("index_crc32c", 0u))
     throw corrupt("index.bin fails its CRC check");
+  if (info.num_relabels > 0) {
+    ds.relabel_ = MappedFile(dir / "relabel.bin");
+    if (ds.relabel_.size() != info.num_relabels * sizeof(RelabelEntry)) throw corrupt("relabel.bin has the wrong size");
+    if (crc32c(ds.relabel_.data(), ds.relabel_.size()) != h.value("relabel_crc32c", 0u))
+      throw corrupt("relabel.bin fails its CRC check");
+    const auto* r = reinterpret_cast<const RelabelEntry*>(ds.relabel_.data());
+    for (size_t k = 0; k < info.num_relabels; ++k)
+      if (r[k].pos >= info.num_tokens || (k > 0 && r[k].pos <= r[k - 1].pos) || r[k].label < 0)
+        throw corrupt("relabel entry " + std::to_string(k) + " is out of order or out of range");
+  }
   ds.n_ = info.num_sequences;
   // The CRC vouches for the index; check that it also tiles tokens.bin exactly.
   uint64_t expect = 0;
@@ -112,8 +134,28 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
 SequenceView TokenDataset::operator[](size_t i) const {
   IndexEntry e;
   std::memcpy(&e, index_.data() + i * sizeof e, sizeof e);
-  return {reinterpret_cast<const int32_t*>(tokens_.data()) + e.offset, targets_.data() + e.offset, e.length,
-          e.n_targets};
+  SequenceView v{reinterpret_cast<const int32_t*>(tokens_.data()) + e.offset, targets_.data() + e.offset, e.length,
+                 e.n_targets};
+  v.offset = e.offset;
+  if (info_.num_relabels > 0) {
+    const auto* all = reinterpret_cast<const RelabelEntry*>(relabel_.data());
+    const auto* end = all + info_.num_relabels;
+    auto by_pos = [](const RelabelEntry& r, uint64_t p) { return r.pos < p; };
+    const auto* lo = std::lower_bound(all, end, e.offset, by_pos);
+    const auto* hi = std::lower_bound(lo, end, e.offset + e.length, by_pos);
+    v.relabels = lo;
+    v.num_relabels = size_t(hi - lo);
+  }
+  return v;
+}
+
+int32_t SequenceView::label_at(uint32_t t) const {
+  if (num_relabels > 0) {
+    const auto* end = relabels + num_relabels;
+    const auto* it = std::lower_bound(relabels, end, offset + t, [](const RelabelEntry& r, uint64_t p) { return r.pos < p; });
+    if (it != end && it->pos == offset + t) return it->label;
+  }
+  return ids[t];
 }
 
 }  // namespace longalign::data

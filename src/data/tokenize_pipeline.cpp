@@ -62,11 +62,16 @@ Outcome process_line(const std::string& line, uint64_t line_no, InputFormat fmt,
   if (p.kind == ParsedRecord::Kind::skipped) return skip(Outcome::Kind::skipped, p.reason, p.detail);
   if (p.kind == ParsedRecord::Kind::tokens) {
     out.rec = std::move(p.tokens);
-    if (tok)
+    if (tok) {
       for (int32_t id : out.rec.ids)
         if (id >= tok->vocab_size())
           return skip(Outcome::Kind::skipped, "bad_token",
                       "token id " + std::to_string(id) + " is outside the tokenizer's vocabulary");
+      for (const auto& r : out.rec.relabels)
+        if (r.label >= tok->vocab_size())
+          return skip(Outcome::Kind::skipped, "bad_labels",
+                      "label " + std::to_string(r.label) + " is outside the tokenizer's vocabulary");
+    }
   } else {
     if (!tok) throw UsageError("chat-format input needs a tokenizer: pass --tokenizer PATH");
     out.rec = encode_segments(render_template(p.conv, opts.chat_template), *tok);
@@ -82,6 +87,9 @@ Outcome process_line(const std::string& line, uint64_t line_no, InputFormat fmt,
     if (opts.overflow == Overflow::drop) return skip(Outcome::Kind::skipped, "too_long", len + " tokens");
     out.rec.ids.resize(opts.max_length);
     out.rec.target.resize(opts.max_length);
+    auto& rl = out.rec.relabels;
+    rl.erase(std::remove_if(rl.begin(), rl.end(), [&](const Relabel& r) { return int64_t(r.pos) >= opts.max_length; }),
+             rl.end());
     out.truncated = true;
     if (count_targets() == 0)
       return skip(Outcome::Kind::skipped, "no_target_after_truncation", "all targets lie past --max-tokens");

@@ -5,7 +5,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <cmath>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "longalign/core/error.hpp"
@@ -94,6 +96,29 @@ void apply_section(const Ctx& c, const std::string& name, const YAML::Node& node
   }
 }
 
+// The integer layer-shape keys of the model section: they describe a checkpoint, so when one is
+// given they must agree with it.
+using IntField = int64_t model::LlamaConfig::*;
+const std::vector<std::pair<std::string, IntField>> kShapeKeys = {
+    {"vocab_size", &model::LlamaConfig::vocab_size},
+    {"hidden_size", &model::LlamaConfig::hidden_size},
+    {"intermediate_size", &model::LlamaConfig::intermediate_size},
+    {"num_hidden_layers", &model::LlamaConfig::num_hidden_layers},
+    {"num_attention_heads", &model::LlamaConfig::num_attention_heads},
+    {"num_key_value_heads", &model::LlamaConfig::num_key_value_heads},
+    {"head_dim", &model::LlamaConfig::head_dim}};
+
+// Named architectures for planning before the weights are at hand (model.preset).
+model::LlamaConfig preset_arch(const std::string& name) {
+  model::LlamaConfig a;  // the defaults are Llama-2-7B's
+  if (name == "llama2-13b") {
+    a.hidden_size = 5120;
+    a.intermediate_size = 13824;
+    a.num_hidden_layers = a.num_attention_heads = a.num_key_value_heads = 40;
+  }
+  return a;
+}
+
 void apply_override(YAML::Node& root, const std::string& spec) {
   size_t eq = spec.find('=');
   size_t dot = spec.find('.');
@@ -110,7 +135,62 @@ void apply_override(YAML::Node& root, const std::string& spec) {
   root[section][key] = value;
 }
 
+// The architecture: the checkpoint's config.json when model.path has one, else the preset and
+// the YAML's keys. Layer shapes the YAML (or the preset) states must agree with the checkpoint,
+// except that a preset's vocabulary may be smaller (checkpoints pad it, e.g. 32256). Context
+// keys (rope_theta, max_position_embeddings, rope_scaling_*) given in the YAML replace the
+// checkpoint's: they are how a run sets its context. model.rope_theta is absolute, so a base
+// that is already extended (LongAlign-7B-64k-base: 2e6) is never scaled again; rope_theta_scale
+// multiplies whatever base results, and giving both is refused as ambiguous.
+void resolve_model(const std::string& where, const std::set<std::string>& given, const std::string& preset,
+                   ModelSection& m) {
+  auto& a = m.arch;
+  auto has = [&](const std::string& k) { return given.count(k) > 0; };
+  if (has("rope_theta") && has("rope_theta_scale") && m.rope_theta_scale != 1.0)
+    throw UsageError(where + ": model.rope_theta (an absolute base) and model.rope_theta_scale are both set; keep one");
+  const model::LlamaConfig yaml = a;
+  if (!preset.empty()) {
+    model::LlamaConfig p = preset_arch(preset);
+    for (const auto& [k, field] : kShapeKeys)
+      if (!has(k)) a.*field = p.*field;
+    if (!has("rms_norm_eps")) a.rms_norm_eps = p.rms_norm_eps;
+  }
+  const fs::path config_json = m.path / "config.json";
+  if (!m.path.empty() && fs::exists(config_json)) {
+    model::LlamaConfig f = model::load_hf_config(config_json);
+    for (const auto& [k, field] : kShapeKeys) {
+      if (!has(k) && (preset.empty() || k == "vocab_size" || k == "head_dim")) continue;
+      if (a.*field != f.*field)
+        throw UsageError(where + ": model." + k + " is " + std::to_string(a.*field) + (has(k) ? "" : " (preset " + preset + ")") +
+                         " but " + config_json.string() + " says " + std::to_string(f.*field));
+    }
+    if (preset.size() && a.vocab_size > f.vocab_size)
+      throw UsageError(where + ": preset " + preset + " has vocab_size " + std::to_string(a.vocab_size) + " but " +
+                       config_json.string() + " says " + std::to_string(f.vocab_size));
+    if ((has("rms_norm_eps") || !preset.empty()) && std::abs(a.rms_norm_eps - f.rms_norm_eps) > 1e-12)
+      throw UsageError(where + ": model.rms_norm_eps is " + std::to_string(a.rms_norm_eps) + " but " +
+                       config_json.string() + " says " + std::to_string(f.rms_norm_eps));
+    if (has("tie_word_embeddings") && a.tie_word_embeddings != f.tie_word_embeddings)
+      throw UsageError(where + ": model.tie_word_embeddings disagrees with " + config_json.string());
+    if (has("rope_theta")) f.rope_theta = yaml.rope_theta;
+    if (has("max_position_embeddings")) f.max_position_embeddings = yaml.max_position_embeddings;
+    if (has("rope_scaling_type")) f.rope_scaling.type = yaml.rope_scaling.type;
+    if (has("rope_scaling_factor")) f.rope_scaling.factor = yaml.rope_scaling.factor;
+    a = f;
+  } else if (!m.path.empty() && preset.empty() &&
+             std::none_of(kShapeKeys.begin(), kShapeKeys.end(), [&](const auto& kv) { return has(kv.first); })) {
+    throw UsageError(where + ": model.path " + m.path.string() +
+                     " has no config.json; point it at a HF model directory, or set model.preset to plan without it");
+  }
+  a.rope_theta *= m.rope_theta_scale;
+}
+
 }  // namespace
+
+data::CostModel cost_model_for(model::LlamaConfig a) {
+  if (a.vocab_size == 0) a.vocab_size = 32000;  // a scratch model's vocabulary is the tokenizer's, known later
+  return {double(a.num_parameters()), double(a.hidden_size), double(a.num_hidden_layers)};
+}
 
 TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides) {
   if (!fs::exists(file)) throw UsageError("config " + file.string() + " does not exist");
@@ -130,18 +210,19 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   Ctx c{file.string()};
   auto& a = cfg.model.arch;
   a.vocab_size = 0;  // scratch models take it from the tokenizer unless set
-  bool arch_keys = false;
+  std::set<std::string> given;  // model keys the YAML sets
   auto arch = [&](Setter s) {
-    return [s, &arch_keys](const YAML::Node& v, const std::string& k) {
-      arch_keys = true;
+    return [s, &given](const YAML::Node& v, const std::string& k) {
+      given.insert(k.substr(k.find('.') + 1));
       s(v, k);
     };
   };
   const double inf = 1e300;
-  std::string rope_type = "default";
+  std::string rope_type = "default", preset;
   Section model = {
       {"path", path(c, cfg.model.path, base)},
-      {"rope_theta_scale", number(c, cfg.model.rope_theta_scale, 0, inf, true)},
+      {"preset", choice(c, preset, {"llama2-7b", "llama2-13b"})},
+      {"rope_theta_scale", arch(number(c, cfg.model.rope_theta_scale, 0, inf, true))},
       {"init_std", number(c, cfg.model.init_std, 0, 10, true)},
       {"vocab_size", arch(integer(c, a.vocab_size, 0))},  // 0: the tokenizer's
       {"hidden_size", arch(integer(c, a.hidden_size, 1))},
@@ -209,29 +290,11 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   }
   a.rope_scaling.type = rope_type;
 
-  if (!cfg.model.path.empty() && fs::exists(cfg.model.path / "config.json")) {
-    model::LlamaConfig f = model::load_hf_config(cfg.model.path / "config.json");
-    if (arch_keys) {  // the YAML restates the shape: it must agree with the checkpoint
-      auto same = [&](const char* key, int64_t yaml_v, int64_t file_v) {
-        if (yaml_v != file_v)
-          throw UsageError(file.string() + ": model." + key + " is " + std::to_string(yaml_v) + " but " +
-                           (cfg.model.path / "config.json").string() + " says " + std::to_string(file_v));
-      };
-      same("hidden_size", a.hidden_size, f.hidden_size);
-      same("intermediate_size", a.intermediate_size, f.intermediate_size);
-      same("num_hidden_layers", a.num_hidden_layers, f.num_hidden_layers);
-      same("num_attention_heads", a.num_attention_heads, f.num_attention_heads);
-      same("num_key_value_heads", a.num_key_value_heads, f.num_key_value_heads);
-      if (a.vocab_size) same("vocab_size", a.vocab_size, f.vocab_size);
-    }
-    cfg.model.arch = f;
-  } else if (!cfg.model.path.empty() && !arch_keys) {
-    throw UsageError(file.string() + ": model.path " + cfg.model.path.string() + " has no config.json");
-  }
-  cfg.model.arch.rope_theta *= cfg.model.rope_theta_scale;
+  resolve_model(file.string(), given, preset, cfg.model);
   model::LlamaConfig check = cfg.model.arch;
   if (check.vocab_size == 0) check.vocab_size = 1;  // filled from the tokenizer at train time
   check.validate(file.string() + ": model");
+  cfg.data.plan.cost = cost_model_for(cfg.model.arch);
   if (cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
     throw UsageError(file.string() + ": data needs `inputs` (JSONL to pack) or `pack_dir` (a `longalign pack` output)");
   return cfg;

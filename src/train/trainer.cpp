@@ -1,6 +1,6 @@
 // The training loop. One optimizer step = one plan step: its units run as micro-steps on this
 // process (data parallelism splits them across ranks later); each unit's loss already carries
-// the step-global weights, so summing micro-step losses gives the step loss directly.
+// the epoch-normalized weights, so summing micro-step losses gives the step loss directly.
 #include "longalign/train/trainer.hpp"
 
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -114,6 +114,10 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     if (!lead) pack_dir = pack_dir_for(cfg);
     ds.emplace(data::TokenDataset::open(pack_dir));
     plan = data::load_plan(pack_dir / "plan.json");
+    if (lead && world > 1 && plan.options.strategy == data::Strategy::sort && plan.options.world_size != world)
+      log::warn("this sorted-batching plan was not made for " + std::to_string(world) +
+                " ranks, so ranks get micro-batches of unrelated lengths and wait on each other; "
+                "set data.world_size: " + std::to_string(world) + " (pack --world-size) to balance them");
 
     if (arch.vocab_size == 0) arch.vocab_size = ds->info().vocab_size;
     if (ds->info().vocab_size > arch.vocab_size)
@@ -247,6 +251,12 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
       step_tokens = int64_t(extras[1]);
       stop_requested = extras[2] > 0;
     }
+    // The weights of a step sum to M/M̄ (see batch_plan.hpp): the logged loss divides by that
+    // sum, so it is the step's mean per-sequence (or per-token) loss, comparable across steps.
+    double weight_sum = 0;
+    for (const auto& u : plan.steps[ps].units)
+      for (size_t k = 0; k < u.seqs.size(); ++k) weight_sum += u.weights[k] * (*ds)[u.seqs[k]].n_targets;
+    loss_sum /= weight_sum;
     StepMetrics mt;
     mt.step = st.step + 1;
     mt.total_steps = total;

@@ -79,7 +79,12 @@ TEST(Batch, WeightsOfAStepSumToOneAcrossRanks) {
     o.batch_size = 2;
     o.units_per_step = 4;
     Plan p = make_plan(seqs, o);
-    for (size_t s = 0; s < p.steps.size(); ++s)
+    double epoch = 0;
+    for (size_t s = 0; s < p.steps.size(); ++s) {
+      double expect = 0;  // the step's share of the epoch: its weights times its targets
+      for (const auto& u : p.steps[s].units)
+        for (size_t k = 0; k < u.seqs.size(); ++k) expect += u.weights[k] * seqs[u.seqs[k]].n_targets;
+      epoch += expect;
       for (int world : {1, 2, 4}) {
         double total = 0;
         for (int r = 0; r < world; ++r)
@@ -90,9 +95,40 @@ TEST(Batch, WeightsOfAStepSumToOneAcrossRanks) {
               EXPECT_EQ(b.position_ids[b.cu_seqlens[k - 1]], 0);  // positions restart per segment
             for (float x : b.weights) total += x;
           }
-        EXPECT_NEAR(total, 1.0, 1e-5) << to_string(strategy) << " step " << s << " world " << world;
+        EXPECT_NEAR(total, expect, 1e-5) << to_string(strategy) << " step " << s << " world " << world;
       }
+    }
+    EXPECT_NEAR(epoch, double(p.steps.size()), 1e-9);  // one per step on average
   }
+}
+
+TEST(Batch, RelabelsReplaceTheTargetTokenOnly) {
+  // The reference's round end: position 3 (input 30, the next round's first token) is labelled
+  // EOS (2). The logits at position 2 must predict 2; every other target predicts its input.
+  fixture::TempDir tmp;
+  DatasetInfo info;
+  info.vocab_size = 50;
+  DatasetWriter w(tmp.path, info);
+  w.add({{1, 10, 11, 30, 31}, {0, 0, 1, 1, 1}, {}});
+  w.add({{1, 12, 40, 41}, {0, 1, 1, 1}, {{2, 2}, {3, 7}}});
+  w.finish();
+  auto ds = TokenDataset::open(tmp.path);
+  EXPECT_EQ(ds.info().num_relabels, 2u);
+  PlanUnit u;
+  u.seqs = {0, 1};
+  u.weights = {1, 1};
+  Batch b = make_batch(ds, u, Strategy::pack);
+  EXPECT_EQ(b.labels, (std::vector<int32_t>{-100, 11, 30, 31, -100, 12, 2, 7, -100}));
+  EXPECT_EQ(b.input_ids, (std::vector<int32_t>{1, 10, 11, 30, 31, 1, 12, 40, 41}));
+}
+
+TEST(Batch, RelabelFileIsChecked) {
+  fixture::TempDir tmp;
+  DatasetWriter w(tmp.path, DatasetInfo{});
+  w.add({{1, 10, 11}, {0, 1, 1}, {{2, 2}}});
+  w.finish();
+  fixture::write_text(tmp / "relabel.bin", std::string(16, '\0'));  // same size, wrong bytes
+  EXPECT_THROW(TokenDataset::open(tmp.path), RuntimeError);
 }
 
 TEST(Batch, OutOfVocabularyTokenIsCorruption) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "longalign/core/error.hpp"
+#include "longalign/data/batch.hpp"
 #include "longalign/data/pack_job.hpp"
 #include "longalign/data/token_dataset.hpp"
 #include "test_tokenizers.hpp"
@@ -115,6 +116,22 @@ TEST(PackJob, PreTokenizedInputNeedsNoTokenizerAndNoTargetIsDropped) {
   EXPECT_EQ(st.sequences, 1u);
   EXPECT_EQ(st.dropped["no_target"], 1u);
   EXPECT_EQ(st.target_tokens, 3u);
+}
+
+TEST(PackJob, ReferenceLabelsSurvivePackingAndTruncation) {
+  fixture::TempDir tmp;
+  auto o = options(tmp, R"({"input_ids":[1,10,11,20,21,22,23],"labels":[-100,-100,11,2,21,-100,2]})" "\n");
+  o.tokenizer.clear();
+  o.plan.max_tokens = 6;  // truncation cuts the second relabel (position 6) away
+  run_pack(o);
+  auto ds = TokenDataset::open(o.output);
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(ds.info().num_relabels, 1u);
+  PlanUnit u;
+  u.seqs = {0};
+  u.weights = {1};
+  Batch b = make_batch(ds, u, Strategy::pack);
+  EXPECT_EQ(b.labels, (std::vector<int32_t>{-100, 11, 2, 21, -100, -100}));
 }
 
 TEST(PackJob, OverflowPolicies) {

@@ -49,9 +49,22 @@ TEST(RecordParser, PreTokenizedWithAndWithoutLabels) {
   EXPECT_EQ(r.tokens.target, (std::vector<uint8_t>{0, 0, 1, 1}));
   auto n = parse_record(R"({"input_ids":[5,6,7]})", InputFormat::tokens);
   EXPECT_EQ(n.tokens.target, (std::vector<uint8_t>{0, 1, 1}));  // every token after the first
-  auto bad = parse_record(R"({"input_ids":[5,6],"labels":[-100,9]})", InputFormat::tokens);
+  auto bad = parse_record(R"({"input_ids":[5,6],"labels":[-100,-7]})", InputFormat::tokens);
   EXPECT_EQ(bad.kind, Kind::skipped);
   EXPECT_EQ(bad.reason, "bad_labels");
+  auto short_labels = parse_record(R"({"input_ids":[5,6],"labels":[-100]})", InputFormat::tokens);
+  EXPECT_EQ(short_labels.reason, "bad_labels");
+}
+
+TEST(RecordParser, ReferenceLabelsThatDifferFromInputsAreKept) {
+  // The LongAlign reference labels a round's end with EOS (2) at the position of the next
+  // round's first input token (20): HF semantics, labels[t] is what position t-1 predicts.
+  auto r = parse_record(R"({"input_ids":[1,10,11,20,21],"labels":[-100,-100,11,2,21]})", InputFormat::tokens);
+  ASSERT_EQ(r.kind, Kind::tokens);
+  EXPECT_EQ(r.tokens.target, (std::vector<uint8_t>{0, 0, 1, 1, 1}));
+  ASSERT_EQ(r.tokens.relabels.size(), 1u);
+  EXPECT_EQ(r.tokens.relabels[0].pos, 3u);
+  EXPECT_EQ(r.tokens.relabels[0].label, 2);
 }
 
 TEST(RecordParser, SkipReasons) {

@@ -76,11 +76,11 @@ TEST(TokenDataset, VersionMismatchNamesBothVersions) {
   fixture::TempDir tmp;
   write_dataset(tmp.path);
   std::string h = fixture::read_text(tmp / "header.json");
-  h.replace(h.find("\"version\": 1"), 12, "\"version\": 99");
+  h.replace(h.find("\"version\": 2"), 12, "\"version\": 99");
   fixture::write_text(tmp / "header.json", h);
   std::string err = open_error(tmp.path);
   EXPECT_NE(err.find("version 99"), std::string::npos) << err;
-  EXPECT_NE(err.find("version 1"), std::string::npos) << err;
+  EXPECT_NE(err.find("version 2"), std::string::npos) << err;
 }
 
 TEST(TokenDataset, MissingHeaderIsNotADataset) {

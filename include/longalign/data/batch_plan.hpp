@@ -1,16 +1,23 @@
 // The batch plan: which sequences train together, organised in optimizer steps (global
 // batches), with the loss weight of every sequence. Steps hold `units`: a unit is one pack
-// (strategy pack) or one padded micro-batch (naive, sort). A data-parallel world size W that
-// divides a step's unit count gives each rank units/W micro-steps, so the same plan serves
-// any such W without re-packing. A final step may hold fewer units; ranks left without a unit
-// in it contribute zero gradient, which the global weights already account for.
+// (strategy pack) or one padded micro-batch (naive, sort). Rank r of a data-parallel world of
+// size W (W dividing units_per_step) runs units [r*k, (r+1)*k) of each step, k = units_per_step/W,
+// so the same plan serves any such W without re-packing. A final step may hold n < units_per_step
+// units; rank r then runs [floor(r*n/W), floor((r+1)*n/W)).
 //
-// Loss weights (paper Eq. 2-4, made exact at any scale). For a step with sequences i = 1..M,
-// N_i target tokens each and T = sum_i N_i:
-//   sequence: every target token of sequence i has weight 1 / (N_i * M)
-//   token:    every target token has weight 1 / T
-// The step loss is sum over its target tokens of weight * token_loss, summed (not averaged)
-// over ranks and micro-steps; in both modes the weights of a step sum to exactly 1.
+// Loss weights. LongAlign's promise is that every sequence counts equally however it was
+// batched (paper Eq. 2-4). Normalizing by each step's own sequence count M breaks it across the
+// epoch: packs are either a few long sequences or ~100 short ones, so M swings 20x between
+// steps and a sequence in a sparse step weighs 20x one in a crowded step. The weights therefore
+// use the epoch's mean per step: with M̄ = sequences / steps and T̄ = targets / steps,
+//   sequence:  every target token of sequence i weighs 1 / (N_i * M̄)
+//   token:     every target token weighs 1 / T̄
+//   pack_mean: the paper's plain packing loss (ablations): in a step of U units, every target
+//              token of unit u weighs 1 / (T_u * U), T_u the unit's targets
+// The step loss is the sum over its target tokens of weight * token loss, summed (not averaged)
+// over ranks and micro-steps. For `sequence` it is (1/M̄) * sum of the step's per-sequence mean
+// losses: over an epoch every sequence contributes exactly 1/M̄, and a step's weights sum to
+// M/M̄ (1 on average). The trainer logs the step loss divided by that sum: the mean loss.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -20,11 +27,20 @@
 namespace longalign::data {
 
 enum class Strategy { naive, sort, pack };
-enum class Weighting { sequence, token };
+enum class Weighting { sequence, token, pack_mean };
 Strategy parse_strategy(const std::string& s);     // UsageError on unknown names
 Weighting parse_weighting(const std::string& s);
 const char* to_string(Strategy s);
 const char* to_string(Weighting w);
+
+// Training cost of one sequence of s tokens, forward + backward, in FLOPs: 6*P*s for the weight
+// matmuls plus 7*d*L*s^2 for causal attention. Used to balance ranks; defaults are Llama-2-7B's.
+struct CostModel {
+  double params = 6738415616.0;  // P
+  double hidden = 4096;          // d
+  double layers = 32;            // L
+  double flops(double tokens) const { return 6 * params * tokens + 7 * hidden * layers * tokens * tokens; }
+};
 
 struct PlanOptions {
   Strategy strategy = Strategy::pack;
@@ -33,6 +49,9 @@ struct PlanOptions {
   int batch_size = 1;          // sequences per unit for naive and sort
   int units_per_step = 8;      // packs or micro-batches per optimizer step
   uint64_t seed = 42;
+  int world_size = 0;          // the world size to report balance for (must divide units_per_step);
+                               // 0: units_per_step / 2. Steps are balanced for every valid one.
+  CostModel cost;
 };
 
 // What the planner needs of each sequence.
@@ -57,8 +76,15 @@ struct Plan {
   std::vector<PlanStep> steps;
 };
 
-// Every sequence is placed exactly once. Throws UsageError on bad options and RuntimeError when
-// a sequence is longer than max_tokens (tokenization truncates before this point).
+// Every sequence is placed exactly once.
+//   pack:  best-fit-decreasing packs; steps drawn one pack from each of units_per_step cost
+//          strata (so every step mixes heavy and light packs), then ordered for rank balance.
+//   sort:  the reference's sorted batching: micro-batches of neighbouring lengths, steps made
+//          of micro-batches drawn one from each length stratum, ordered for rank balance.
+//   naive: shuffled micro-batches, steps in order.
+// Leftover units (fewer than units_per_step) form a final step, drawn at random. Throws
+// UsageError on bad options and RuntimeError when a sequence is longer than max_tokens
+// (tokenization truncates before this point).
 Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& opts);
 
 // Greedy next-fit in shuffled order, closing a pack when the next sequence does not fit and
@@ -69,10 +95,12 @@ std::vector<std::vector<uint32_t>> next_fit_reference(const std::vector<SeqInfo>
 // Best-fit decreasing bin packing; returns packs of sequence indices.
 std::vector<std::vector<uint32_t>> best_fit_decreasing(const std::vector<SeqInfo>& seqs, int64_t max_tokens);
 
-// The units of `step` that rank `rank` of `world` trains, as micro-steps in order: the
-// contiguous block [rank*k, (rank+1)*k) with k = units_per_step / world, clipped to the step.
+// The units of `step` that rank `rank` of `world` trains, as micro-steps in order (see above).
 // UsageError when `world` does not divide units_per_step.
 std::vector<size_t> rank_units(const Plan& plan, size_t step, int world, int rank);
+
+// The cost of a unit under the plan's cost model (padding counts: it is computed).
+double unit_flops(const PlanUnit& unit, const std::vector<SeqInfo>& seqs, const PlanOptions& opts);
 
 void save_plan(const Plan& plan, const std::filesystem::path& path);  // atomic
 Plan load_plan(const std::filesystem::path& path);                    // RuntimeError naming the file

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "longalign/data/plan_quality.hpp"
+
 namespace longalign::data {
 
 struct PackStats {
@@ -16,6 +18,7 @@ struct PackStats {
   uint64_t sequences = 0, truncated = 0, tokens = 0, target_tokens = 0;
   uint64_t steps = 0, batches = 0, padding_tokens = 0;
   std::vector<uint64_t> length_histogram;  // bucket k counts lengths in [2^k, 2^(k+1))
+  PlanQuality quality;
 
   void add_length(uint64_t len);
   uint64_t dropped_total() const;

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "longalign/core/rng.hpp"
+#include "longalign/data/batch_plan.hpp"
 
 namespace longalign::data {
 
@@ -26,5 +28,10 @@ std::string synth_record(Rng& rng, const SynthOptions& opts, std::string* task =
 
 // Writes `opts.num` records to `out` atomically.
 void write_synth(const SynthOptions& opts, const std::filesystem::path& out);
+
+// Sequence lengths of a LongAlign-like mix, for planner tests and benchmarks: `long_fraction`
+// long sequences (log-uniform 8k..64k tokens, targets ~10%: an answer about a document) and
+// ShareGPT-like short chats (log-normal around 700 tokens, 32..8191, targets ~half).
+std::vector<SeqInfo> longalign_like_lengths(size_t n, double long_fraction, uint64_t seed);
 
 }  // namespace longalign::data

@@ -13,8 +13,8 @@ namespace longalign::train {
 
 struct ModelSection {
   std::filesystem::path path;  // HF directory with pretrained weights; empty = from scratch
-  model::LlamaConfig arch;     // from path/config.json, or from the YAML for scratch models
-  double rope_theta_scale = 1.0;  // LongAlign raises the RoPE base (x200) for 64k
+  model::LlamaConfig arch;     // from path/config.json, else model.preset and the YAML's keys
+  double rope_theta_scale = 1.0;  // multiplies the resolved base; model.rope_theta sets it absolutely
   double init_std = 0.02;
 };
 
@@ -66,6 +66,9 @@ struct TrainConfig {
 // Loads and validates; `overrides` are "section.key=value" (value parsed as YAML). Input files
 // are checked by check_inputs_exist, so that --dry-run works before the data is in place.
 TrainConfig load_train_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+
+// The planner's cost model (rank balancing) for a model: its parameters, hidden size, layers.
+data::CostModel cost_model_for(model::LlamaConfig arch);
 
 // Every file the config references (weights, tokenizer, inputs, pack_dir) exists: UsageError
 // naming the key and the path otherwise.
