@@ -58,7 +58,7 @@ void assign_weights(Plan& plan, const std::vector<SeqInfo>& seqs) {
 // into per_step strata, each shuffled, and step s takes the s-th unit of every stratum. So each
 // step spans the whole cost range (long and short together, never a narrow band) and holds the
 // heavy/light mix that balanced_order can split evenly over ranks. The leftover units, drawn at
-// random, form a final smaller step.
+// random, form a final smaller step. `balance: false` leaves each step in stratum order.
 std::vector<std::vector<size_t>> stratified_steps(const std::vector<double>& cost, size_t per_step, Rng& rng,
                                                   bool balance = true) {
   const size_t n = cost.size(), full = n / per_step;
@@ -76,7 +76,7 @@ std::vector<std::vector<size_t>> stratified_steps(const std::vector<double>& cos
   }
   rng.shuffle(steps);
   for (auto& st : steps) {
-    if (!balance) break;
+    if (!balance) continue;
     std::vector<double> c;
     for (size_t u : st) c.push_back(cost[u]);
     std::vector<size_t> ordered;
@@ -209,11 +209,22 @@ std::vector<std::vector<uint32_t>> next_fit_reference(const std::vector<SeqInfo>
   return packs;  // the partial last pack is discarded, as in the reference
 }
 
-Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
+void check_plan_options(const PlanOptions& o) {
   if (o.max_tokens <= 0) throw UsageError("--max-tokens must be positive, got " + std::to_string(o.max_tokens));
   if (o.batch_size <= 0) throw UsageError("--batch-size must be positive, got " + std::to_string(o.batch_size));
   if (o.units_per_step <= 0)
     throw UsageError("--units-per-step must be positive, got " + std::to_string(o.units_per_step));
+  if (o.world_size < 0) throw UsageError("--world-size must be positive, got " + std::to_string(o.world_size));
+  if (o.world_size > 0 && o.units_per_step % o.world_size != 0)
+    throw UsageError("--units-per-step " + std::to_string(o.units_per_step) + " is not a multiple of --world-size " +
+                     std::to_string(o.world_size) + ": every rank must run the same number of units; use a multiple of " +
+                     std::to_string(o.world_size));
+  if (!(o.cost.params > 0 && o.cost.hidden > 0 && o.cost.layers > 0))
+    throw UsageError("the plan's cost model needs positive parameters, hidden size and layers");
+}
+
+Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
+  check_plan_options(o);
   for (size_t i = 0; i < seqs.size(); ++i) {
     if (seqs[i].length > o.max_tokens)
       throw RuntimeError("sequence " + std::to_string(i) + " has " + std::to_string(seqs[i].length) +
@@ -221,12 +232,6 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
                          "; re-pack with a larger --max-tokens");
     if (seqs[i].n_targets == 0) throw RuntimeError("sequence " + std::to_string(i) + " has no target token");
   }
-  if (o.world_size < 0 || (o.world_size > 0 && o.units_per_step % o.world_size != 0))
-    throw UsageError("--units-per-step " + std::to_string(o.units_per_step) + " is not a multiple of --world-size " +
-                     std::to_string(o.world_size) + ": every rank must run the same number of units; use a multiple of " +
-                     std::to_string(std::max(1, o.world_size)));
-  if (!(o.cost.params > 0 && o.cost.hidden > 0 && o.cost.layers > 0))
-    throw UsageError("the plan's cost model needs positive parameters, hidden size and layers");
   Rng rng(o.seed);
   std::vector<std::vector<uint32_t>> groups;
   std::vector<uint32_t> order(seqs.size());

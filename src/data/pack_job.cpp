@@ -138,8 +138,7 @@ std::string pack_config_json(const PackOptions& o) {
 
 PackStats run_pack(PackOptions o) {
   if (o.tokenize.inputs.empty()) throw UsageError("pack needs at least one --input file");
-  if (o.plan.max_tokens <= 0)
-    throw UsageError("--max-tokens must be positive, got " + std::to_string(o.plan.max_tokens));
+  check_plan_options(o.plan);
   if (o.output.empty()) o.output = default_pack_output(o.tokenize.inputs.front());
   o.tokenize.max_length = o.plan.max_tokens;
   o.tokenize.mix_seed = o.plan.seed;

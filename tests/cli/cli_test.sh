@@ -33,6 +33,15 @@ expect 0 "--overwrite" -- "$bin" pack --input "$tmp/d/data.jsonl" --overwrite --
 expect 2 "unknown template" -- "$bin" pack --input "$tmp/d/data.jsonl" --template vicuna -o "$tmp/x"
 expect 2 "non-positive max tokens" -- "$bin" pack --input "$tmp/d/data.jsonl" --max-tokens 0 -o "$tmp/x"
 expect 2 "missing input" -- "$bin" pack --input "$tmp/nope.jsonl" -o "$tmp/x"
+expect 2 "unknown weighting" -- "$bin" pack --input "$tmp/d/data.jsonl" --weighting mean -o "$tmp/x"
+grep -q "pack_mean" "$tmp/out" || { echo "FAIL: weighting error does not list the choices"; fails=$((fails + 1)); }
+expect 2 "units per step not a multiple of the world size" -- "$bin" pack --input "$tmp/d/data.jsonl" \
+  --units-per-step 7 --world-size 2 -o "$tmp/x"
+grep -q "not a multiple of --world-size 2" "$tmp/out" || { echo "FAIL: world size error unclear"; fails=$((fails + 1)); }
+expect 0 "pack_mean weighting, sort for 2 ranks" -- "$bin" pack --input "$tmp/d/data.jsonl" --weighting pack_mean \
+  --strategy sort --batch-size 2 --units-per-step 4 --world-size 2 -o "$tmp/pm" --no-progress
+grep -q "rank imbalance at world size 2" "$tmp/out" || { echo "FAIL: summary lacks the rank imbalance"; fails=$((fails + 1)); }
+grep -q '"weight_cv"' "$tmp/pm/stats.json" || { echo "FAIL: stats.json lacks plan_quality"; fails=$((fails + 1)); }
 printf '{"messages": [\n' >"$tmp/bad.jsonl"
 expect 1 "malformed json" -- "$bin" pack --input "$tmp/bad.jsonl" -t "$tmp/d/tokenizer.model" -o "$tmp/x"
 grep -q "bad.jsonl:1" "$tmp/out" || { echo "FAIL: error does not name bad.jsonl:1"; fails=$((fails + 1)); }

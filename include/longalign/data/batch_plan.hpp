@@ -76,6 +76,10 @@ struct Plan {
   std::vector<PlanStep> steps;
 };
 
+// UsageError naming the option when one is out of range; make_plan calls it, and `pack` before
+// any tokenizing.
+void check_plan_options(const PlanOptions& opts);
+
 // Every sequence is placed exactly once.
 //   pack:  best-fit-decreasing packs; steps drawn one pack from each of units_per_step cost
 //          strata (so every step mixes heavy and light packs), then ordered for rank balance.
