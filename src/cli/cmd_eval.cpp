@@ -1,6 +1,7 @@
 // `longalign eval loss`: per-sequence loss and perplexity of a model on JSONL.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "commands.hpp"
 #include "longalign/core/error.hpp"
@@ -17,36 +18,75 @@ namespace {
 void add_needle(CLI::App& eval, Action& action) {
   auto* cmd = eval.add_subcommand("needle", "Needle-in-a-haystack over context lengths x depths; JSON + heatmap PNG");
   struct Flags {
-    std::string model, tokenizer, tmpl = "llama2", haystack, output = "needle", device = "auto";
+    std::string model, tokenizer, tmpl = "llama2", haystack, output = "needle", device = "auto", style = "passkey";
+    std::string needle = eval::kSanFranciscoNeedle, question = eval::kSanFranciscoQuestion,
+                expected = eval::kSanFranciscoAnswer, judge_url, judge_model = "gpt-4", key_env = "OPENAI_API_KEY";
     std::vector<int64_t> lengths;
     int n_lengths = 10, n_depths = 10;
-    int64_t max_length = 0;
+    int64_t max_length = 0, min_length = 1000;
+    eval::JudgeOptions judge;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
   cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
-  cmd->add_option("--haystack", f->haystack, "Filler text file (default: built-in synth filler)");
+  cmd->add_option("--style", f->style,
+                  "passkey (the synth passkey, scored by the key) or essay (the paper's test: a needle sentence in "
+                  "an essay, scored 1-10 by --judge-url or by exact match)")
+      ->capture_default_str();
+  cmd->add_option("--haystack", f->haystack, "Filler text file, e.g. essays (default: built-in synth filler)");
+  cmd->add_option("--needle", f->needle, "essay: the needle sentence")->capture_default_str();
+  cmd->add_option("--question", f->question, "essay: the question asked after the text")->capture_default_str();
+  cmd->add_option("--needle-answer", f->expected, "essay without a judge: the text a correct answer contains")
+      ->capture_default_str();
+  cmd->add_option("--judge-url", f->judge_url, "essay: OpenAI-compatible chat-completions URL of a 1-10 judge");
+  cmd->add_option("--judge-model", f->judge_model, "Judge model name")->capture_default_str();
+  cmd->add_option("--judge-key-env", f->key_env, "Environment variable holding the judge's API key")->capture_default_str();
   cmd->add_option("--lengths", f->lengths, "Context lengths in tokens (default: --num-lengths evenly up to the context)")
       ->delimiter(',');
   cmd->add_option("--num-lengths", f->n_lengths, "Number of lengths")->capture_default_str();
-  cmd->add_option("--num-depths", f->n_depths, "Number of depths from 0 to 100%")->capture_default_str();
+  cmd->add_option("--min-length", f->min_length, "essay: shortest context of the default lengths")->capture_default_str();
+  cmd->add_option("--num-depths", f->n_depths, "Number of depths (passkey: 0 to 100%; essay: 10% to 90%)")
+      ->capture_default_str();
   cmd->add_option("--max-length", f->max_length, "Longest context (default: the model's)");
   cmd->add_option("--template", f->tmpl, "Chat template")->capture_default_str();
   cmd->add_option("-o,--output", f->output, "Output directory (results.json, heatmap.png)")->capture_default_str();
   cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
   cmd->callback([&action, f] {
     action = [f] {
+      if (f->style != "passkey" && f->style != "essay")
+        throw UsageError("--style must be passkey or essay, got '" + f->style + "'");
+      if (f->n_lengths < 1 || f->n_depths < 1) throw UsageError("--num-lengths and --num-depths must be at least 1");
+      const bool essay = f->style == "essay";
       auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
       eval::NeedleOptions o;
       const int64_t max_len = f->max_length > 0 ? f->max_length : gen->context_length() - o.max_new_tokens;
-      o.lengths = f->lengths.empty() ? eval::default_lengths(max_len, f->n_lengths) : f->lengths;
-      o.depths = eval::default_depths(f->n_depths);
+      o.lengths = !f->lengths.empty() ? f->lengths
+                  : essay            ? eval::default_lengths(max_len, f->n_lengths, std::min(f->min_length, max_len))
+                                     : eval::default_lengths(max_len, f->n_lengths);
+      o.depths = essay ? eval::default_depths(f->n_depths, 0.1, 0.9) : eval::default_depths(f->n_depths);
       o.chat_template = data::parse_template(f->tmpl);
       o.haystack = f->haystack;
       o.output_dir = f->output;
+      if (essay) {
+        o.needle = f->needle;
+        o.question = f->question;
+        o.expected = f->expected;
+        o.max_new_tokens = 64;
+        if (!f->judge_url.empty()) {
+          o.judge = f->judge;
+          o.judge->chat.url = f->judge_url;
+          o.judge->chat.model = f->judge_model;
+          if (const char* k = std::getenv(f->key_env.c_str())) o.judge->chat.api_key = k;
+        }
+      }
       auto r = eval::run_needle(*gen, o);
-      std::printf("needle accuracy %.1f%% over %zu lengths x %zu depths; results in %s/results.json and heatmap.png\n",
-                  r.mean * 100, o.lengths.size(), o.depths.size(), f->output.c_str());
+      if (r.judged)
+        std::printf("needle mean judge score %.2f (1-10) over %zu lengths x %zu depths, %zu unscored; results in "
+                    "%s/results.json and heatmap.png\n",
+                    r.mean, o.lengths.size(), o.depths.size(), r.unscored, f->output.c_str());
+      else
+        std::printf("needle accuracy %.1f%% over %zu lengths x %zu depths; results in %s/results.json and heatmap.png\n",
+                    r.mean * 100, o.lengths.size(), o.depths.size(), f->output.c_str());
       return 0;
     };
   });
@@ -60,16 +100,21 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
     eval::LongBenchChatOptions o;
   };
   auto f = std::make_shared<Flags>();
-  f->o.judge.model = "gpt-4";
+  f->o.judge.chat.model = "gpt-4";
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
   cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
-  cmd->add_option("--data", f->data, "test_cases.jsonl (idx, prompt or query, answer)")->required();
-  cmd->add_option("--judge-url", f->o.judge.url, "OpenAI-compatible chat-completions URL")->required();
-  cmd->add_option("--judge-model", f->o.judge.model, "Judge model name")->capture_default_str();
+  cmd->add_option("--data", f->data, "test cases: the benchmark's test_cases.json, or JSONL (idx, prompt or query, answer, optional few_shots)")->required();
+  cmd->add_option("--judge-url", f->o.judge.chat.url, "OpenAI-compatible chat-completions URL")->required();
+  cmd->add_option("--judge-model", f->o.judge.chat.model, "Judge model name")->capture_default_str();
   cmd->add_option("--judge-key-env", f->key_env, "Environment variable holding the API key")->capture_default_str();
-  cmd->add_option("--judge-prompt", f->judge_prompt, "Judge prompt template file ({question} {reference} {prediction})");
-  cmd->add_option("--retries", f->o.judge.max_retries, "HTTP retries with exponential backoff")->capture_default_str();
-  cmd->add_option("--backoff-ms", f->o.judge.backoff_ms, "First retry wait")->capture_default_str();
+  cmd->add_option("--judge-prompt", f->judge_prompt,
+                  "Judge prompt template file: {question} {reference} {examples} {prediction}, or the benchmark's "
+                  "prompt_fs.txt with positional {}");
+  cmd->add_option("--few-shots", f->o.few_shots,
+                  "The benchmark's few_shots.json (scored example answers per idx): judges by its few-shot protocol");
+  cmd->add_option("--judge-timeout", f->o.judge.chat.timeout_s, "Seconds a judge request may take")->capture_default_str();
+  cmd->add_option("--retries", f->o.judge.chat.max_retries, "HTTP retries with exponential backoff")->capture_default_str();
+  cmd->add_option("--backoff-ms", f->o.judge.chat.backoff_ms, "First retry wait")->capture_default_str();
   cmd->add_option("--max-length", f->o.max_length, "Prompt + answer budget (middle truncation)")->capture_default_str();
   cmd->add_option("--max-new-tokens", f->o.max_new_tokens, "Answer length")->capture_default_str();
   cmd->add_option("--template", f->tmpl, "Chat template")->capture_default_str();
@@ -78,7 +123,9 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
   cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
   cmd->callback([&action, f] {
     action = [f] {
-      if (const char* k = std::getenv(f->key_env.c_str())) f->o.judge.api_key = k;
+      if (const char* k = std::getenv(f->key_env.c_str())) f->o.judge.chat.api_key = k;
+      if (f->o.judge.chat.timeout_s <= 0) throw UsageError("--judge-timeout must be positive");
+      if (f->o.judge.chat.max_retries < 0) throw UsageError("--retries must not be negative");
       if (!f->judge_prompt.empty()) {
         auto t = read_file(f->judge_prompt);
         if (!t) throw UsageError("--judge-prompt " + f->judge_prompt + " does not exist");
@@ -89,8 +136,9 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
       f->o.chat_template = data::parse_template(f->tmpl);
       auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
       auto r = eval::run_longbench_chat(*gen, f->o);
-      std::printf("LongBench-Chat mean score %.2f over %zu of %zu items (%zu unscored); details in %s\n", r.mean,
-                  r.scored, r.items, r.items - r.scored, f->output.c_str());
+      std::printf("LongBench-Chat score %.1f (x10; mean %.2f) over %zu of %zu items (%zu unscored; %zu judged with "
+                  "the few-shot protocol); details in %s\n",
+                  r.mean * 10, r.mean, r.scored, r.items, r.items - r.scored, r.fewshot_items, f->output.c_str());
       return 0;
     };
   });

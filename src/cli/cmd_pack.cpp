@@ -29,7 +29,7 @@ data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
     // Rank balancing costs units with the config's model; a config that does not resolve one
     // (e.g. its weights are not here and it names no preset) keeps Llama-2-7B's.
     try {
-      o.plan.cost = train::load_train_config(f.config, {}).data.plan.cost;
+      o.plan.cost = train::load_train_config(f.config, {}, false).data.plan.cost;
     } catch (const UsageError& e) {
       log::info(std::string("cost model: Llama-2-7B (") + e.what() + ")");
     }

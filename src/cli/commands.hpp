@@ -10,6 +10,7 @@ using Action = std::function<int()>;
 
 void add_pack(CLI::App& app, Action& action);
 void add_synth(CLI::App& app, Action& action);
+void add_selfinstruct(CLI::App& app, Action& action);
 void add_tokenizer(CLI::App& app, Action& action);
 void add_demo(CLI::App& app, Action& action);
 void add_train(CLI::App& app, Action& action);

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Warnings and errors only");
   cli::Action action;
   cli::add_synth(app, action);
+  cli::add_selfinstruct(app, action);
   cli::add_tokenizer(app, action);
   cli::add_pack(app, action);
   cli::add_train(app, action);

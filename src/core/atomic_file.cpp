@@ -64,6 +64,56 @@ void FileWriter::close() {
   }
 }
 
+void append_line_durable(const fs::path& path, std::string_view line) {
+  std::string buf(line);
+  buf += '\n';
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw RuntimeError("cannot open " + path.string() + " for appending: " + std::strerror(errno));
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = errno;
+      ::close(fd);
+      throw RuntimeError("cannot append to " + path.string() + ": " + std::strerror(e));
+    }
+    done += size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0)
+    throw RuntimeError("cannot sync " + path.string() + ": " + std::strerror(errno));
+}
+
+uint64_t drop_partial_last_line(const fs::path& path) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec || size == 0) return 0;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw RuntimeError("cannot read " + path.string() + ": " + std::strerror(errno));
+  // Scan backwards in blocks for the last newline.
+  uint64_t keep = 0;
+  char block[4096];
+  for (uint64_t end = size; end > 0 && keep == 0;) {
+    const uint64_t start = end > sizeof block ? end - sizeof block : 0;
+    ssize_t n = ::pread(fd, block, end - start, off_t(start));
+    if (n != ssize_t(end - start)) {
+      ::close(fd);
+      throw RuntimeError("cannot read " + path.string() + ": " + std::strerror(errno));
+    }
+    for (ssize_t i = n - 1; i >= 0; --i)
+      if (block[i] == '\n') {
+        keep = start + uint64_t(i) + 1;
+        break;
+      }
+    end = start;
+  }
+  ::close(fd);
+  if (keep == size) return 0;
+  fs::resize_file(path, keep, ec);
+  if (ec) throw RuntimeError("cannot truncate " + path.string() + ": " + ec.message());
+  return size - keep;
+}
+
 void write_file_atomic(const fs::path& path, std::string_view content) {
   fs::path tmp = path;
   tmp += unique_suffix();

@@ -121,9 +121,11 @@ std::vector<std::vector<size_t>> reference_sorted_steps(const std::vector<double
       for (size_t g : gs) rest.insert(rest.end(), groups[g].begin(), groups[g].end());
       continue;
     }
+    // Rank r takes member r of even groups and member W-1-r of odd ones, so no rank always gets
+    // the longest micro-batch of every group.
     steps.emplace_back();
     for (size_t r = 0; r < world; ++r)
-      for (size_t g : gs) steps.back().push_back(groups[g][r]);
+      for (size_t j = 0; j < gs.size(); ++j) steps.back().push_back(groups[gs[j]][j % 2 ? world - 1 - r : r]);
   }
   // At most k-1 groups plus a short one: fewer units than a step holds.
   if (!rest.empty()) steps.push_back(std::move(rest));
@@ -338,6 +340,9 @@ Plan load_plan(const std::filesystem::path& path) {
         if (unit.seqs.size() != unit.weights.size()) throw RuntimeError("a unit's seqs and weights differ in length");
         step.units.push_back(std::move(unit));
       }
+      if (step.units.empty() || step.units.size() > size_t(o.units_per_step))
+        throw RuntimeError("step " + std::to_string(p.steps.size()) + " has " + std::to_string(step.units.size()) +
+                           " units, not 1 to units_per_step (" + std::to_string(o.units_per_step) + ")");
       p.steps.push_back(std::move(step));
     }
   } catch (const std::exception& e) {

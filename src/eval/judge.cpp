@@ -1,110 +1,42 @@
-// libcurl-based judge client. Without libcurl at build time the judge reports that it is
-// unavailable (the GPU machine, for instance, builds without it).
+// The LLM judge: the chat client plus the [[score]] protocol.
 #include "longalign/eval/judge.hpp"
 
-#include <chrono>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
-#include <thread>
+#include <cstring>
 
 #include "longalign/core/error.hpp"
-#include "longalign/core/log.hpp"
-
-#ifdef LONGALIGN_HAVE_CURL
-#include <curl/curl.h>
-#endif
 
 namespace longalign::eval {
-namespace {
-
-struct HttpResult {
-  long status = 0;  // 0: transport failure
-  std::string body, error;
-};
-
-#ifdef LONGALIGN_HAVE_CURL
-size_t collect(char* p, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, size * n);
-  return size * n;
-}
-
-HttpResult post_json(const JudgeOptions& o, const std::string& body) {
-  static const bool init = curl_global_init(CURL_GLOBAL_DEFAULT) == 0;
-  HttpResult r;
-  CURL* c = init ? curl_easy_init() : nullptr;
-  if (!c) return {0, "", "cannot initialise libcurl"};
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  if (!o.api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + o.api_key).c_str());
-  curl_easy_setopt(c, CURLOPT_URL, o.url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, long(body.size()));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(o.timeout_s * 1000));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  CURLcode rc = curl_easy_perform(c);
-  if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  else r.error = curl_easy_strerror(rc);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(c);
-  return r;
-}
-#else
-HttpResult post_json(const JudgeOptions&, const std::string&) {
-  return {0, "", "this longalign was built without libcurl (install libcurl4-openssl-dev and rebuild)"};
-}
-#endif
-
-// One chat completion with retries on transport errors, 429 and 5xx.
-HttpResult ask(const JudgeOptions& o, const std::string& prompt) {
-  nlohmann::json req = {{"model", o.model}, {"temperature", 0}, {"max_tokens", 512},
-                        {"messages", {{{"role", "user"}, {"content", prompt}}}}};
-  HttpResult r;
-  int wait = o.backoff_ms;
-  for (int attempt = 0; attempt <= o.max_retries; ++attempt) {
-    r = post_json(o, req.dump());
-    const bool retry = r.status == 0 || r.status == 429 || r.status >= 500;
-    if (!retry) return r;
-    log::warn("judge request failed (" + (r.status ? "HTTP " + std::to_string(r.status) : r.error) + "); retry " +
-              std::to_string(attempt + 1) + "/" + std::to_string(o.max_retries) + " in " + std::to_string(wait) + " ms");
-    if (attempt < o.max_retries) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
-    wait *= 2;
-  }
-  return r;
-}
-
-}  // namespace
 
 std::optional<double> parse_judge_score(const std::string& reply) {
-  size_t end = reply.rfind("]]");
-  while (end != std::string::npos) {
-    size_t begin = reply.rfind("[[", end);
-    if (begin == std::string::npos) break;
-    std::string inner = reply.substr(begin + 2, end - begin - 2);
-    char* stop = nullptr;
-    double v = std::strtod(inner.c_str(), &stop);
-    if (!inner.empty() && stop && *stop == '\0' && v >= 1 && v <= 10) return v;
-    if (end == 0) break;
-    end = reply.rfind("]]", end - 1);
-  }
+  const size_t end = reply.rfind("]]");
+  if (end == std::string::npos) return std::nullopt;
+  const size_t begin = reply.rfind("[[", end);
+  if (begin == std::string::npos) return std::nullopt;
+  const std::string inner = reply.substr(begin + 2, end - begin - 2);
+  const size_t digit = inner.find_first_of("0123456789");
+  if (digit == std::string::npos) return std::nullopt;
+  const double v = std::strtod(inner.c_str() + digit, nullptr);
+  if (v >= 1 && v <= 10) return v;
   return std::nullopt;
 }
 
 Judgment judge(const JudgeOptions& o, const std::string& prompt) {
   Judgment j;
   for (int attempt = 0; attempt <= o.score_retries; ++attempt) {
-    HttpResult r = ask(o, prompt);
-    if (r.status != 200) {
-      j.error = r.status ? "HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200) : r.error;
+    std::vector<data::ChatMessage> msgs;
+    if (!o.system_prompt.empty()) msgs.push_back({"system", o.system_prompt});
+    msgs.push_back({"user", prompt});
+    data::ChatReply r = data::chat(o.chat, msgs);
+    if (!r.ok() && r.status != 200) {
+      j.error = r.error;
       return j;
     }
-    auto body = nlohmann::json::parse(r.body, nullptr, false);
-    try {
-      j.reply = body.at("choices").at(0).at("message").at("content").get<std::string>();
-    } catch (const std::exception&) {
-      j.error = "malformed chat-completions response: " + r.body.substr(0, 200);
+    if (!r.ok()) {  // a malformed response: ask again
+      j.error = r.error;
       continue;
     }
+    j.reply = r.content;
     j.score = parse_judge_score(j.reply);
     if (j.score) {
       j.error.clear();
@@ -115,16 +47,66 @@ Judgment judge(const JudgeOptions& o, const std::string& prompt) {
   return j;
 }
 
+namespace {
+
+// Python str.format with positional "{}" only, as the benchmark fills prompt_fs.txt.
+std::string fill_positional(const std::string& tmpl, const std::vector<std::string>& values) {
+  std::string out;
+  size_t used = 0, slots = 0;
+  for (size_t i = 0; i < tmpl.size(); ++i) {
+    if (tmpl.compare(i, 2, "{{") == 0 || tmpl.compare(i, 2, "}}") == 0) {
+      out += tmpl[i++];
+      continue;
+    }
+    if (tmpl.compare(i, 2, "{}") == 0) {
+      if (slots < values.size()) out += values[slots];
+      ++slots, ++i;
+      used = slots;
+      continue;
+    }
+    out += tmpl[i];
+  }
+  if (used != values.size())
+    throw UsageError("the judge prompt has " + std::to_string(used) + " {} placeholders but this item needs " +
+                     std::to_string(values.size()) + " (question, reference, answer and score of each of " +
+                     std::to_string((values.size() - 3) / 2) + " examples, prediction)");
+  return out;
+}
+
+std::string render_examples(const std::vector<ScoredExample>& examples) {
+  std::string out;
+  for (const auto& e : examples)
+    out += "[Answer of an assistant]\n" + e.answer + "\n[End of that answer]\nRating: [[" + e.score + "]]\n\n";
+  return out;
+}
+
+}  // namespace
+
 std::string fill_judge_prompt(const std::string& tmpl, const std::string& question, const std::string& reference,
-                              const std::string& prediction) {
-  std::string out = tmpl;
-  auto put = [&](const std::string& key, const std::string& value) {
-    for (size_t p = out.find(key); p != std::string::npos; p = out.find(key, p + value.size()))
-      out.replace(p, key.size(), value);
-  };
-  put("{question}", question);
-  put("{reference}", reference);
-  put("{prediction}", prediction);
+                              const std::string& prediction, const std::vector<ScoredExample>& examples) {
+  if (tmpl.find("{}") != std::string::npos) {
+    std::vector<std::string> values = {question, reference};
+    for (const auto& e : examples) values.push_back(e.answer), values.push_back(e.score);
+    values.push_back(prediction);
+    return fill_positional(tmpl, values);
+  }
+  // One pass, so that text substituted in is never scanned for placeholders again.
+  const std::pair<const char*, std::string> keys[] = {{"{question}", question},
+                                                      {"{reference}", reference},
+                                                      {"{prediction}", prediction},
+                                                      {"{examples}", render_examples(examples)}};
+  std::string out;
+  for (size_t i = 0; i < tmpl.size();) {
+    bool hit = false;
+    for (const auto& [key, value] : keys)
+      if (tmpl.compare(i, std::strlen(key), key) == 0) {
+        out += value;
+        i += std::strlen(key);
+        hit = true;
+        break;
+      }
+    if (!hit) out += tmpl[i++];
+  }
   return out;
 }
 
@@ -146,6 +128,30 @@ const std::string& default_judge_prompt() {
       "Assistant: The treaty was signed by the kings of both countries.\nRating: [[2]]\n\n"
       "[Question]\n{question}\n\n[The Start of Reference Answer]\n{reference}\n[The End of Reference Answer]\n\n"
       "[The Start of Assistant's Answer]\n{prediction}\n[The End of Assistant's Answer]";
+  return p;
+}
+
+const std::string& default_fewshot_judge_prompt() {
+  // LongBench-Chat's few-shot protocol in this project's words: principles (correctness first,
+  // then helpfulness, accuracy, relevance), the question, the reference, the question's own scored
+  // example answers, then the answer to rate.
+  static const std::string p =
+      "[Instructions]\nAs an impartial judge, rate the quality of an AI assistant's answer to a user's question. "
+      "Weigh correctness above all, then helpfulness, accuracy and relevance:\n"
+      "1. Compare the answer with the reference answer.\n"
+      "2. Find every error in the answer and judge how much it harms the answer to the question.\n"
+      "3. Judge how directly and fully the answer gives the user the information asked for.\n"
+      "4. Check that anything the answer adds is correct and relevant; deduct points when it is not.\n\n"
+      "Give one overall integer rating from 1 to 10, written exactly as \"[[rating]]\", for example \"[[5]]\".\n\n"
+      "[Question]\n{question}\n\n[Reference answer]\n{reference}\n[End of reference answer]\n\n"
+      "Some answers of other assistants, with their ratings:\n\n{examples}"
+      "Rate the following answer by the principles and the examples above:\n\n"
+      "[Answer of an assistant]\n{prediction}\n[End of that answer]\n\nRating: ";
+  return p;
+}
+
+const std::string& longbench_chat_system_prompt() {
+  static const std::string p = "You're a good assistant at evaluating the quality of texts.";
   return p;
 }
 

@@ -153,21 +153,23 @@ void resolve_model(const std::string& where, const std::set<std::string>& given,
     model::LlamaConfig p = preset_arch(preset);
     for (const auto& [k, field] : kShapeKeys)
       if (!has(k)) a.*field = p.*field;
-    if (!has("rms_norm_eps")) a.rms_norm_eps = p.rms_norm_eps;
   }
   const fs::path config_json = m.path / "config.json";
   if (!m.path.empty() && fs::exists(config_json)) {
     model::LlamaConfig f = model::load_hf_config(config_json);
     for (const auto& [k, field] : kShapeKeys) {
       if (!has(k) && (preset.empty() || k == "vocab_size" || k == "head_dim")) continue;
-      if (a.*field != f.*field)
-        throw UsageError(where + ": model." + k + " is " + std::to_string(a.*field) + (has(k) ? "" : " (preset " + preset + ")") +
-                         " but " + config_json.string() + " says " + std::to_string(f.*field));
+      if (k == "vocab_size" && a.vocab_size == 0) continue;  // the tokenizer's: nothing to compare
+      const int64_t mine = k == "head_dim" ? a.resolved_head_dim() : a.*field;
+      const int64_t theirs = k == "head_dim" ? f.resolved_head_dim() : f.*field;
+      if (mine != theirs)
+        throw UsageError(where + ": model." + k + " is " + std::to_string(mine) + (has(k) ? "" : " (preset " + preset + ")") +
+                         " but " + config_json.string() + " says " + std::to_string(theirs));
     }
     if (preset.size() && a.vocab_size > f.vocab_size)
       throw UsageError(where + ": preset " + preset + " has vocab_size " + std::to_string(a.vocab_size) + " but " +
                        config_json.string() + " says " + std::to_string(f.vocab_size));
-    if ((has("rms_norm_eps") || !preset.empty()) && std::abs(a.rms_norm_eps - f.rms_norm_eps) > 1e-12)
+    if (has("rms_norm_eps") && std::abs(a.rms_norm_eps - f.rms_norm_eps) > 1e-12)
       throw UsageError(where + ": model.rms_norm_eps is " + std::to_string(a.rms_norm_eps) + " but " +
                        config_json.string() + " says " + std::to_string(f.rms_norm_eps));
     if (has("tie_word_embeddings") && a.tie_word_embeddings != f.tie_word_embeddings)
@@ -192,7 +194,7 @@ data::CostModel cost_model_for(model::LlamaConfig a) {
   return {double(a.num_parameters()), double(a.hidden_size), double(a.num_hidden_layers)};
 }
 
-TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides) {
+TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides, bool require_data) {
   if (!fs::exists(file)) throw UsageError("config " + file.string() + " does not exist");
   YAML::Node root;
   try {
@@ -295,7 +297,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   if (check.vocab_size == 0) check.vocab_size = 1;  // filled from the tokenizer at train time
   check.validate(file.string() + ": model");
   cfg.data.plan.cost = cost_model_for(cfg.model.arch);
-  if (cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
+  if (require_data && cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
     throw UsageError(file.string() + ": data needs `inputs` (JSONL to pack) or `pack_dir` (a `longalign pack` output)");
   return cfg;
 }
@@ -315,9 +317,9 @@ std::string to_yaml(const TrainConfig& c) {
   const auto& o = c.optim;
   std::ostringstream s;
   s << "model:\n";
-  if (!c.model.path.empty())
-    s << "  path: " << c.model.path.string() << "\n  rope_theta_scale: " << c.model.rope_theta_scale
-      << "  # resolved rope_theta " << a.rope_theta << "\n";
+  // rope_theta below is the resolved base (any rope_theta_scale applied), so reloading this
+  // file gives the same model.
+  if (!c.model.path.empty()) s << "  path: " << c.model.path.string() << "\n";
   s << "  vocab_size: " << a.vocab_size << "\n  hidden_size: " << a.hidden_size
       << "\n  intermediate_size: " << a.intermediate_size << "\n  num_hidden_layers: " << a.num_hidden_layers
       << "\n  num_attention_heads: " << a.num_attention_heads << "\n  num_key_value_heads: " << a.num_key_value_heads

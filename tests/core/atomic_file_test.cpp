@@ -2,6 +2,8 @@
 // errors (a full disk) surface with the file's name.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
 #include "test_util.hpp"
@@ -72,4 +74,28 @@ TEST(AtomicFile, UnwritableTargetIsRefusedUpFront) {
   fixture::write_text(tmp / "file", "x");
   // A regular file where a parent directory should be.
   EXPECT_THROW(check_writable_parent(tmp / "file" / "out"), UsageError);
+}
+
+TEST(AtomicFile, DurableAppendsAndPartialLastLineRecovery) {
+  fixture::TempDir tmp;
+  const fs::path log = tmp / "log.jsonl";
+  EXPECT_EQ(drop_partial_last_line(log), 0u);  // missing: left alone
+  append_line_durable(log, "{\"a\":1}");
+  append_line_durable(log, "{\"b\":2}");
+  EXPECT_EQ(fixture::read_text(log), "{\"a\":1}\n{\"b\":2}\n");
+  EXPECT_EQ(drop_partial_last_line(log), 0u);  // complete: unchanged
+  // A writer killed mid-line leaves a fragment; recovery cuts exactly that fragment, also when
+  // it is longer than the backwards scan's block.
+  for (size_t len : {5, 10000}) {
+    std::ofstream(log, std::ios::app) << std::string(len, 'x');
+    EXPECT_EQ(drop_partial_last_line(log), len);
+    EXPECT_EQ(fixture::read_text(log), "{\"a\":1}\n{\"b\":2}\n");
+  }
+  fixture::write_text(log, "no newline at all");
+  EXPECT_EQ(drop_partial_last_line(log), 17u);
+  EXPECT_EQ(fs::file_size(log), 0u);
+  EXPECT_THROW(append_line_durable(tmp / "missing-dir" / "x", "y"), RuntimeError);
+  if (fs::exists("/dev/full")) {
+    EXPECT_THROW(append_line_durable("/dev/full", "y"), RuntimeError);  // a full disk
+  }
 }

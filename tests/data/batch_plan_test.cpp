@@ -165,26 +165,6 @@ TEST(RankBalance, ImbalanceAndBlockSizesHandWorked) {
   EXPECT_TRUE(balanced_block_sizes(7).empty());
 }
 
-TEST(RankBalance, FindsAPerfectSplitWhenOneExists) {
-  // Costs made of pairs that each sum to 10, shuffled: some order splits perfectly into blocks
-  // of 2, 4 and 8, and the search must find one.
-  Rng rng(3);
-  std::vector<double> costs;
-  for (int i = 0; i < 8; ++i) {
-    double a = 1 + rng.uniform() * 8;
-    costs.push_back(a);
-    costs.push_back(10 - a);
-  }
-  rng.shuffle(costs);
-  auto order = balanced_order(costs);
-  std::vector<size_t> sorted = order;
-  std::sort(sorted.begin(), sorted.end());
-  for (size_t i = 0; i < sorted.size(); ++i) ASSERT_EQ(sorted[i], i);  // a permutation
-  std::vector<double> ordered;
-  for (size_t i : order) ordered.push_back(costs[i]);
-  for (size_t k : {2, 4, 8}) EXPECT_NEAR(rank_imbalance(ordered, k), 1.0, 1e-12) << "k " << k;
-}
-
 TEST(RankBalance, MatchesTheBruteForceOptimumOnSmallSteps) {
   // 6 units (blocks of 2 and 3 at once) and 8 units (blocks of 2 and 4): every order is tried,
   // and the search must reach the best worst-case imbalance there is.

@@ -1,5 +1,6 @@
 // Materialized batches: a hand-worked packed layout (pre-shifted labels, position resets,
-// cu_seqlens), padded layouts for naive/sort, and weights that sum to 1 per step.
+// cu_seqlens), padded layouts for naive/sort, weights that add up the same over any set of
+// ranks (one per step on average), and relabels from imported reference data.
 #include <gtest/gtest.h>
 
 #include "longalign/core/error.hpp"
@@ -56,7 +57,7 @@ TEST(Batch, PaddedLayoutForSortedAndNaive) {
   EXPECT_EQ(b.weights[3], 0.0f);  // padding is never a target
 }
 
-TEST(Batch, WeightsOfAStepSumToOneAcrossRanks) {
+TEST(Batch, StepWeightsAddUpTheSameAcrossRanks) {
   fixture::TempDir tmp;
   DatasetInfo info;
   DatasetWriter w(tmp.path, info);

@@ -4,12 +4,7 @@
 # eval longbench-chat against a loopback stand-in judge (retries, malformed replies, resume).
 set -u
 bin="$1"; py="$2"; src="$3"
-tmp=$(mktemp -d)
-server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
+. "$src/tests/test_lib.sh"
 
 "$py" "$src/tests/model/hf_reference.py" "$tmp/ref" >/dev/null 2>&1 || { echo "FAIL: hf_reference.py"; exit 1; }
 m="$tmp/ref/gqa_untied"
@@ -35,10 +30,7 @@ assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
 assert struct.unpack(">II", png[16:24]) == (2 * 48, 3 * 32), struct.unpack(">II", png[16:24])
 PY
 
-"$py" "$src/tests/eval/judge_server.py" "$tmp/port" "$tmp/count" &
-server=$!
-for _ in $(seq 1 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-url="http://127.0.0.1:$(cat "$tmp/port")/v1/chat/completions"
+start_server "$src/tests/eval/judge_server.py" "$tmp/count"
 printf '%s\n' '{"idx": 0, "query": "q zero", "prompt": "long context zero", "answer": "a0"}' \
   '{"idx": 1, "query": "MALFORMED q", "prompt": "long context one", "answer": "a1"}' \
   '{"idx": 2, "query": "q two", "prompt": "long context two", "answer": "a2"}' >"$tmp/lb.jsonl"
@@ -59,5 +51,59 @@ after=$(cat "$tmp/count")
 # Re-run: the two scored items are skipped; only the unscored one is judged again (3 attempts).
 [ $((after - before)) = 3 ] && ok "longbench-chat resumes: judged items skipped" || fail "resume made $((after - before)) requests"
 
-if [ "$fails" -ne 0 ]; then echo "$fails eval check(s) failed"; exit 1; fi
-echo "all eval checks passed"
+# The paper's needle test (essay style): judged 1-10 by the stand-in judge, and by exact match.
+TEST_JUDGE_KEY=test-key "$bin" eval needle -m "$m" --style essay --lengths 40,60 --num-depths 3 --judge-url "$url" \
+  --judge-key-env TEST_JUDGE_KEY -o "$tmp/n-judged" >"$tmp/n2" 2>&1 || { fail "needle essay judged"; tail -3 "$tmp/n2"; }
+"$bin" eval needle -m "$m" --style essay --lengths 40,60 --num-depths 3 --needle-answer "Dolores Park" \
+  -o "$tmp/n-exact" >"$tmp/n3" 2>&1 || { fail "needle essay exact"; tail -3 "$tmp/n3"; }
+"$py" - "$tmp" <<'PY' && ok "needle essay: judged (1-10) and exact-match results, depths 10%..90%, heatmaps" || fail "needle essay outputs"
+import json, sys
+t = sys.argv[1]
+j = json.load(open(f"{t}/n-judged/results.json"))
+assert j["style"] == "essay" and j["scale"] == "judge 1-10", j
+assert all(abs(a - b) < 1e-9 for a, b in zip(j["depths"], [0.1, 0.5, 0.9])) and len(j["depths"]) == 3, j["depths"]
+assert all(v == 7.0 for row in j["scores"] for v in row) and j["mean"] == 7.0, j["scores"]
+e = json.load(open(f"{t}/n-exact/results.json"))
+assert e["scale"] == "hit 1 / miss 0" and all(v in (0.0, 1.0) for row in e["scores"] for v in row)
+assert e["expected"] == "Dolores Park" and len(e["details"]) == 6
+for d in ("n-judged", "n-exact"):
+    assert open(f"{t}/{d}/heatmap.png", "rb").read()[:4] == b"\x89PNG"
+PY
+
+# LongBench-Chat's own protocol on the benchmark's file forms (test_cases.json, few_shots.json):
+# the judge (in fewshot mode) receives the benchmark's system prompt and each question's own
+# scored examples; a judge that times out is
+# retried, then the item is recorded as unscored; the report has the x10 score.
+start_server "$src/tests/eval/judge_server.py" "$tmp/count2" fewshot
+printf '[%s,\n%s,\n%s]\n' '{"idx": 1, "query": "Q1 first question", "prompt": "context one", "answer": "a1"}' \
+  '{"idx": 2, "query": "Q2 SLOW question", "prompt": "context two", "answer": "a2"}' \
+  '{"idx": 3, "query": "Q3 third question", "prompt": "context three", "answer": "a3"}' >"$tmp/lb2.json"
+"$py" -c "
+import json
+json.dump([[{'answer': f'FS-{n}-{k} example', 'score': s} for k, s in ((1, 9), (2, 5), (3, 2))] for n in (1, 2, 3)],
+          open('$tmp/few.json', 'w'))"
+run_fs() { TEST_JUDGE_KEY=test-key "$bin" eval longbench-chat -m "$m" --data "$tmp/lb2.json" --few-shots "$tmp/few.json" \
+  --judge-url "$url" --judge-key-env TEST_JUDGE_KEY --judge-timeout 1 --retries 1 --backoff-ms 10 --max-length 64 \
+  --max-new-tokens 8 "$@" >>"$tmp/fs.log" 2>&1; }
+run_fs -o "$tmp/lb2" || { fail "longbench-chat few-shot run"; tail -5 "$tmp/fs.log"; }
+"$py" - "$tmp/lb2" <<'PY' && ok "longbench-chat few-shot protocol: system prompt and own examples received, x10 score, timeout unscored" \
+  || fail "longbench-chat few-shot report"
+import json, sys
+rep = json.load(open(sys.argv[1] + "/report.json"))
+assert rep["items"] == 3 and rep["scored"] == 2 and rep["unscored"] == 1 and rep["fewshot_items"] == 3, rep
+assert rep["mean_score"] == 8.0 and rep["score_x10"] == 80.0 and rep["protocol"] == "longbench-chat few-shot", rep
+rows = {r["idx"]: r for r in map(json.loads, open(sys.argv[1] + "/results.jsonl"))}
+assert rows[2]["score"] is None and "imeout" in rows[2]["error"] and rows[1]["protocol"] == "few-shot", rows[2]
+PY
+before=$(cat "$tmp/count2")
+run_fs -o "$tmp/lb2" || fail "few-shot re-run"
+[ $(($(cat "$tmp/count2") - before)) = 2 ] && ok "few-shot re-run: only the unscored item is asked again (1 + 1 retry)" \
+  || fail "few-shot re-run made $(($(cat "$tmp/count2") - before)) requests"
+# The benchmark's own prompt file form: positional {} for question, reference, 3 x (answer, score), prediction.
+printf 'Q: {}\nRef: {}\n{}\n[[{}]]\n{}\n[[{}]]\n{}\n[[{}]]\nRate: {}\n' >"$tmp/prompt_fs.txt"
+run_fs -o "$tmp/lb3" --judge-prompt "$tmp/prompt_fs.txt" || fail "positional judge prompt run"
+"$py" -c "import json,sys;r=json.load(open(sys.argv[1]));assert r['scored']==2 and r['mean_score']==8.0, r" \
+  "$tmp/lb3/report.json" && ok "the benchmark's positional prompt_fs.txt form is filled as the benchmark does" \
+  || fail "positional prompt"
+
+finish eval

@@ -5,6 +5,7 @@
 #include <png.h>
 #include <torch/torch.h>
 
+#include "longalign/core/error.hpp"
 #include "longalign/eval/generator.hpp"
 #include "longalign/eval/heatmap_png.hpp"
 #include "longalign/eval/judge.hpp"
@@ -81,6 +82,26 @@ TEST(Needle, PlacedAtTheRequestedDepthWithinOneSentence) {
   }
 }
 
+TEST(Needle, EssayNeedleLandsAtEachDepthOfTheGrid) {
+  fixture::ByteTokenizer tok;
+  auto sentences = eval::load_filler_sentences({}, 5);
+  size_t longest = 0;
+  for (const auto& s : sentences) longest = std::max(longest, s.size() + 1);
+  const std::string needle = eval::kSanFranciscoNeedle, question = "\n\nQ?";
+  auto depths = eval::default_depths(5, 0.1, 0.9);
+  ASSERT_EQ(depths.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_NEAR(depths[i], 0.1 + 0.2 * double(i), 1e-12);
+  for (double depth : depths) {
+    auto h = eval::build_haystack_with(sentences, 3000, depth, tok, needle, "H\n", question);
+    EXPECT_EQ(h.text.substr(h.needle_offset, needle.size()), needle);
+    EXPECT_EQ(h.text.find(needle), h.needle_offset);  // exactly once
+    const double filler = double(h.context_end - h.context_begin - needle.size() - 1);
+    EXPECT_NEAR(double(h.needle_offset - h.context_begin) / filler, depth, double(longest) / filler);
+    EXPECT_EQ(h.text.substr(h.text.size() - question.size()), question);
+  }
+  EXPECT_EQ(eval::default_lengths(8000, 3, 1000), (std::vector<int64_t>{1000, 4500, 8000}));
+}
+
 TEST(Needle, HeatmapDecodesAsAPngOfTheRightSize) {
   fixture::TempDir tmp;
   eval::write_heatmap_png(tmp / "h.png", {{1.0, 0.0, 0.5}, {0.0, 1.0, 1.0}});
@@ -101,11 +122,21 @@ TEST(Judge, ScoreParsing) {
   EXPECT_EQ(eval::parse_judge_score("Good answer. Rating: [[8]]"), 8.0);
   EXPECT_EQ(eval::parse_judge_score("[[3]] at first, but on reflection [[9]]"), 9.0);
   EXPECT_EQ(eval::parse_judge_score("Rating: [[7.5]]"), 7.5);
-  EXPECT_EQ(eval::parse_judge_score("Rating: [[8]] (out of [[ten]])"), 8.0);
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[8]] (out of [[ten]])"));  // the last brackets count
+  EXPECT_EQ(eval::parse_judge_score("Rating: [[7/10]]"), 7.0);             // their first number
   EXPECT_FALSE(eval::parse_judge_score("no score at all"));
   EXPECT_FALSE(eval::parse_judge_score("Rating: [[11]]"));
   EXPECT_FALSE(eval::parse_judge_score("Rating: [[0]]"));
   EXPECT_FALSE(eval::parse_judge_score("Rating: [[]]"));
   EXPECT_FALSE(eval::parse_judge_score("Rating: [8]"));
   EXPECT_EQ(eval::fill_judge_prompt("Q={question} R={reference} P={prediction}", "q", "r", "p"), "Q=q R=r P=p");
+  // The benchmark's positional prompt_fs.txt form: question, reference, (answer, score) x N, prediction.
+  std::vector<eval::ScoredExample> ex = {{"a1", "7"}, {"a2", "3"}};
+  EXPECT_EQ(eval::fill_judge_prompt("{}|{}|{}:[[{}]]|{}:[[{}]]|{}|{{x}}", "q", "r", "p", ex), "q|r|a1:[[7]]|a2:[[3]]|p|{x}");
+  EXPECT_THROW(eval::fill_judge_prompt("{}|{}|{}", "q", "r", "p", ex), longalign::UsageError);  // 3 slots, 7 values
+  // Named form: {examples} renders every example with its rating; substituted text is not rescanned.
+  std::string named = eval::fill_judge_prompt("{examples}{prediction}", "q", "r", "{question}", ex);
+  EXPECT_NE(named.find("a1"), std::string::npos);
+  EXPECT_NE(named.find("[[3]]"), std::string::npos);
+  EXPECT_EQ(named.substr(named.size() - 10), "{question}");
 }

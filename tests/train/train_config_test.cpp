@@ -118,6 +118,15 @@ TEST(TrainConfig, PaperConfigFitsPlainAndExtendedBases) {
   EXPECT_EQ(c13.model.arch.num_hidden_layers, 40);
   EXPECT_NEAR(double(c13.model.arch.num_parameters()), 13.0e9, 0.1e9);
   EXPECT_DOUBLE_EQ(c13.model.arch.rope_theta, 2000000.0);
+  // The resolved YAML (saved with every run and checkpoint) loads back to the same model.
+  {
+    auto c0 = train::load_train_config(kConfigs + "llama7b_64k.yaml", {"model.path=" + (tmp / "extended").string()});
+    fixture::write_text(tmp / "resolved.yaml", train::to_yaml(c0));
+    auto c1 = train::load_train_config(tmp / "resolved.yaml", {});
+    EXPECT_DOUBLE_EQ(c1.model.arch.rope_theta, 2000000.0);
+    EXPECT_EQ(c1.model.arch.vocab_size, 32256);
+    EXPECT_EQ(c1.model.arch.max_position_embeddings, 65536);
+  }
   // The 13B config pointed at 7B weights names the disagreeing key.
   std::string err;
   try {

@@ -52,6 +52,15 @@ class StagedDir {
   bool overwrite_, committed_ = false;
 };
 
+// Appends `line` and a newline to `path` (created if missing) in one write(2), then fsyncs: a
+// record-per-line log that a killed process leaves with at most one partial last line.
+// RuntimeError naming the file on any failure (a full disk included).
+void append_line_durable(const std::filesystem::path& path, std::string_view line);
+
+// Cuts a file back to just after its last newline (a line a killed writer left half-written);
+// returns the number of bytes removed. A missing file is left alone.
+uint64_t drop_partial_last_line(const std::filesystem::path& path);
+
 // Fails early, before any work, when `dir` (or the nearest existing parent) is not writable.
 void check_writable_parent(const std::filesystem::path& target);
 

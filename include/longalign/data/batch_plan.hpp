@@ -7,8 +7,8 @@
 //
 // Loss weights. LongAlign's promise is that every sequence counts equally however it was
 // batched (paper Eq. 2-4). Normalizing by each step's own sequence count M breaks it across the
-// epoch: packs are either a few long sequences or ~100 short ones, so M swings 20x between
-// steps and a sequence in a sparse step weighs 20x one in a crowded step. The weights therefore
+// epoch: packs are either a few long sequences or ~100 short ones, so M swings tenfold between
+// steps, and so does the weight of a sequence in a sparse step against one in a crowded step. The weights therefore
 // use the epoch's mean per step: with M̄ = sequences / steps and T̄ = targets / steps,
 //   sequence:  every target token of sequence i weighs 1 / (N_i * M̄)
 //   token:     every target token weighs 1 / T̄
@@ -50,7 +50,7 @@ struct PlanOptions {
   int units_per_step = 8;      // packs or micro-batches per optimizer step
   uint64_t seed = 42;
   int world_size = 0;          // the world size to report balance for (must divide units_per_step);
-                               // 0: units_per_step / 2. Steps are balanced for every valid one.
+                               // 0: units_per_step / 2. `sort` lays steps out for it (see make_plan).
   CostModel cost;
 };
 
@@ -84,7 +84,11 @@ void check_plan_options(const PlanOptions& opts);
 //   pack:  best-fit-decreasing packs; steps drawn one pack from each of units_per_step cost
 //          strata (so every step mixes heavy and light packs), then ordered for rank balance.
 //   sort:  the reference's sorted batching: micro-batches of neighbouring lengths, steps made
-//          of micro-batches drawn one from each length stratum, ordered for rank balance.
+//          of micro-batches drawn one from each length stratum, ordered for rank balance; with
+//          world_size W, each micro-step gives the W ranks W neighbouring micro-batches instead
+//          (balanced for that W), and a step's units/W such groups come from across the range.
+// pack and sort orders balance every world size that leaves each rank 2+ units; with one unit
+// per rank there is nothing to order.
 //   naive: shuffled micro-batches, steps in order.
 // Leftover units (fewer than units_per_step) form a final step, drawn at random. Throws
 // UsageError on bad options and RuntimeError when a sequence is longer than max_tokens

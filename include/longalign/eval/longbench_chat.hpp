@@ -1,6 +1,10 @@
 // LongBench-Chat: generate an answer for each test case (prompt middle-truncated to the
-// context, 1024 new tokens), have the judge score it, and report the mean. Results are saved
-// after every item, so a re-run skips what was already judged (and reuses saved predictions).
+// context, 1024 new tokens), have the judge score it, and report the mean (and x10, as the
+// paper's tables). When an item has scored example answers (its own `few_shots` field, or the
+// benchmark's few_shots.json by idx), it is judged by the benchmark's protocol: its system
+// prompt, and a prompt holding that question's own examples; otherwise by the generic prompt.
+// Results are saved after every item, so a re-run skips what was already judged (and reuses
+// saved predictions).
 #pragma once
 #include <filesystem>
 #include <string>
@@ -13,7 +17,8 @@ namespace longalign::eval {
 class Generator;
 
 struct LongBenchChatOptions {
-  std::filesystem::path data;        // JSONL: idx, prompt (or query), answer
+  std::filesystem::path data;        // JSONL: idx, prompt (or query), answer, optional few_shots
+  std::filesystem::path few_shots;   // optional: the benchmark's few_shots.json (item idx-1 = its examples)
   std::filesystem::path output_dir;  // results.jsonl, report.json
   JudgeOptions judge;
   std::string judge_prompt;          // template; default_judge_prompt() when empty
@@ -23,7 +28,7 @@ struct LongBenchChatOptions {
 };
 
 struct LongBenchChatReport {
-  size_t items = 0, scored = 0;
+  size_t items = 0, scored = 0, fewshot_items = 0;  // judged with the few-shot protocol
   double mean = 0;
 };
 

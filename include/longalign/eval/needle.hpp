@@ -1,13 +1,19 @@
-// Needle-in-a-haystack: a passkey sentence hidden at a chosen depth of filler text, over a
-// grid of context lengths x depths; scored by whether the answer contains the key.
+// Needle-in-a-haystack over a grid of context lengths x depths, in two styles:
+//   passkey: the `synth` passkey sentence in filler text; scored by whether the answer holds
+//            the key (the skill `synth` data teaches);
+//   essay:   the paper's test: any needle sentence (default: the "best thing to do in San
+//            Francisco" one) in an essay haystack, its question asked after the text; scored 1-10
+//            by an LLM judge against the needle, or by exact match of an expected answer.
 #pragma once
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "longalign/data/chat_template.hpp"
 #include "longalign/data/tokenizer.hpp"
+#include "longalign/eval/judge.hpp"
 
 namespace longalign::eval {
 
@@ -25,6 +31,16 @@ struct Haystack {
 Haystack build_haystack(const std::vector<std::string>& sentences, int64_t target_tokens, double depth,
                         const data::Tokenizer& tok, uint64_t seed);
 
+// The same with a given needle sentence, text before the haystack and question after it.
+Haystack build_haystack_with(const std::vector<std::string>& sentences, int64_t target_tokens, double depth,
+                             const data::Tokenizer& tok, const std::string& needle, const std::string& header,
+                             const std::string& question);
+
+// The paper's needle, question and the answer that exact matching looks for.
+extern const char* const kSanFranciscoNeedle;
+extern const char* const kSanFranciscoQuestion;
+extern const char* const kSanFranciscoAnswer;
+
 // Sentences from a text file, or `longalign synth` filler when `path` is empty.
 std::vector<std::string> load_filler_sentences(const std::filesystem::path& path, uint64_t seed);
 
@@ -36,15 +52,22 @@ struct NeedleOptions {
   std::filesystem::path output_dir;
   uint64_t seed = 7;
   int64_t max_new_tokens = 24;
+  // Essay style when `needle` is set: the question asked, and either a judge (its chat.url set)
+  // or the text an exact-match answer must contain (case and spacing ignored).
+  std::string needle, question, expected;
+  std::optional<JudgeOptions> judge;
 };
 
-// Default grid: `n` lengths evenly up to `max_length`, `m` depths from 0 to 100%.
-std::vector<int64_t> default_lengths(int64_t max_length, int n);
-std::vector<double> default_depths(int m);
+// Default grid: `n` lengths evenly from `min_length` (0: max/n) up to `max_length`, `m` depths
+// evenly from `lo` to `hi` (passkey: 0 to 100%; essay: 10% to 90%, as the paper).
+std::vector<int64_t> default_lengths(int64_t max_length, int n, int64_t min_length = 0);
+std::vector<double> default_depths(int m, double lo = 0.0, double hi = 1.0);
 
 struct NeedleResult {
-  std::vector<std::vector<double>> score;  // [depth][length]
+  std::vector<std::vector<double>> score;  // [depth][length]: hit 1/0, or the judge's 1-10
   double mean = 0;
+  bool judged = false;
+  size_t unscored = 0;  // judged cells without a score (left out of the mean, shown black)
 };
 
 // Writes results.json and heatmap.png into output_dir.

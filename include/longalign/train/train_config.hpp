@@ -65,7 +65,10 @@ struct TrainConfig {
 
 // Loads and validates; `overrides` are "section.key=value" (value parsed as YAML). Input files
 // are checked by check_inputs_exist, so that --dry-run works before the data is in place.
-TrainConfig load_train_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+// `require_data: false` accepts a data section without inputs or pack_dir (`pack --config`,
+// whose inputs may come from flags).
+TrainConfig load_train_config(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                              bool require_data = true);
 
 // The planner's cost model (rank balancing) for a model: its parameters, hidden size, layers.
 data::CostModel cost_model_for(model::LlamaConfig arch);

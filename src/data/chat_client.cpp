@@ -1,0 +1,128 @@
+// libcurl-based chat-completions client. Without libcurl at build time every request fails
+// with a message saying so (the GPU machine, for instance, builds without it).
+#include "longalign/data/chat_client.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "longalign/core/log.hpp"
+
+#ifdef LONGALIGN_HAVE_CURL
+#include <curl/curl.h>
+#endif
+
+namespace longalign::data {
+namespace {
+
+struct HttpResult {
+  long status = 0;  // 0: transport failure
+  std::string body, error;
+  double retry_after_s = 0;
+};
+
+#ifdef LONGALIGN_HAVE_CURL
+size_t collect(char* p, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, size * n);
+  return size * n;
+}
+
+size_t header(char* p, size_t size, size_t n, void* out) {
+  std::string line(p, size * n);
+  const std::string key = "retry-after:";
+  std::string lower = line.substr(0, key.size());
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  if (lower == key) static_cast<HttpResult*>(out)->retry_after_s = std::atof(line.c_str() + key.size());
+  return size * n;
+}
+
+HttpResult post_json(const ChatOptions& o, const std::string& body) {
+  static const bool init = curl_global_init(CURL_GLOBAL_DEFAULT) == 0;
+  HttpResult r;
+  CURL* c = init ? curl_easy_init() : nullptr;
+  if (!c) return {0, "", "cannot initialise libcurl"};
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  if (!o.api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + o.api_key).c_str());
+  curl_easy_setopt(c, CURLOPT_URL, o.url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, long(body.size()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(o.timeout_s * 1000));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without signals: safe in threads
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+  CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  else r.error = curl_easy_strerror(rc);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(c);
+  return r;
+}
+#else
+HttpResult post_json(const ChatOptions&, const std::string&) {
+  return {0, "", "this longalign was built without libcurl (install libcurl4-openssl-dev and rebuild)"};
+}
+#endif
+
+std::string describe(const HttpResult& r) {
+  return r.status ? "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body.substr(0, 200)) : r.error;
+}
+
+}  // namespace
+
+bool chat_available() {
+#ifdef LONGALIGN_HAVE_CURL
+  return true;
+#else
+  return false;
+#endif
+}
+
+ChatReply chat(const ChatOptions& o, const std::vector<ChatMessage>& messages) {
+  nlohmann::json msgs = nlohmann::json::array();
+  for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  nlohmann::json req = {{"model", o.model}, {"temperature", o.temperature}, {"max_tokens", o.max_tokens},
+                        {"messages", std::move(msgs)}};
+  const std::string body = req.dump();
+  ChatReply reply;
+  HttpResult r;
+  double wait_ms = o.backoff_ms;
+  for (int attempt = 0;; ++attempt) {
+    r = post_json(o, body);
+    const bool transient = r.status == 0 || r.status == 429 || r.status >= 500;
+    if (!transient || attempt == o.max_retries || !chat_available()) break;
+    const double wait = std::max(wait_ms, r.retry_after_s * 1000);
+    log::warn("chat request to " + o.url + " failed (" + describe(r).substr(0, 80) + "); retry " +
+              std::to_string(attempt + 1) + "/" + std::to_string(o.max_retries) + " in " + std::to_string(long(wait)) +
+              " ms");
+    std::this_thread::sleep_for(std::chrono::milliseconds(long(wait)));
+    wait_ms *= 2;
+    reply.retries += 1;
+  }
+  reply.status = r.status;
+  if (r.status != 200) {
+    reply.error = describe(r) + (reply.retries ? " (after " + std::to_string(reply.retries) + " retries)" : "");
+    return reply;
+  }
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  try {
+    reply.content = j.at("choices").at(0).at("message").at("content").get<std::string>();
+  } catch (const std::exception&) {
+    reply.error = "malformed chat-completions response: " + r.body.substr(0, 200);
+    return reply;
+  }
+  if (j.contains("usage") && j["usage"].is_object()) {
+    const auto& u = j["usage"];
+    auto count = [&](const char* key) { return u.contains(key) && u[key].is_number_unsigned() ? u[key].get<uint64_t>() : 0; };
+    reply.prompt_tokens = count("prompt_tokens");
+    reply.completion_tokens = count("completion_tokens");
+  }
+  return reply;
+}
+
+}  // namespace longalign::data
