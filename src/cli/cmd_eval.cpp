@@ -59,6 +59,7 @@ void add_needle(CLI::App& eval, Action& action) {
       const bool essay = f->style == "essay";
       auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
       eval::NeedleOptions o;
+      if (essay) o.max_new_tokens = 64;  // room for a sentence; set before the lengths use it
       const int64_t max_len = f->max_length > 0 ? f->max_length : gen->context_length() - o.max_new_tokens;
       o.lengths = !f->lengths.empty() ? f->lengths
                   : essay            ? eval::default_lengths(max_len, f->n_lengths, std::min(f->min_length, max_len))
@@ -71,7 +72,6 @@ void add_needle(CLI::App& eval, Action& action) {
         o.needle = f->needle;
         o.question = f->question;
         o.expected = f->expected;
-        o.max_new_tokens = 64;
         if (!f->judge_url.empty()) {
           o.judge = f->judge;
           o.judge->chat.url = f->judge_url;
@@ -101,6 +101,8 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
   };
   auto f = std::make_shared<Flags>();
   f->o.judge.chat.model = "gpt-4";
+  f->o.judge.score_retries = 4;       // the benchmark asks up to 5 times for a parsable score
+  f->o.judge.chat.max_tokens = 1024;  // room for the analysis before the [[score]]
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
   cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
   cmd->add_option("--data", f->data, "test cases: the benchmark's test_cases.json, or JSONL (idx, prompt or query, answer, optional few_shots)")->required();

@@ -49,7 +49,7 @@ void add_selfinstruct(CLI::App& app, Action& action) {
   cmd->add_option("--turns", o->turns, "Question-answer rounds per record")->capture_default_str();
   cmd->add_option("--concurrency", o->concurrency, "Requests in flight at once")->capture_default_str();
   cmd->add_option("--retries", o->chat.max_retries, "Retries of a request on timeouts, 429 and 5xx")->capture_default_str();
-  cmd->add_option("--backoff-ms", o->chat.backoff_ms, "First retry wait (doubles; Retry-After wins)")->capture_default_str();
+  cmd->add_option("--backoff-ms", o->chat.backoff_ms, "First retry wait (doubles; a longer Retry-After wins; at most 120 s)")->capture_default_str();
   cmd->add_option("--timeout", o->chat.timeout_s, "Seconds a request may take")->capture_default_str();
   cmd->add_option("--temperature", o->chat.temperature, "Sampling temperature")->capture_default_str();
   cmd->add_option("--max-reply-tokens", o->chat.max_tokens, "max_tokens of each request")->capture_default_str();

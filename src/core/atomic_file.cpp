@@ -69,19 +69,23 @@ void append_line_durable(const fs::path& path, std::string_view line) {
   buf += '\n';
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) throw RuntimeError("cannot open " + path.string() + " for appending: " + std::strerror(errno));
+  const off_t start = ::lseek(fd, 0, SEEK_END);
   size_t done = 0;
   while (done < buf.size()) {
     ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int e = errno;
+      if (start >= 0 && done > 0) (void)!::ftruncate(fd, start);  // best effort: leave no fragment behind
       ::close(fd);
       throw RuntimeError("cannot append to " + path.string() + ": " + std::strerror(e));
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw RuntimeError("cannot sync " + path.string() + ": " + std::strerror(errno));
+  const bool synced = ::fsync(fd) == 0;
+  const int e = errno;
+  if (::close(fd) != 0 || !synced)
+    throw RuntimeError("cannot sync " + path.string() + ": " + std::strerror(synced ? errno : e));
 }
 
 uint64_t drop_partial_last_line(const fs::path& path) {

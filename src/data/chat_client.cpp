@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <ctime>
 #include <chrono>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -22,6 +24,7 @@ struct HttpResult {
   long status = 0;  // 0: transport failure
   std::string body, error;
   double retry_after_s = 0;
+  bool permanent = false;  // a transport failure that no retry can fix (a malformed URL)
 };
 
 #ifdef LONGALIGN_HAVE_CURL
@@ -35,7 +38,18 @@ size_t header(char* p, size_t size, size_t n, void* out) {
   const std::string key = "retry-after:";
   std::string lower = line.substr(0, key.size());
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  if (lower == key) static_cast<HttpResult*>(out)->retry_after_s = std::atof(line.c_str() + key.size());
+  if (lower == key) {
+    std::string value = line.substr(key.size());
+    value.erase(0, value.find_first_not_of(" \t"));
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+    double s = 0;
+    if (!value.empty() && std::isdigit(static_cast<unsigned char>(value[0]))) {
+      s = std::strtod(value.c_str(), nullptr);
+    } else if (time_t when = curl_getdate(value.c_str(), nullptr); when > 0) {  // an HTTP date
+      s = double(when - std::time(nullptr));
+    }
+    static_cast<HttpResult*>(out)->retry_after_s = std::isfinite(s) ? std::clamp(s, 0.0, kMaxRetryWaitS) : 0.0;
+  }
   return size * n;
 }
 
@@ -45,6 +59,7 @@ HttpResult post_json(const ChatOptions& o, const std::string& body) {
   CURL* c = init ? curl_easy_init() : nullptr;
   if (!c) return {0, "", "cannot initialise libcurl"};
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip for long bodies
   if (!o.api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + o.api_key).c_str());
   curl_easy_setopt(c, CURLOPT_URL, o.url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -59,6 +74,7 @@ HttpResult post_json(const ChatOptions& o, const std::string& body) {
   CURLcode rc = curl_easy_perform(c);
   if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
   else r.error = curl_easy_strerror(rc);
+  r.permanent = rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL;
   curl_slist_free_all(headers);
   curl_easy_cleanup(c);
   return r;
@@ -94,14 +110,14 @@ ChatReply chat(const ChatOptions& o, const std::vector<ChatMessage>& messages) {
   double wait_ms = o.backoff_ms;
   for (int attempt = 0;; ++attempt) {
     r = post_json(o, body);
-    const bool transient = r.status == 0 || r.status == 429 || r.status >= 500;
+    const bool transient = (r.status == 0 && !r.permanent) || r.status == 408 || r.status == 429 || r.status >= 500;
     if (!transient || attempt == o.max_retries || !chat_available()) break;
-    const double wait = std::max(wait_ms, r.retry_after_s * 1000);
+    const double wait = std::min(std::max(wait_ms, r.retry_after_s * 1000), kMaxRetryWaitS * 1000);
     log::warn("chat request to " + o.url + " failed (" + describe(r).substr(0, 80) + "); retry " +
               std::to_string(attempt + 1) + "/" + std::to_string(o.max_retries) + " in " + std::to_string(long(wait)) +
               " ms");
     std::this_thread::sleep_for(std::chrono::milliseconds(long(wait)));
-    wait_ms *= 2;
+    wait_ms = std::min(wait_ms * 2, kMaxRetryWaitS * 1000);
     reply.retries += 1;
   }
   reply.status = r.status;
@@ -111,7 +127,14 @@ ChatReply chat(const ChatOptions& o, const std::vector<ChatMessage>& messages) {
   }
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   try {
-    reply.content = j.at("choices").at(0).at("message").at("content").get<std::string>();
+    const auto& choice = j.at("choices").at(0);
+    const auto& content = choice.at("message").at("content");
+    if (content.is_null() || choice.value("finish_reason", nlohmann::json("")) == "content_filter") {
+      reply.filtered = true;
+      reply.error = "the endpoint withheld the reply (content filter or refusal)";
+      return reply;
+    }
+    reply.content = content.get<std::string>();
   } catch (const std::exception&) {
     reply.error = "malformed chat-completions response: " + r.body.substr(0, 200);
     return reply;

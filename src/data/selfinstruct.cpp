@@ -4,11 +4,18 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -212,13 +219,17 @@ struct Finished {
   std::set<std::string> jobs, questions;
 };
 
+// Reads a record file or dropped-job log of earlier runs. Every complete line must be one of
+// ours, checked before anything is changed; a last line without its newline is what a killed
+// run leaves (cut away), unless it parses, when the file is not ours to cut (an error).
 void read_job_log(const fs::path& path, Finished& f, const char* what) {
   if (!fs::exists(path)) return;
-  if (uint64_t cut = drop_partial_last_line(path))
-    log::warn(path.string() + ": removed a half-written last line (" + std::to_string(cut) + " bytes) of a killed run");
-  std::ifstream in(path);
-  std::string line;
-  for (size_t n = 1; std::getline(in, line); ++n) {
+  auto text = read_file(path);
+  if (!text) throw UsageError("cannot read " + path.string());
+  size_t n = 0, pos = 0;
+  for (size_t nl; (nl = text->find('\n', pos)) != std::string::npos; pos = nl + 1) {
+    ++n;
+    const std::string line = text->substr(pos, nl - pos);
     if (line.empty()) continue;
     json j = json::parse(line, nullptr, false);
     const json* src = j.is_object() && j.contains("source") ? &j["source"] : &j;
@@ -228,7 +239,32 @@ void read_job_log(const fs::path& path, Finished& f, const char* what) {
     f.jobs.insert((*src)["job"].get<std::string>());
     if (src->contains("question") && (*src)["question"].is_string()) f.questions.insert((*src)["question"].get<std::string>());
   }
+  if (pos < text->size()) {
+    if (!json::parse(text->substr(pos), nullptr, false).is_discarded())
+      throw UsageError(path.string() + ":" + std::to_string(n + 1) +
+                       ": the last line has no newline, so this file was not written by selfinstruct; write to a new "
+                       "--output");
+    const uint64_t cut = drop_partial_last_line(path);
+    log::warn(path.string() + ": removed a half-written last line (" + std::to_string(cut) + " bytes) of a killed run");
+  }
 }
+
+// Holds OUTPUT.lock for the run, so two runs never write the same output.
+struct OutputLock {
+  int fd = -1;
+  explicit OutputLock(const fs::path& output) {
+    const fs::path p = output.string() + ".lock";
+    fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw RuntimeError("cannot create " + p.string() + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      throw UsageError("another selfinstruct run is writing " + output.string() + " (it holds " + p.string() + ")");
+    }
+  }
+  ~OutputLock() { ::close(fd); }
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+};
 
 }  // namespace
 
@@ -303,6 +339,7 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
     kept.push_back(std::move(d));
   }
 
+  OutputLock lock_output(o.output);
   Finished done;
   const fs::path dropped_log = selfinstruct_dropped_log(o.output);
   read_job_log(o.output, done, "record");
@@ -325,10 +362,15 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
   std::mutex mu;  // guards st, done.questions, the output files and the progress line
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
-  Progress progress("selfinstruct", o.progress ? jobs.size() : 0);
+  std::optional<Progress> progress;
+  if (o.progress) progress.emplace("selfinstruct", jobs.size());
   uint64_t jobs_done = 0;
+  std::exception_ptr write_error;
 
-  // Returns false when a request failed after its retries.
+  // What became of a request: a reply; an error of this job alone (the endpoint rejected the
+  // request, e.g. too long, or withheld the reply), which drops the job; or an error of the
+  // endpoint (it is down, refuses the key, keeps failing), which stops the run.
+  enum class Asked { reply, drop, fail };
   auto ask = [&](const std::vector<ChatMessage>& messages, std::string& reply) {
     ChatReply r = chat(o.chat, messages);
     std::lock_guard<std::mutex> lock(mu);
@@ -336,15 +378,18 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
     st.retries += r.retries;
     st.prompt_tokens += r.prompt_tokens;
     st.completion_tokens += r.completion_tokens;
-    if (!r.ok()) {
-      if (st.first_error.empty()) st.first_error = r.error;
-      return false;
+    if (r.ok()) {
+      reply = trim(strip_zero_width(r.content));
+      return Asked::reply;
     }
-    reply = trim(strip_zero_width(r.content));
-    return true;
+    reply = r.error;
+    if (r.filtered || r.status == 400 || r.status == 413 || r.status == 422) return Asked::drop;
+    if (st.first_error.empty()) st.first_error = r.error;
+    return Asked::fail;
   };
   auto finish = [&](const Job& job, const json& line, bool written, const std::string& reason) {
     std::lock_guard<std::mutex> lock(mu);
+    if (write_error) return;  // after a failed write nothing more is appended
     if (written) {
       append_line_durable(o.output, line.dump());
       st.written += 1;
@@ -354,15 +399,22 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
       log::info("job " + job.id + " dropped: " + reason);
     }
     jobs_done += 1;
-    if (o.progress) progress.update(st.written, st.completion_tokens, jobs_done);
+    if (progress) progress->update(st.written, st.completion_tokens, jobs_done);
   };
   auto run_job = [&](const Job& job) {
     const Document& doc = kept[job.doc];
     json messages = json::array();
     std::vector<ChatMessage> conversation;  // what the answering request sees
     std::string history, first_question;
-    auto drop = [&](const std::string& reason, const std::string& question) {
-      finish(job, {{"job", job.id}, {"reason", reason}, {"question", question}}, false, reason);
+    auto drop = [&](const std::string& reason, const std::string& question, const std::string& detail = "") {
+      json entry = {{"job", job.id}, {"reason", reason}, {"question", question}};
+      if (!detail.empty()) entry["detail"] = detail;
+      finish(job, entry, false, reason);
+    };
+    // A request that came back without a reply: drops the job or reports a failure.
+    auto unanswered = [&](Asked a, const std::string& error) {
+      if (a == Asked::drop) drop("rejected_or_filtered", first_question, error);
+      return a == Asked::drop;
     };
     for (int turn = 0; turn < o.turns; ++turn) {
       std::string question, answer;
@@ -370,20 +422,20 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
           turn == 0 ? fill(prompts.at(job.task), {{"{document}", doc.text}})
                     : fill(prompts.at("follow_up"),
                            {{"{document}", doc.text}, {"{history}", history}, {"{task}", follow_up_tasks().at(job.task)}});
-      if (!ask({{"user", ask_prompt}}, question)) return false;
+      if (Asked a = ask({{"user", ask_prompt}}, question); a != Asked::reply) return unanswered(a, question);
       const char* bad = question.empty() ? "empty_question" : is_refusal(question) ? "refused_question" : nullptr;
       if (!bad && turn == 0) {
         std::lock_guard<std::mutex> lock(mu);
         if (!done.questions.insert(question).second) bad = "duplicate_question";
       }
       if (bad) {
-        drop(bad, question);
+        drop(bad, turn == 0 ? question : first_question);
         return true;
       }
       if (turn == 0) first_question = question;
       conversation.push_back(
           {"user", turn == 0 ? fill(prompts.at("answer"), {{"{document}", doc.text}, {"{question}", question}}) : question});
-      if (!ask(conversation, answer)) return false;
+      if (Asked a = ask(conversation, answer); a != Asked::reply) return unanswered(a, answer);
       bad = answer.empty() ? "empty_answer" : is_refusal(answer) ? "refused_answer" : nullptr;
       if (bad) {
         drop(bad, first_question);
@@ -402,7 +454,6 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
     return true;
   };
 
-  std::exception_ptr write_error;
   auto worker = [&] {
     while (!stop) {
       const size_t i = next++;
@@ -423,7 +474,7 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
   std::vector<std::thread> pool;
   for (size_t t = 0; t < std::min<size_t>(size_t(o.concurrency), jobs.size()); ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
-  if (o.progress) progress.finish();
+  if (progress) progress->finish();
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (write_error) std::rethrow_exception(write_error);
   if (st.failed > 0) {

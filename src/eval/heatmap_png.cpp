@@ -4,6 +4,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "longalign/core/error.hpp"
@@ -21,6 +22,10 @@ void write_heatmap_png(const std::filesystem::path& path, const std::vector<std:
       const bool border = x % kCellWidth == 0 || y % kCellHeight == 0;
       const double s = std::clamp(scores[r][c], 0.0, 1.0);
       uint8_t* px = &rgb[(size_t(y) * w + x) * 3];
+      if (std::isnan(scores[r][c]) && !border) {  // no score: black
+        px[0] = px[1] = px[2] = 0;
+        continue;
+      }
       px[0] = border ? 255 : uint8_t(220 - 170 * s);
       px[1] = border ? 255 : uint8_t(60 + 130 * s);
       px[2] = border ? 255 : uint8_t(60 + 30 * s);

@@ -1,6 +1,7 @@
 // LongBench-Chat runner; the results file is rewritten atomically after each item.
 #include "longalign/eval/longbench_chat.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <map>
@@ -48,6 +49,8 @@ LongBenchChatReport run_longbench_chat(Generator& gen, const LongBenchChatOption
     if (!j.is_object() || !(j.contains("prompt") || j.contains("query")) || !j.contains("answer"))
       throw RuntimeError(where + ": expected an object with prompt (or query) and answer");
     if (!j.contains("idx")) j["idx"] = cases.size();
+    for (const auto& prev : cases)
+      if (prev["idx"] == j["idx"]) throw RuntimeError(where + ": idx " + j["idx"].dump() + " appears twice");
     cases.push_back(std::move(j));
   };
   const size_t first = data_text->find_first_not_of(" \t\r\n");
@@ -107,20 +110,25 @@ LongBenchChatReport run_longbench_chat(Generator& gen, const LongBenchChatOption
     }
     const std::string prompt = c.value("prompt", c.value("query", std::string()));
     const std::string query = c.value("query", prompt);
+    const std::string reference = c["answer"].is_string() ? c["answer"].get<std::string>() : c["answer"].dump();
+    JudgeOptions jo = o.judge;
+    if (!examples.empty()) jo.system_prompt = longbench_chat_system_prompt();
+    const std::string& tmpl = !o.judge_prompt.empty() ? o.judge_prompt
+                              : examples.empty()      ? default_judge_prompt()
+                                                      : default_fewshot_judge_prompt();
+    fill_judge_prompt(tmpl, query, reference, "", examples);  // a template that cannot fit fails before generating
     if (!r.is_object() || !r.contains("prediction")) {
       SamplingOptions so;
       so.max_new_tokens = o.max_new_tokens;
       auto ids = gen.prompt_ids(prompt, o.chat_template, std::min(o.max_length, gen.context_length()) - o.max_new_tokens);
       r = {{"idx", c["idx"]}, {"prediction", gen.tokenizer().decode(gen.generate(ids, so))}, {"prompt_tokens", ids.size()}};
     }
-    JudgeOptions jo = o.judge;
-    if (!examples.empty()) jo.system_prompt = longbench_chat_system_prompt();
-    const std::string& tmpl = !o.judge_prompt.empty() ? o.judge_prompt
-                              : examples.empty()      ? default_judge_prompt()
-                                                      : default_fewshot_judge_prompt();
-    Judgment j = judge(jo, fill_judge_prompt(tmpl, query,
-                                             c["answer"].is_string() ? c["answer"].get<std::string>() : c["answer"].dump(),
-                                             r["prediction"].get<std::string>(), examples));
+    // The benchmark judges each prediction as its script stores it: one line, trimmed.
+    std::string judged = r["prediction"].get<std::string>();
+    std::replace(judged.begin(), judged.end(), '\n', ' ');
+    const size_t b = judged.find_first_not_of(" \t\r"), e = judged.find_last_not_of(" \t\r");
+    judged = b == std::string::npos ? "" : judged.substr(b, e - b + 1);
+    Judgment j = judge(jo, fill_judge_prompt(tmpl, query, reference, judged, examples));
     r["protocol"] = examples.empty() ? "generic" : "few-shot";
     r["judge_reply"] = j.reply;
     r["score"] = j.score ? json(*j.score) : json(nullptr);

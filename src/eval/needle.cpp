@@ -154,8 +154,10 @@ NeedleResult run_needle(Generator& gen, const NeedleOptions& o) {
   auto sentences = load_filler_sentences(o.haystack, o.seed);
   const bool essay = !o.needle.empty();
   if (essay && o.question.empty()) throw UsageError("eval needle: a needle needs its --question");
-  if (essay && !o.judge && normalized(o.expected).empty())
-    throw UsageError("eval needle: without --judge-url, --needle-answer must give the text a correct answer contains");
+  if (essay && !o.judge && (normalized(o.expected).empty() ||
+                            normalized(o.needle).find(normalized(o.expected)) == std::string::npos))
+    throw UsageError("eval needle: without --judge-url, --needle-answer must give the part of the needle a correct "
+                     "answer contains (\"" + o.expected + "\" is not in the needle)");
   NeedleResult r;
   r.judged = essay && o.judge.has_value();
   std::vector<std::vector<double>> heat(o.depths.size(), std::vector<double>(o.lengths.size(), 0.0));
@@ -195,6 +197,7 @@ NeedleResult run_needle(Generator& gen, const NeedleOptions& o) {
         heat[di][li] = r.judged ? (*score - 1) / 9 : *score;
       } else {
         r.unscored += 1;
+        heat[di][li] = std::nan("");
       }
       log::info("needle length " + std::to_string(o.lengths[li]) + " depth " + std::to_string(int(o.depths[di] * 100)) +
                 "%: " + (!score ? "unscored" : r.judged ? "score " + std::to_string(int(*score)) : *score > 0 ? "found" : "missed"));

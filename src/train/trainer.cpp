@@ -262,7 +262,11 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     mt.total_steps = total;
     mt.loss = loss_sum;
     mt.lr = sched.at(st.step);
-    mt.grad_norm = opt.clip_grad_norm(op.grad_clip, comm);
+    // The gradient is weight_sum times the step's mean-loss gradient. Clipping it against
+    // grad_clip * weight_sum clips that mean exactly as a per-step-normalized trainer would and
+    // keeps the M/M̄ scale, so a crowded step is never clipped harder for being crowded (which
+    // would undo the equal weight of its sequences). The logged norm is the mean's.
+    mt.grad_norm = opt.clip_grad_norm(op.grad_clip * weight_sum, comm) / weight_sum;
     if (!std::isfinite(loss_sum) || !std::isfinite(mt.grad_norm)) {
       opt.zero_grad();
       mt.skipped = true;

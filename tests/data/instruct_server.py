@@ -5,7 +5,8 @@ answer request carries the document and the very question this server asked for 
 (HTTP 400 otherwise, which fails the run). Documents are recognised by a "DOC-<name>" marker.
 Now and then it answers 429 (with Retry-After: 0) or 500, to exercise retries. A document holding
 DUPQ always gets the same question (one of two such documents must be dropped as a duplicate);
-one holding REFUSE gets a refusal as its answer. Every request is logged as a JSON line.
+one holding REFUSE gets a refusal as its answer; one holding TOOLONG gets HTTP 400 (a request
+the endpoint rejects, as for a too-long document). Every request is logged as a JSON line.
 
 Usage: instruct_server.py PORT_FILE LOG_FILE MODE   (MODE: normal | slow | silent)
 """
@@ -60,6 +61,8 @@ class Model(BaseHTTPRequestHandler):
             return self.reply(429, headers=[("Retry-After", "0")])
         if n % 7 == 0:
             return self.reply(500)
+        if "TOOLONG" in first:  # this document alone is refused, as an endpoint refuses an overlong request
+            return self.reply(400)
         if kind == "question":
             if "DUPQ" in first:
                 q = "What is the duplicated question?"

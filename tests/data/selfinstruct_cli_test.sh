@@ -21,7 +21,8 @@ import json, sys
 out, words = sys.argv[1], sys.argv[2]
 docs = [(f"d{i}", f"DOC-d{i} {words} {words}") for i in range(1, 6)]
 docs += [("dup1", f"DOC-dup1 DUPQ {words} {words}"), ("dup2", f"DOC-dup2 DUPQ {words} {words}"),
-         ("ref", f"DOC-ref REFUSE {words} {words}"), ("short", "DOC-short only a few words")]
+         ("ref", f"DOC-ref REFUSE {words} {words}"), ("big", f"DOC-big TOOLONG {words} {words}"),
+         ("short", "DOC-short only a few words")]
 with open(out, "w") as f:
     for i, t in docs:
         f.write(json.dumps({"id": i, "text": t}) + "\n")
@@ -32,16 +33,16 @@ si "$tmp/out.jsonl" --concurrency 3 >"$tmp/log1" 2>&1 || {
   grep -q "without libcurl" "$tmp/log1" && { echo "not run: this build has no libcurl (selfinstruct)"; exit 0; }
   fail "first run"; tail -5 "$tmp/log1"; }
 "$py" - "$tmp/out.jsonl" "$tmp/docs.jsonl" "$tmp/out.jsonl.dropped" <<'PY' \
-  && ok "9 documents: 6 records with their documents, 1 duplicate question and 1 refusal dropped, 1 too short" \
+  && ok "10 documents: 6 records with their documents; a duplicate question, a refusal and a rejected request dropped; 1 too short" \
   || { fail "records"; cat "$tmp/log1" | tail -8; }
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 docs = {d["id"]: d["text"] for d in map(json.loads, open(sys.argv[2]))}
 dropped = [json.loads(l) for l in open(sys.argv[3])]
 assert len(recs) == 6, len(recs)
-assert sorted(d["reason"] for d in dropped) == ["duplicate_question", "refused_answer"], dropped
+assert sorted(d["reason"] for d in dropped) == ["duplicate_question", "refused_answer", "rejected_or_filtered"], dropped
 ids = [r["source"]["doc_id"] for r in recs]
-assert len(set(ids)) == 6 and "short" not in ids and "ref" not in ids and len({"dup1", "dup2"} & set(ids)) == 1, ids
+assert len(set(ids)) == 6 and not {"short", "ref", "big"} & set(ids) and len({"dup1", "dup2"} & set(ids)) == 1, ids
 for r in recs:
     m, s = r["messages"], r["source"]
     assert [x["role"] for x in m] == ["user", "assistant"], m
@@ -56,7 +57,7 @@ grep -q "retries [1-9]" "$tmp/log1" && grep -q "skipped as too short 1" "$tmp/lo
 
 before=$(requests)
 si "$tmp/out.jsonl" >"$tmp/log2" 2>&1 || fail "re-run"
-[ "$(requests)" = "$before" ] && [ "$(wc -l <"$tmp/out.jsonl")" = 6 ] && grep -q "already done 8" "$tmp/log2" \
+[ "$(requests)" = "$before" ] && [ "$(wc -l <"$tmp/out.jsonl")" = 6 ] && grep -q "already done 9" "$tmp/log2" \
   && ok "re-run: no request sent, no record duplicated" || { fail "re-run sent $(($(requests) - before)) requests"; tail -4 "$tmp/log2"; }
 
 # Killed mid-run (slow model, one request at a time), then resumed: exactly N records.
@@ -109,6 +110,13 @@ for x in r:
 "$bin" tokenizer train -i "$tmp/out.jsonl" --vocab-size 400 -o "$tmp/tok.model" >/dev/null 2>&1
 "$bin" pack -i "$tmp/out.jsonl" -t "$tmp/tok.model" -o "$tmp/pack" --max-tokens 4096 --no-progress >"$tmp/log7" 2>&1 \
   && grep -q "sequences 6 " "$tmp/log7" && ok "pack reads the records" || { fail "pack of selfinstruct output"; tail -3 "$tmp/log7"; }
+
+# An output that another tool wrote (its last line lacks a newline) is refused and left intact.
+printf '{"messages": []}\n{"messages": [1]}' >"$tmp/theirs.jsonl"
+cp "$tmp/theirs.jsonl" "$tmp/theirs.orig"
+si "$tmp/theirs.jsonl" >"$tmp/log11" 2>&1
+[ $? = 2 ] && cmp -s "$tmp/theirs.jsonl" "$tmp/theirs.orig" && grep -q "theirs.jsonl:1" "$tmp/log11" \
+  && ok "another tool's file as --output: exit 2, file untouched" || { fail "foreign output file"; tail -2 "$tmp/log11"; }
 
 # Bad input names the line; bad options are usage errors.
 printf '{"id": "a", "text": "fine"}\n{"id": "b", "txt": "typo"}\n' >"$tmp/bad.jsonl"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data parallelism on CPU through scripts/launch.sh (TCPStore collectives): 2 processes match
-# 1 process with the same global batch (losses over 5 steps and final parameters within 1e-6),
+# 1 process with the same global batch (losses over 5 steps within 1e-6, final parameters 2e-6),
 # ZeRO-1 matches ZeRO-0, checkpoints move between world sizes 2 -> 1 and 1 -> 2 with the same
 # continuation, and killing a worker makes the launcher exit non-zero promptly.
 set -u
@@ -24,7 +24,11 @@ distributed: {timeout_s: 20}
 YAML
 train1() { "$bin" train --config c.yaml --no-progress "$@" >>"log.$$" 2>&1; }
 train2() { "$launch" --nproc-per-node 2 --standalone -- "$bin" train --config c.yaml --no-progress "$@" >>"log.$$" 2>&1; }
-same() {  # same RUN_A RUN_B: losses and final parameters within 1e-6 (relative / absolute)
+# same RUN_A RUN_B: losses within 1e-6 (relative) and final parameters within 2e-6 (absolute).
+# Reduction order differs between setups (reduce-scatter vs all-reduce, 1 vs 2 ranks) by ~1e-7
+# relative; AdamW's m/(sqrt(v)+eps) turns that into up to ~1e-6 on weights whose gradients are
+# near zero, while a real divergence shows at the scale of a step, lr = 3e-3.
+same() {
   "$py" - "$1" "$2" <<'PY'
 import json, sys, glob
 from safetensors.numpy import load_file
@@ -37,7 +41,7 @@ ca = load_file(sorted(glob.glob(f"{a}/checkpoints/step-*/model.safetensors"))[-1
 cb = load_file(sorted(glob.glob(f"{b}/checkpoints/step-*/model.safetensors"))[-1])
 diff = max(float(abs(ca[k] - cb[k]).max()) for k in ca)
 print(f"loss rel diff {rel:.2e}, param max diff {diff:.2e}")
-sys.exit(0 if rel < 1e-6 and diff < 1e-6 else 1)
+sys.exit(0 if rel < 1e-6 and diff < 2e-6 else 1)
 PY
 }
 

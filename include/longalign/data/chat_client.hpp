@@ -1,13 +1,15 @@
 // A client for OpenAI-compatible chat-completions endpoints, shared by the LLM judge and by
-// `selfinstruct`. Transport errors, timeouts, 429 and 5xx are retried with exponential backoff
-// (a Retry-After header lengthens the wait); other statuses fail at once. Safe to call from
-// several threads at once.
+// `selfinstruct`. Transport errors (but a malformed URL), timeouts, 408, 429 and 5xx are retried
+// with exponential backoff; a longer Retry-After (seconds or an HTTP date) wins; every wait is
+// capped at kMaxRetryWaitS. Other statuses fail at once. Safe to call from several threads.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace longalign::data {
+
+constexpr double kMaxRetryWaitS = 120;
 
 struct ChatOptions {
   std::string url;      // e.g. https://api.openai.com/v1/chat/completions
@@ -31,6 +33,7 @@ struct ChatReply {
   long status = 0;      // the last HTTP status; 0 when no response arrived
   int retries = 0;
   uint64_t prompt_tokens = 0, completion_tokens = 0;  // from `usage`, when the server reports it
+  bool filtered = false;  // the server withheld the content (null content or a content filter)
   bool ok() const { return error.empty(); }
 };
 

@@ -8,7 +8,8 @@ namespace longalign::eval {
 
 constexpr int kCellWidth = 48, kCellHeight = 32;
 
-// scores[row][col] in [0, 1]; the image is cols*kCellWidth x rows*kCellHeight, row 0 at the top.
+// scores[row][col] in [0, 1] (NaN: no score, black); the image is cols*kCellWidth x
+// rows*kCellHeight, row 0 at the top.
 void write_heatmap_png(const std::filesystem::path& path, const std::vector<std::vector<double>>& scores);
 
 }  // namespace longalign::eval
