@@ -86,7 +86,8 @@ void add_pack(CLI::App& app, Action& action) {
   cmd->add_option("--seed", f->seed, "Shuffle seed (default 42)");
   cmd->add_option("--world-size", f->world_size,
                   "Data-parallel world size to check and report rank balance for (default: units per step / 2); "
-                  "steps are balanced for every world size that gives each rank 2+ units");
+                  "packed steps are balanced for every world size that gives each rank 2+ units, sorted ones "
+                  "are laid out for this one");
   cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)");
   cmd->add_flag("--skip-invalid", f->skip_invalid, "Skip malformed JSON / invalid UTF-8 lines instead of failing");
   cmd->add_flag("--overwrite", f->overwrite, "Replace an existing output directory");
