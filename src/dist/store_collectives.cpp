@@ -1,10 +1,13 @@
 // TCPStore-based collectives. Keys are namespaced by a per-process operation counter, which
 // matches across ranks because every rank issues the same collectives in the same order.
+// Payloads travel in chunks of kChunkBytes: the TCPStore server refuses any value over 8 MiB, and
+// gradients of any real model are larger.
 #include "longalign/dist/store_collectives.hpp"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include "longalign/core/error.hpp"
@@ -42,14 +45,14 @@ class StoreCollectives final : public train::Collectives {
     const std::string op = prefix_ + "ar/" + std::to_string(seq_++);
     guarded(op, [&] {
       at::Tensor c = t.detach().to(at::kCPU).contiguous();
-      store_->set(op + "/" + std::to_string(rank_), bytes_of(c));
+      put(op + "/" + std::to_string(rank_), c);
       at::Tensor sum;
       for (int r = 0; r < world_; ++r) {
-        at::Tensor part = from_bytes(store_->get(op + "/" + std::to_string(r)), c);
+        at::Tensor part = take(op + "/" + std::to_string(r), c);
         sum = r == 0 ? part : sum.add_(part);
       }
       t.copy_(sum);
-      finish(op, world_);
+      finish(op, world_, -1, c);
     });
   }
 
@@ -57,15 +60,15 @@ class StoreCollectives final : public train::Collectives {
     const std::string op = prefix_ + "rd/" + std::to_string(seq_++);
     guarded(op, [&] {
       at::Tensor c = t.detach().to(at::kCPU).contiguous();
-      store_->set(op + "/" + std::to_string(rank_), bytes_of(c));
+      put(op + "/" + std::to_string(rank_), c);
       if (rank_ != root) return;
       at::Tensor sum;
       for (int r = 0; r < world_; ++r) {
-        at::Tensor part = from_bytes(store_->get(op + "/" + std::to_string(r)), c);
+        at::Tensor part = take(op + "/" + std::to_string(r), c);
         sum = r == 0 ? part : sum.add_(part);
       }
       t.copy_(sum);
-      for (int r = 0; r < world_; ++r) store_->deleteKey(op + "/" + std::to_string(r));
+      for (int r = 0; r < world_; ++r) remove(op + "/" + std::to_string(r), c);
     });
   }
 
@@ -73,9 +76,9 @@ class StoreCollectives final : public train::Collectives {
     const std::string op = prefix_ + "bc/" + std::to_string(seq_++);
     guarded(op, [&] {
       at::Tensor c = t.detach().to(at::kCPU).contiguous();
-      if (rank_ == root) store_->set(op + "/" + std::to_string(root), bytes_of(c));
-      else t.copy_(from_bytes(store_->get(op + "/" + std::to_string(root)), c));
-      finish(op, 1, root);
+      if (rank_ == root) put(op + "/" + std::to_string(root), c);
+      else t.copy_(take(op + "/" + std::to_string(root), c));
+      finish(op, 1, root, c);
     });
   }
 
@@ -90,24 +93,46 @@ class StoreCollectives final : public train::Collectives {
  private:
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-  static std::vector<uint8_t> bytes_of(const at::Tensor& c) {
-    const auto* p = static_cast<const uint8_t*>(c.data_ptr());
-    return std::vector<uint8_t>(p, p + c.numel() * c.element_size());
+  static constexpr size_t kChunkBytes = size_t{4} << 20;  // well under the server's 8 MiB limit
+
+  static size_t chunks_of(const at::Tensor& c) {
+    const size_t n = size_t(c.numel()) * c.element_size();
+    return std::max<size_t>(1, (n + kChunkBytes - 1) / kChunkBytes);
   }
 
-  static at::Tensor from_bytes(const std::vector<uint8_t>& b, const at::Tensor& like) {
-    if (b.size() != size_t(like.numel() * like.element_size()))
-      throw RuntimeError("collective size mismatch: ranks disagree on a tensor's shape");
+  // `c`'s bytes under key#0, key#1, ...; every rank knows the size from the tensor's shape.
+  void put(const std::string& key, const at::Tensor& c) {
+    const auto* p = static_cast<const uint8_t*>(c.data_ptr());
+    const size_t n = size_t(c.numel()) * c.element_size();
+    for (size_t k = 0, chunks = chunks_of(c); k < chunks; ++k) {
+      const size_t b = k * kChunkBytes, e = std::min(n, b + kChunkBytes);
+      store_->set(key + "#" + std::to_string(k), std::vector<uint8_t>(p + b, p + e));
+    }
+  }
+
+  // Waits for and reassembles what put() wrote, into a tensor like `like`.
+  at::Tensor take(const std::string& key, const at::Tensor& like) {
     at::Tensor t = at::empty_like(like);
-    std::memcpy(t.data_ptr(), b.data(), b.size());
+    auto* p = static_cast<uint8_t*>(t.data_ptr());
+    const size_t n = size_t(like.numel()) * like.element_size();
+    for (size_t k = 0, chunks = chunks_of(like); k < chunks; ++k) {
+      const size_t b = k * kChunkBytes, e = std::min(n, b + kChunkBytes);
+      std::vector<uint8_t> part = store_->get(key + "#" + std::to_string(k));
+      if (part.size() != e - b) throw RuntimeError("collective size mismatch: ranks disagree on a tensor's shape");
+      std::memcpy(p + b, part.data(), part.size());
+    }
     return t;
   }
 
+  void remove(const std::string& key, const at::Tensor& like) {
+    for (size_t k = 0, chunks = chunks_of(like); k < chunks; ++k) store_->deleteKey(key + "#" + std::to_string(k));
+  }
+
   // After everyone read: the last rank to finish deletes the payload keys.
-  void finish(const std::string& op, int writers, int only_writer = -1) {
+  void finish(const std::string& op, int writers, int only_writer, const at::Tensor& like) {
     if (store_->add(op + "/done", 1) != world_) return;
     for (int r = 0; r < world_; ++r)
-      if (writers == world_ || r == only_writer) store_->deleteKey(op + "/" + std::to_string(r));
+      if (writers == world_ || r == only_writer) remove(op + "/" + std::to_string(r), like);
   }
 
   template <typename F>
@@ -115,8 +140,12 @@ class StoreCollectives final : public train::Collectives {
     try {
       f();
     } catch (const c10::Error& e) {
+      const std::string what = first_line(e.what());
+      if (what.find("payload") != std::string::npos)  // the store refused a value: not a dead peer
+        throw RuntimeError("rank " + std::to_string(rank_) + ": collective " + op + ": the TCPStore refused a payload (" +
+                           what + ")");
       throw RuntimeError("rank " + std::to_string(rank_) + ": collective " + op + " failed or timed out (" +
-                         std::to_string(int(timeout_s_)) + " s): a peer rank died or hung. " + first_line(e.what()));
+                         std::to_string(int(timeout_s_)) + " s): a peer rank died or hung. " + what);
     }
   }
 

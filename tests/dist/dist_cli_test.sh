@@ -71,6 +71,22 @@ train1 --set output.dir=r12 --stop-at-step 2 && train2 --set output.dir=r12 --se
   || fail "1 -> 2 resume runs"
 r=$(same one r12) && ok "checkpoint from 1 rank resumes on 2 ($r)" || fail "1 -> 2: $r"
 
+# Gradients far over the TCPStore's 8 MiB value limit (a 52M-parameter model: 208 MB of fp32
+# gradients) travel in chunks: 2 processes at ZeRO-0 (bucketed) and ZeRO-2 match 1 process.
+big=(--set model.hidden_size=1024 --set model.intermediate_size=2816 --set model.num_hidden_layers=4
+     --set model.num_attention_heads=8 --set model.num_key_value_heads=8 --set train.max_steps=2
+     --set data.max_tokens=256 --set checkpoint.at_end=true)
+train1 --set output.dir=big1 "${big[@]}" || fail "1-process run of a 52M-parameter model"
+train2 --set output.dir=big2 "${big[@]}" || fail "2-process run with 208 MB of gradients"
+train2 --set output.dir=big3 --set distributed.zero=2 "${big[@]}" || fail "ZeRO-2 run with 208 MB of gradients"
+"$py" - big1 big2 big3 <<'PY' && ok "208 MB of gradients over the store: ZeRO-0 and ZeRO-2 on 2 == 1 process" || fail "large payloads"
+import json, sys
+runs = [[json.loads(l)["loss"] for l in open(f"{d}/metrics.jsonl")] for d in sys.argv[1:]]
+assert all(len(r) == 2 for r in runs), runs
+for r in runs[1:]:
+    assert max(abs(x - y) / abs(x) for x, y in zip(runs[0], r)) < 1e-5, runs
+PY
+
 # World size must divide the plan's units per step: refused before training.
 "$launch" --nproc-per-node 3 --standalone -- "$bin" train --config c.yaml --set output.dir=w3 --no-progress >w3.log 2>&1
 rc=$?; [ "$rc" = 2 ] && grep -q "does not divide" w3.log && ok "world size 3 refused for 4 units per step" \
