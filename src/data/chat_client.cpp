@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "longalign/core/log.hpp"
+#include "longalign/core/text.hpp"
 
 #ifdef LONGALIGN_HAVE_CURL
 #include <curl/curl.h>
@@ -39,9 +40,7 @@ size_t header(char* p, size_t size, size_t n, void* out) {
   std::string lower = line.substr(0, key.size());
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   if (lower == key) {
-    std::string value = line.substr(key.size());
-    value.erase(0, value.find_first_not_of(" \t"));
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+    const std::string value = trim(std::string_view(line).substr(key.size()));
     double s = 0;
     if (!value.empty() && std::isdigit(static_cast<unsigned char>(value[0]))) {
       s = std::strtod(value.c_str(), nullptr);

@@ -25,6 +25,7 @@
 #include "longalign/core/log.hpp"
 #include "longalign/core/progress.hpp"
 #include "longalign/core/read_file.hpp"
+#include "longalign/core/text.hpp"
 #include "longalign/data/tokenizer.hpp"
 #include "longalign/data/utf8.hpp"
 
@@ -93,31 +94,6 @@ std::map<std::string, std::string> load_prompts(const fs::path& file) {
     prompts[key] = s;
   }
   return prompts;
-}
-
-std::string fill(std::string tmpl, const std::map<std::string, std::string>& values) {
-  // One pass, so that text substituted in is never scanned for placeholders again.
-  std::string out;
-  for (size_t i = 0; i < tmpl.size();) {
-    bool replaced = false;
-    if (tmpl[i] == '{')
-      for (const auto& [key, value] : values)
-        if (tmpl.compare(i, key.size(), key) == 0) {
-          out += value;
-          i += key.size();
-          replaced = true;
-          break;
-        }
-    if (!replaced) out += tmpl[i++];
-  }
-  return out;
-}
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
 // A reply that declines the task instead of doing it.
@@ -419,9 +395,10 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
     for (int turn = 0; turn < o.turns; ++turn) {
       std::string question, answer;
       const std::string ask_prompt =
-          turn == 0 ? fill(prompts.at(job.task), {{"{document}", doc.text}})
-                    : fill(prompts.at("follow_up"),
-                           {{"{document}", doc.text}, {"{history}", history}, {"{task}", follow_up_tasks().at(job.task)}});
+          turn == 0 ? fill_placeholders(prompts.at(job.task), {{"{document}", doc.text}})
+                    : fill_placeholders(prompts.at("follow_up"), {{"{document}", doc.text},
+                                                                  {"{history}", history},
+                                                                  {"{task}", follow_up_tasks().at(job.task)}});
       if (Asked a = ask({{"user", ask_prompt}}, question); a != Asked::reply) return unanswered(a, question);
       const char* bad = question.empty() ? "empty_question" : is_refusal(question) ? "refused_question" : nullptr;
       if (!bad && turn == 0) {
@@ -434,7 +411,8 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
       }
       if (turn == 0) first_question = question;
       conversation.push_back(
-          {"user", turn == 0 ? fill(prompts.at("answer"), {{"{document}", doc.text}, {"{question}", question}}) : question});
+          {"user", turn == 0 ? fill_placeholders(prompts.at("answer"), {{"{document}", doc.text}, {"{question}", question}})
+                             : question});
       if (Asked a = ask(conversation, answer); a != Asked::reply) return unanswered(a, answer);
       bad = answer.empty() ? "empty_answer" : is_refusal(answer) ? "refused_answer" : nullptr;
       if (bad) {

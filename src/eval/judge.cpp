@@ -2,9 +2,9 @@
 #include "longalign/eval/judge.hpp"
 
 #include <cstdlib>
-#include <cstring>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/text.hpp"
 
 namespace longalign::eval {
 
@@ -90,24 +90,10 @@ std::string fill_judge_prompt(const std::string& tmpl, const std::string& questi
     values.push_back(prediction);
     return fill_positional(tmpl, values);
   }
-  // One pass, so that text substituted in is never scanned for placeholders again.
-  const std::pair<const char*, std::string> keys[] = {{"{question}", question},
-                                                      {"{reference}", reference},
-                                                      {"{prediction}", prediction},
-                                                      {"{examples}", render_examples(examples)}};
-  std::string out;
-  for (size_t i = 0; i < tmpl.size();) {
-    bool hit = false;
-    for (const auto& [key, value] : keys)
-      if (tmpl.compare(i, std::strlen(key), key) == 0) {
-        out += value;
-        i += std::strlen(key);
-        hit = true;
-        break;
-      }
-    if (!hit) out += tmpl[i++];
-  }
-  return out;
+  return fill_placeholders(tmpl, {{"{question}", question},
+                                 {"{reference}", reference},
+                                 {"{prediction}", prediction},
+                                 {"{examples}", render_examples(examples)}});
 }
 
 const std::string& default_judge_prompt() {

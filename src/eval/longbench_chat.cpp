@@ -11,6 +11,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/read_file.hpp"
+#include "longalign/core/text.hpp"
 #include "longalign/eval/generator.hpp"
 
 namespace fs = std::filesystem;
@@ -126,8 +127,7 @@ LongBenchChatReport run_longbench_chat(Generator& gen, const LongBenchChatOption
     // The benchmark judges each prediction as its script stores it: one line, trimmed.
     std::string judged = r["prediction"].get<std::string>();
     std::replace(judged.begin(), judged.end(), '\n', ' ');
-    const size_t b = judged.find_first_not_of(" \t\r"), e = judged.find_last_not_of(" \t\r");
-    judged = b == std::string::npos ? "" : judged.substr(b, e - b + 1);
+    judged = trim(judged);
     Judgment j = judge(jo, fill_judge_prompt(tmpl, query, reference, judged, examples));
     r["protocol"] = examples.empty() ? "generic" : "few-shot";
     r["judge_reply"] = j.reply;
