@@ -2,6 +2,8 @@
 #include "longalign/data/batch_plan.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -349,6 +351,67 @@ Plan load_plan(const std::filesystem::path& path) {
     throw RuntimeError("plan " + path.string() + " is corrupt: " + e.what() + "; re-run `longalign pack`");
   }
   return p;
+}
+
+namespace {
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+}  // namespace
+
+void validate_plan(const Plan& plan, const std::vector<SeqInfo>& seqs, const std::string& where) {
+  auto corrupt = [&](const std::string& why) {
+    return RuntimeError("plan " + where + " is corrupt: " + why + "; re-run `longalign pack`");
+  };
+  const PlanOptions& o = plan.options;
+  try {
+    check_plan_options(o);
+  } catch (const UsageError& e) {
+    throw corrupt(e.what());
+  }
+  if (plan.steps.empty()) throw corrupt("it has no steps");
+  std::vector<uint8_t> seen(seqs.size(), 0);
+  for (size_t s = 0; s < plan.steps.size(); ++s)
+    for (size_t u = 0; u < plan.steps[s].units.size(); ++u) {
+      const PlanUnit& unit = plan.steps[s].units[u];
+      const std::string at = "step " + std::to_string(s) + " unit " + std::to_string(u);
+      if (unit.seqs.empty()) throw corrupt(at + " is empty");
+      if (o.strategy != Strategy::pack && unit.seqs.size() > size_t(o.batch_size))
+        throw corrupt(at + " holds " + std::to_string(unit.seqs.size()) + " sequences, over batch_size " +
+                      std::to_string(o.batch_size));
+      uint64_t tokens = 0, longest = 0;
+      for (uint32_t i : unit.seqs) {
+        if (i >= seqs.size())
+          throw corrupt(at + " names sequence " + std::to_string(i) + " but the dataset has " +
+                        std::to_string(seqs.size()));
+        if (seen[i]++) throw corrupt("sequence " + std::to_string(i) + " appears twice (again in " + at + ")");
+        if (seqs[i].n_targets == 0) throw corrupt(at + " holds sequence " + std::to_string(i) + ", which has no target");
+        tokens += seqs[i].length;
+        longest = std::max<uint64_t>(longest, seqs[i].length);
+      }
+      const uint64_t padded = o.strategy == Strategy::pack ? uint64_t(o.max_tokens) : longest * unit.seqs.size();
+      if (unit.tokens != tokens || unit.padded_tokens != padded)
+        throw corrupt(at + " records " + std::to_string(unit.tokens) + " tokens (" + std::to_string(unit.padded_tokens) +
+                      " padded) but its sequences make " + std::to_string(tokens) + " (" + std::to_string(padded) + ")");
+      if (longest > uint64_t(o.max_tokens) || (o.strategy == Strategy::pack && tokens > uint64_t(o.max_tokens)))
+        throw corrupt(at + " holds " + std::to_string(o.strategy == Strategy::pack ? tokens : longest) +
+                      " tokens, over max_tokens " + std::to_string(o.max_tokens));
+    }
+  for (size_t i = 0; i < seqs.size(); ++i)
+    if (!seen[i]) throw corrupt("sequence " + std::to_string(i) + " of the dataset is in no step");
+  Plan expect = plan;
+  assign_weights(expect, seqs);
+  for (size_t s = 0; s < plan.steps.size(); ++s)
+    for (size_t u = 0; u < plan.steps[s].units.size(); ++u)
+      for (size_t k = 0; k < plan.steps[s].units[u].weights.size(); ++k) {
+        const double w = plan.steps[s].units[u].weights[k], e = expect.steps[s].units[u].weights[k];
+        if (!std::isfinite(w) || !(std::abs(w - e) <= 1e-9 * e))
+          throw corrupt("step " + std::to_string(s) + " unit " + std::to_string(u) + " gives sequence " +
+                        std::to_string(plan.steps[s].units[u].seqs[k]) + " weight " + short_number(w) + ", but " +
+                        to_string(o.weighting) + " weighting gives " + short_number(e));
+      }
 }
 
 }  // namespace longalign::data

@@ -2,6 +2,9 @@
 // (rounds joined by "\n\n"); chatml and raw use the same target rule.
 #include "longalign/data/chat_template.hpp"
 
+#include <algorithm>
+#include <string_view>
+
 #include "longalign/core/error.hpp"
 
 namespace longalign::data {
@@ -78,13 +81,30 @@ std::vector<Segment> render_template(const Conversation& conv, Template t) {
   return out;
 }
 
-TokenizedRecord encode_segments(const std::vector<Segment>& segments, const Tokenizer& tok) {
+namespace {
+
+// Where to cut `text` so that the first part has at most `budget` bytes: before the last
+// whitespace in range (the tokenizers split words there), else at a UTF-8 character boundary.
+size_t cut_point(std::string_view text, size_t budget) {
+  if (text.size() <= budget) return text.size();
+  size_t ws = text.find_last_of(" \t\n", budget);
+  if (ws != std::string_view::npos && ws > budget / 2) return ws;
+  size_t cut = budget;
+  while (cut > 1 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return cut;
+}
+
+}  // namespace
+
+TokenizedRecord encode_segments(const std::vector<Segment>& segments, const Tokenizer& tok, size_t max_tokens) {
   TokenizedRecord r;
+  auto full = [&] { return max_tokens != SIZE_MAX && r.ids.size() > max_tokens; };
   auto push = [&](int32_t id, bool target) {
     r.ids.push_back(id);
     r.target.push_back(target ? 1 : 0);
   };
   for (const auto& s : segments) {
+    if (full()) break;
     switch (s.kind) {
       case Segment::Kind::bos:
         if (tok.bos_id() >= 0) push(tok.bos_id(), s.target);
@@ -99,10 +119,17 @@ TokenizedRecord encode_segments(const std::vector<Segment>& segments, const Toke
           break;
         }
         [[fallthrough]];
-      case Segment::Kind::text:
-        if (!s.text.empty())
-          for (int32_t id : tok.encode(s.text)) push(id, s.target);
+      case Segment::Kind::text: {
+        std::string_view rest = s.text;
+        while (!rest.empty() && !full()) {
+          const size_t wanted = max_tokens == SIZE_MAX ? SIZE_MAX : max_tokens + 1 - r.ids.size();
+          const size_t budget = wanted > SIZE_MAX / kBytesPerTokenBound ? SIZE_MAX : std::max<size_t>(wanted * kBytesPerTokenBound, 4096);
+          const size_t cut = cut_point(rest, budget);
+          for (int32_t id : tok.encode(rest.substr(0, cut))) push(id, s.target);
+          rest.remove_prefix(cut);
+        }
         break;
+      }
     }
   }
   if (!r.target.empty()) r.target[0] = 0;

@@ -10,6 +10,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/suggest.hpp"
+#include "longalign/data/pack_reader.hpp"
 #include "longalign/data/token_dataset.hpp"
 
 namespace fs = std::filesystem;
@@ -45,7 +46,7 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
   static const std::vector<std::string> keys = {"inputs",     "tokenizer",      "template",  "format",
                                                 "strategy",   "weighting",      "max_tokens", "batch_size",
                                                 "units_per_step", "seed",       "overflow",  "skip_invalid",
-                                                "pack_dir",   "world_size"};
+                                                "pack_dir",   "world_size", "verify"};
   for (const auto& kv : data) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
@@ -78,6 +79,7 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
     else if (key == "overflow") o.tokenize.overflow = parse_overflow(get<std::string>(v, key, where));
     else if (key == "skip_invalid") o.tokenize.skip_invalid = get<bool>(v, key, where);
     else if (key == "pack_dir") o.output = path_of(get<std::string>(v, key, where));
+    else if (key == "verify") o.verify = parse_verify(get<std::string>(v, key, where));
     else {
       std::string near = nearest(key, keys);
       throw UsageError(where + ": unknown key data." + key + (near.empty() ? "" : " (did you mean data." + near + "?)"));
@@ -104,6 +106,7 @@ std::string data_section_yaml(const PackOptions& o, int indent) {
   s += pad + "overflow: " + to_string(o.tokenize.overflow) + "\n";
   s += pad + "skip_invalid: " + (o.tokenize.skip_invalid ? "true" : "false") + "\n";
   if (!o.output.empty()) s += pad + "pack_dir: " + o.output.string() + "\n";
+  s += pad + "verify: " + to_string(o.verify) + "\n";
   return s;
 }
 
@@ -169,8 +172,7 @@ PackStats run_pack(PackOptions o) {
                        std::to_string(stats.dropped_total()) + " dropped); nothing to pack");
 
   TokenDataset ds = TokenDataset::open(out.path());
-  std::vector<SeqInfo> seqs(ds.size());
-  for (size_t i = 0; i < ds.size(); ++i) seqs[i] = {ds[i].length, ds[i].n_targets};
+  const std::vector<SeqInfo> seqs = sequence_infos(ds);
   Plan plan = make_plan(seqs, o.plan);
   save_plan(plan, out.path() / "plan.json");
   for (const auto& s : plan.steps)
@@ -184,6 +186,7 @@ PackStats run_pack(PackOptions o) {
 
   write_file_atomic(out.path() / "pack_config.json", pack_config_json(o));
   if (tok) fs::copy_file(o.tokenizer, out.path() / "tokenizer.model");
+  write_pack_manifest(out.path());  // last: it vouches for every file above
   out.commit();
   return stats;
 }

@@ -1,5 +1,6 @@
 // Reader thread -> worker threads -> in-order writer (the calling thread). The reader stops
-// when `max_inflight` chunks are unwritten, which bounds memory to a few MB of lines.
+// when `max_inflight` chunks or 64 MB of lines are unwritten (whichever comes first; a single
+// larger line still goes alone), which bounds memory to a few copies of the lines in flight.
 #include "longalign/data/tokenize_pipeline.hpp"
 
 #include <algorithm>
@@ -22,6 +23,7 @@ namespace {
 
 constexpr size_t kChunkLines = 256;
 constexpr size_t kChunkBytes = 4 << 20;
+constexpr uint64_t kMaxInflightBytes = 64 << 20;
 constexpr size_t kMaxInvalidExamples = 5;
 
 struct Chunk {
@@ -31,6 +33,7 @@ struct Chunk {
   InputFormat format = InputFormat::detect;
   std::vector<std::pair<uint64_t, std::string>> lines;  // (line number, text)
   uint64_t bytes_end = 0;   // bytes read from all inputs once this chunk is consumed
+  uint64_t text_bytes = 0;  // the lines' bytes, for the in-flight budget
 };
 
 // What happened to one line, in input order.
@@ -45,6 +48,7 @@ struct Outcome {
 struct ChunkResult {
   size_t file = 0;
   uint64_t bytes_end = 0;
+  uint64_t text_bytes = 0;
   std::vector<Outcome> outcomes;
 };
 
@@ -74,12 +78,15 @@ Outcome process_line(const std::string& line, uint64_t line_no, InputFormat fmt,
     }
   } else {
     if (!tok) throw UsageError("chat-format input needs a tokenizer: pass --tokenizer PATH");
-    out.rec = encode_segments(render_template(p.conv, opts.chat_template), *tok);
+    // Past max_length + 1 ids the rest is cut off or refused anyway: no need to encode it.
+    out.rec = encode_segments(render_template(p.conv, opts.chat_template), *tok, size_t(opts.max_length));
+    p.conv = Conversation{};  // the record's text is no longer needed: free it before the ids grow
   }
   auto count_targets = [&] { return std::count(out.rec.target.begin(), out.rec.target.end(), 1); };
   if (count_targets() == 0) return skip(Outcome::Kind::skipped, "no_target", "no target token");
   if (static_cast<int64_t>(out.rec.ids.size()) > opts.max_length) {
-    std::string len = std::to_string(out.rec.ids.size());
+    // Chat records stop encoding at max_length + 1 ids, so their length is a lower bound.
+    std::string len = (p.kind == ParsedRecord::Kind::tokens ? "" : "at least ") + std::to_string(out.rec.ids.size());
     if (opts.overflow == Overflow::error)
       return skip(Outcome::Kind::too_long_error, "too_long",
                   "sequence of " + len + " tokens exceeds --max-tokens " + std::to_string(opts.max_length) +
@@ -132,6 +139,7 @@ class Pipeline {
         r = std::move(done_[next]);
         done_.erase(next);
         written_ = next + 1;
+        inflight_bytes_ -= r.text_bytes;
       }
       cv_space_.notify_all();
       consume(r, writer, stats);
@@ -179,8 +187,13 @@ class Pipeline {
 
   void push(Chunk&& c) {
     std::unique_lock lk(mu_);
-    cv_space_.wait(lk, [&] { return stop_ || produced_ - written_ < max_inflight_; });
+    // A chunk may be one huge line: bound the bytes in flight as well as the chunks.
+    cv_space_.wait(lk, [&] {
+      return stop_ || (produced_ - written_ < max_inflight_ &&
+                       (inflight_bytes_ == 0 || inflight_bytes_ + c.text_bytes <= kMaxInflightBytes));
+    });
     if (stop_) return;
+    inflight_bytes_ += c.text_bytes;
     c.seq = produced_++;
     queue_.push_back(std::move(c));
     cv_work_.notify_one();
@@ -207,9 +220,11 @@ class Pipeline {
         int copies = static_cast<int>(ratio);
         if (mix.uniform() < ratio - copies) ++copies;
         chunk_bytes += line.size() * copies;
-        for (int k = 0; k < copies; ++k) c.lines.emplace_back(line_no, line);
+        for (int k = 0; k < copies; ++k) c.lines.emplace_back(line_no, k + 1 == copies ? std::move(line) : line);
+        line.clear();
         if (c.lines.size() >= kChunkLines || chunk_bytes >= kChunkBytes) {
           c.bytes_end = bytes;
+          c.text_bytes = chunk_bytes;
           InputFormat f = c.format;
           push(std::move(c));
           c = Chunk{};
@@ -221,6 +236,7 @@ class Pipeline {
       }
       if (in.bad()) throw RuntimeError("read error in " + opts_.inputs[fi].string());
       c.bytes_end = bytes;
+      c.text_bytes = chunk_bytes;
       if (!c.lines.empty()) push(std::move(c));
     }
     std::lock_guard lk(mu_);
@@ -244,7 +260,7 @@ class Pipeline {
         c = std::move(queue_.front());
         queue_.pop_front();
       }
-      ChunkResult r{c.file, c.bytes_end, {}};
+      ChunkResult r{c.file, c.bytes_end, c.text_bytes, {}};
       r.outcomes.reserve(c.lines.size());
       for (auto& [no, text] : c.lines) r.outcomes.push_back(process_line(text, no, c.format, opts_, tok_));
       std::lock_guard lk(mu_);
@@ -288,7 +304,7 @@ class Pipeline {
   std::condition_variable cv_work_, cv_done_, cv_space_;
   std::deque<Chunk> queue_;
   std::map<uint64_t, ChunkResult> done_;
-  uint64_t produced_ = 0, written_ = 0;
+  uint64_t produced_ = 0, written_ = 0, inflight_bytes_ = 0;
   const uint64_t max_inflight_ = 16;
   bool reader_done_ = false, stop_ = false;
   std::exception_ptr failure_;

@@ -8,10 +8,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/data/batch.hpp"
 #include "longalign/data/batch_tensors.hpp"
 #include "longalign/model/weights.hpp"
+#include "longalign/data/pack_reader.hpp"
 #include "longalign/ops/lm_loss.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 
@@ -36,8 +38,7 @@ LossEvalResult run_loss_eval(LossEvalOptions o) {
   o.data.plan.units_per_step = 1;
   o.data.tokenize.progress = false;
   data::run_pack(o.data);
-  auto ds = data::TokenDataset::open(o.data.output);
-  auto plan = data::load_plan(o.data.output / "plan.json");
+  auto [ds, plan] = data::open_pack(o.data.output, data::Verify::cheap);  // just written: the cheap check
   if (ds.info().vocab_size > cfg.vocab_size)
     throw UsageError("the tokenizer has more tokens than the model's vocab_size " + std::to_string(cfg.vocab_size));
 
@@ -67,15 +68,16 @@ LossEvalResult run_loss_eval(LossEvalOptions o) {
         r.targets += ds[i].n_targets;
       }
     }
-  std::ofstream out;
-  if (!o.output.empty()) out.open(o.output);
+  std::string lines;
   for (size_t i = 0; i < ds.size(); ++i) {
     r.mean_sequence_loss += seq_loss[i];
-    if (out.is_open())
-      out << nlohmann::json{{"sequence", i}, {"tokens", ds[i].length}, {"targets", ds[i].n_targets},
-                            {"loss", seq_loss[i]}, {"ppl", std::exp(seq_loss[i])}}.dump() << "\n";
+    if (!o.output.empty())
+      lines += nlohmann::json{{"sequence", i}, {"tokens", ds[i].length}, {"targets", ds[i].n_targets},
+                              {"loss", seq_loss[i]}, {"ppl", std::exp(seq_loss[i])}}.dump() + "\n";
   }
-  if (out.is_open() && !out) throw RuntimeError("write failed for " + o.output.string());
+  // Atomic and checked: a directory, a full disk or a vanished parent fails the run (exit 1)
+  // instead of leaving nothing behind under a success.
+  if (!o.output.empty()) write_file_atomic(o.output, lines);
   r.sequences = ds.size();
   r.mean_sequence_loss /= double(std::max<size_t>(1, ds.size()));
   r.token_loss = total_nll / double(std::max<uint64_t>(1, r.targets));

@@ -70,6 +70,9 @@ fs::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMIm
                          {"bad_steps", st.bad_steps},
                          {"skipped_total", st.skipped_total},
                          {"tokens_seen", st.tokens_seen},
+                         {"total_steps", st.total_steps},
+                         {"plan_crc32c", st.plan_crc32c},
+                         {"data_crc32c", st.data_crc32c},
                          {"world_size", comm ? comm->world() : 1}};
     write_file_atomic(staging / "trainer_state.json", js.dump(2) + "\n");
     write_file_atomic(staging / "train_config.yaml", config_yaml);
@@ -105,13 +108,26 @@ TrainerState load_checkpoint(const fs::path& dir, model::LlamaForCausalLMImpl& m
   std::vector<const model::SafetensorsFile*> views;
   for (const auto& f : files) views.push_back(f.get());
   opt.load_state(views);
+  return read_trainer_state(dir);
+}
+
+TrainerState read_trainer_state(const fs::path& dir) {
   auto j = nlohmann::json::parse(read_file(dir / "trainer_state.json").value_or(""), nullptr, false);
   if (!j.is_object()) throw RuntimeError((dir / "trainer_state.json").string() + " is corrupt");
   TrainerState st;
-  st.step = j.value("step", int64_t{0});
-  st.bad_steps = j.value("bad_steps", int64_t{0});
-  st.skipped_total = j.value("skipped_total", int64_t{0});
-  st.tokens_seen = j.value("tokens_seen", int64_t{0});
+  try {
+    st.step = j.at("step").get<int64_t>();
+    st.bad_steps = j.value("bad_steps", int64_t{0});
+    st.skipped_total = j.value("skipped_total", int64_t{0});
+    st.tokens_seen = j.value("tokens_seen", int64_t{0});
+    st.total_steps = j.value("total_steps", int64_t{0});
+    st.plan_crc32c = j.value("plan_crc32c", std::string());
+    st.data_crc32c = j.value("data_crc32c", std::string());
+  } catch (const nlohmann::json::exception& e) {
+    throw RuntimeError((dir / "trainer_state.json").string() + " is corrupt: " + e.what());
+  }
+  if (st.step < 0 || st.bad_steps < 0 || st.skipped_total < 0 || st.tokens_seen < 0 || st.total_steps < 0)
+    throw RuntimeError((dir / "trainer_state.json").string() + " is corrupt: a negative step or count");
   return st;
 }
 

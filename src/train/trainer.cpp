@@ -20,6 +20,7 @@
 #include "longalign/core/rng.hpp"
 #include "longalign/data/batch.hpp"
 #include "longalign/data/batch_tensors.hpp"
+#include "longalign/data/pack_reader.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/activation_checkpoint.hpp"
 #include "longalign/ops/lm_loss.hpp"
@@ -71,6 +72,32 @@ size_t plan_step_for(int64_t s, size_t plan_steps, uint64_t seed) {
   return order[size_t(idx)];
 }
 
+// A checkpoint resumes this run only if it belongs to it: its step within the run, and made
+// from the same plan and data (unless the user says that new data is meant).
+void check_resume(const fs::path& dir, const TrainerState& saved, int64_t total, const std::string& plan_crc,
+                  const std::string& data_crc, bool new_data) {
+  const std::string name = "checkpoint " + dir.string();
+  if (saved.step > total)
+    throw UsageError(name + " is at step " + std::to_string(saved.step) + ", beyond this run's " + std::to_string(total) +
+                     " steps (plan steps x train.epochs, or train.max_steps); raise train.max_steps or train.epochs, "
+                     "or resume from an earlier checkpoint");
+  const bool plan_differs = !saved.plan_crc32c.empty() && saved.plan_crc32c != plan_crc;
+  const bool data_differs = !saved.data_crc32c.empty() && saved.data_crc32c != data_crc;
+  if ((plan_differs || data_differs) && !new_data)
+    throw UsageError(name + " was trained on a different " + (data_differs ? "dataset (tokens.bin CRC " : "plan (plan.json CRC ") +
+                     (data_differs ? saved.data_crc32c + ", now " + data_crc : saved.plan_crc32c + ", now " + plan_crc) +
+                     "); resuming would not continue that run. Pass --resume-new-data to continue from its step " +
+                     std::to_string(saved.step) + " on this data anyway");
+  if (plan_differs || data_differs)
+    log::warn(name + " was trained on other data; continuing from its step " + std::to_string(saved.step) +
+              " on this pack as asked (--resume-new-data)");
+  if (saved.plan_crc32c.empty())
+    log::warn(name + " does not record its plan and data (an older checkpoint); cannot check that it belongs to this run");
+  if (saved.total_steps > 0 && saved.total_steps != total)
+    log::warn(name + " was saved by a run of " + std::to_string(saved.total_steps) + " steps; this run has " +
+              std::to_string(total) + ", so the learning-rate schedule now spans " + std::to_string(total));
+}
+
 }  // namespace
 
 bool cuda_available() { return torch::cuda::is_available(); }
@@ -102,6 +129,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   fs::path pack_dir;
   data::Plan plan;
   std::optional<data::TokenDataset> ds;
+  std::string plan_crc, data_crc;
   if (!req.dry_run) {
     // Checked by every rank before any collective, so that all of them refuse alike.
     const int units = cfg.data.tokenize.inputs.empty() ? data::load_plan(cfg.data.output / "plan.json").options.units_per_step
@@ -112,8 +140,11 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     if (lead) pack_dir = prepare_data(cfg);  // one rank packs; the others wait and read it
     if (comm) comm->barrier();
     if (!lead) pack_dir = pack_dir_for(cfg);
-    ds.emplace(data::TokenDataset::open(pack_dir));
-    plan = data::load_plan(pack_dir / "plan.json");
+    data::Pack pack = data::open_pack(pack_dir, cfg.data.verify);
+    ds.emplace(std::move(pack.dataset));
+    plan = std::move(pack.plan);
+    plan_crc = data::recorded_crc(pack_dir, "plan.json");
+    data_crc = data::recorded_crc(pack_dir, "tokens.bin");
     if (lead && world > 1 && plan.options.strategy == data::Strategy::sort && plan.options.world_size != world)
       log::warn("this sorted-batching plan was not made for " + std::to_string(world) +
                 " ranks, so ranks get micro-batches of unrelated lengths and wait on each other; "
@@ -149,6 +180,16 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     return {};
   }
   if (total <= 0) throw RuntimeError("the plan has no steps; nothing to train");
+  if (resume_dir) {
+    const TrainerState saved = read_trainer_state(*resume_dir);
+    check_resume(*resume_dir, saved, total, plan_crc, data_crc, req.resume_new_data);
+    if (saved.step == total) {
+      if (lead)
+        log::info("checkpoint " + resume_dir->string() + " is at step " + std::to_string(total) +
+                  ", the run's last: nothing left to train");
+      return {};
+    }
+  }
 
   torch::manual_seed(op.seed);
   model::LlamaForCausalLM m(arch);
@@ -165,8 +206,15 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     overlap = std::make_unique<OverlappedAllReduce>(opt, comm->split(), int64_t(cfg.distributed.bucket_mb * (1 << 20)));
 
   TrainerState st;
+  st.total_steps = total;
+  st.plan_crc32c = plan_crc;
+  st.data_crc32c = data_crc;
   if (resume_dir) {
-    st = load_checkpoint(*resume_dir, *m, opt);
+    const TrainerState saved = load_checkpoint(*resume_dir, *m, opt);
+    st.step = saved.step;
+    st.bad_steps = saved.bad_steps;
+    st.skipped_total = saved.skipped_total;
+    st.tokens_seen = saved.tokens_seen;
     log::info("resumed from " + resume_dir->string() + " at step " + std::to_string(st.step));
   } else if (!req.resume.empty()) {
     log::info("no checkpoint under " + cfg.output.dir.string() + "; starting fresh");

@@ -384,3 +384,59 @@ TEST(BatchPlan, SaveLoadRoundTrip) {
   fixture::write_text(tmp / "bad.json", "{\"format\":\"longalign-plan\",\"version\":7}");
   EXPECT_THROW(load_plan(tmp / "bad.json"), RuntimeError);
 }
+
+namespace {
+// The message of validate_plan's error, or "" when it accepts the plan.
+std::string rejection(const Plan& p, const std::vector<SeqInfo>& seqs) {
+  try {
+    validate_plan(p, seqs, "plan.json");
+  } catch (const RuntimeError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(BatchPlan, ValidationAcceptsEveryMadePlanAndNamesEachCorruption) {
+  auto seqs = random_seqs(40, 300, 11);
+  for (Strategy s : {Strategy::pack, Strategy::sort, Strategy::naive})
+    for (Weighting w : {Weighting::sequence, Weighting::token, Weighting::pack_mean}) {
+      PlanOptions o;
+      o.strategy = s;
+      o.weighting = w;
+      o.max_tokens = 600;
+      o.batch_size = 2;
+      o.units_per_step = 4;
+      EXPECT_EQ(rejection(make_plan(seqs, o), seqs), "") << to_string(s) << "/" << to_string(w);
+    }
+  PlanOptions o;
+  o.max_tokens = 600;
+  o.units_per_step = 4;
+  const Plan good = make_plan(seqs, o);
+  auto expect_rejected = [&](const char* what, const std::string& fragment, auto mutate) {
+    Plan p = good;
+    mutate(p);
+    const std::string msg = rejection(p, seqs);
+    EXPECT_NE(msg.find(fragment), std::string::npos) << what << ": got '" << msg << "'";
+  };
+  expect_rejected("id out of range", "names sequence 40 but the dataset has 40",
+                  [](Plan& p) { p.steps[0].units[0].seqs[0] = 40; });
+  expect_rejected("duplicate", "appears twice", [](Plan& p) {
+    p.steps[1].units[0].seqs.push_back(p.steps[0].units[0].seqs[0]);
+    p.steps[1].units[0].weights.push_back(1);
+  });
+  expect_rejected("missing", "is in no step", [&](Plan& p) {
+    p.steps[0].units[0].tokens -= seqs[p.steps[0].units[0].seqs.back()].length;
+    p.steps[0].units[0].seqs.pop_back();
+    p.steps[0].units[0].weights.pop_back();
+  });
+  expect_rejected("no steps", "no steps", [](Plan& p) { p.steps.clear(); });
+  expect_rejected("huge weight", "weight 1e+30", [](Plan& p) { p.steps[0].units[0].weights[0] = 1e30; });
+  expect_rejected("token count", "tokens", [](Plan& p) { p.steps[0].units[0].tokens += 1; });
+  expect_rejected("over capacity", "over max_tokens", [](Plan& p) {
+    p.options.max_tokens = 10;
+    for (auto& s : p.steps)
+      for (auto& u : s.units) u.padded_tokens = 10;
+  });
+  expect_rejected("bad options", "units-per-step", [](Plan& p) { p.options.units_per_step = 0; });
+}

@@ -2,11 +2,14 @@
 // that a failure leaves no partial output.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "longalign/core/error.hpp"
 #include "longalign/data/batch.hpp"
+#include "longalign/data/chat_template.hpp"
 #include "longalign/data/pack_job.hpp"
+#include "longalign/data/pack_reader.hpp"
 #include "longalign/data/token_dataset.hpp"
 #include "test_tokenizers.hpp"
 
@@ -202,4 +205,79 @@ TEST(PackJob, DataConfigSectionWithKeyValidation) {
   }
   fixture::write_text(tmp / "type.yaml", "data:\n  max_tokens: lots\n");
   EXPECT_THROW(apply_data_config(tmp / "type.yaml", o), UsageError);
+}
+
+namespace {
+void flip_byte(const fs::path& f, uint64_t at) {
+  std::fstream s(f, std::ios::in | std::ios::out | std::ios::binary);
+  s.seekg(std::streamoff(at));
+  char c = 0;
+  s.read(&c, 1);
+  c = char(c ^ 0x01);
+  s.seekp(std::streamoff(at));
+  s.write(&c, 1);
+}
+
+std::string open_error(const fs::path& dir, Verify level) {
+  try {
+    open_pack(dir, level);
+  } catch (const RuntimeError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(PackJob, EveryFileIsCheckedWhenThePackIsOpened) {
+  fixture::TempDir tmp;
+  auto o = options(tmp, std::string(kGood) + "\n" + kGood + "\n" + kGood + "\n");
+  run_pack(o);
+  const fs::path out = tmp / "out";
+  ASSERT_EQ(open_error(out, Verify::full), "");
+  auto manifest = nlohmann::json::parse(fixture::read_text(out / "checksums.json"));
+  for (const char* f : {"header.json", "tokens.bin", "targets.bin", "index.bin", "plan.json", "stats.json",
+                        "pack_config.json", "tokenizer.model"})
+    EXPECT_TRUE(manifest["files"].contains(f)) << f;
+
+  // A flipped token passes the cheap check (sizes only for the token files) but not the full one.
+  flip_byte(out / "tokens.bin", 5);
+  EXPECT_EQ(open_error(out, Verify::cheap), "");
+  EXPECT_NE(open_error(out, Verify::full).find("tokens.bin fails its CRC-32C check"), std::string::npos);
+  flip_byte(out / "tokens.bin", 5);
+  flip_byte(out / "plan.json", 20);  // small files are always checked
+  EXPECT_NE(open_error(out, Verify::cheap).find("plan.json fails its CRC-32C check"), std::string::npos);
+  flip_byte(out / "plan.json", 20);
+  fs::resize_file(out / "index.bin", fs::file_size(out / "index.bin") - 4);
+  EXPECT_NE(open_error(out, Verify::cheap).find("index.bin has"), std::string::npos);
+  fs::remove(out / "checksums.json");
+  EXPECT_NE(open_error(out, Verify::cheap).find("has no checksums.json"), std::string::npos);
+}
+
+TEST(PackJob, AConsistentlyRewrittenPlanIsStillValidatedAgainstTheData) {
+  fixture::TempDir tmp;
+  auto o = options(tmp, std::string(kGood) + "\n" + kGood + "\n");
+  run_pack(o);
+  const fs::path out = tmp / "out";
+  Plan p = load_plan(out / "plan.json");
+  p.steps[0].units[0].seqs[0] = 7;  // out of range; the checksums are refreshed as a forger would
+  save_plan(p, out / "plan.json");
+  write_pack_manifest(out);
+  EXPECT_NE(open_error(out, Verify::full).find("names sequence 7 but the dataset has 2"), std::string::npos);
+}
+
+TEST(PackJob, HugeRecordsAreEncodedOnlyAsFarAsMaxTokensNeeds) {
+  fixture::ByteTokenizer tok;  // one id per byte: lengths are exact by hand
+  std::string big;
+  for (int i = 0; i < 200000; ++i) big += "word ";
+  std::vector<Segment> segs = {{Segment::Kind::bos, "", false}, {Segment::Kind::text, big, false},
+                               {Segment::Kind::text, "answer", true}};
+  TokenizedRecord all = encode_segments(segs, tok);
+  ASSERT_EQ(all.ids.size(), 1 + big.size() + 6);
+  TokenizedRecord cut = encode_segments(segs, tok, 1000);
+  EXPECT_GT(cut.ids.size(), 1000u);                    // enough to tell it is too long
+  EXPECT_LE(cut.ids.size(), 1000u * kBytesPerTokenBound + 2);  // and not the whole record
+  EXPECT_TRUE(std::equal(cut.ids.begin(), cut.ids.end(), all.ids.begin()));
+  TokenizedRecord fits = encode_segments(segs, tok, all.ids.size());
+  EXPECT_EQ(fits.ids, all.ids);  // a record that fits is encoded whole
+  EXPECT_EQ(fits.target, all.target);
 }

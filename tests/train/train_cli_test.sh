@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end training checks through the CLI on a tiny model (seconds on 2 cores):
 # loss falls; resume is bit-exact; checkpoints load in HF transformers and `eval loss` matches
-# HF; SIGINT saves and exits 0; non-finite steps stop with exit 1; bad configs fail before work.
+# HF; SIGINT saves and exits 0; non-finite steps stop with exit 1; damaged packs and resumes that
+# do not continue the run are refused; bad configs fail before work.
 set -u
 bin="$1"; py="$2"; here="$3"
 tmp=$(mktemp -d)
@@ -68,16 +69,57 @@ kill -INT "$pid"; wait "$pid"; rc=$?
   && ok "SIGINT: checkpoint saved, exit 0" || { fail "SIGINT handling (exit $rc)"; tail -3 "$tmp/log4"; }
 
 # 5. Non-finite steps are skipped and, K in a row, stop the run with exit 1 and a clear error.
-# Loss weights beyond float range in a damaged plan make every step's loss infinite.
-cp -r "$tmp/run1/data.pack" "$tmp/badpack"
-"$py" -c "import json,sys;p=json.load(open(sys.argv[1]))
-for s in p['steps']:
-  for u in s['units']: u['weights']=[1e39]*len(u['weights'])
-json.dump(p,open(sys.argv[1],'w'))" "$tmp/badpack/plan.json"
-"$bin" train --config "$tmp/c.yaml" --set output.dir=run4 --set data.pack_dir=badpack --set "data.inputs=[]" \
-  --set train.max_bad_steps=2 --no-progress >"$tmp/log5" 2>&1; rc=$?
+# A checkpoint with an infinite weight makes every loss non-finite (a skipped step changes nothing).
+cp -r "$ck" "$tmp/infck"
+"$py" - "$tmp/infck/model.safetensors" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "r+b") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    name = next(k for k in h if k.endswith("norm.weight"))
+    f.seek(8 + n + h[name]["data_offsets"][0])
+    f.write(struct.pack("<f", float("inf")))
+PY
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run4 --set model.path=infck --set train.max_bad_steps=2 \
+  --no-progress >"$tmp/log5" 2>&1; rc=$?
 [ "$rc" = 1 ] && grep -q "consecutive non-finite" "$tmp/log5" && ok "non-finite steps stop the run (exit 1)" \
   || { fail "non-finite handling (exit $rc)"; tail -3 "$tmp/log5"; }
+
+# 5b. A damaged pack is refused before training: weights that the weighting rule does not give,
+# and (with the checksums refreshed as a forger would not bother to) a flipped token.
+cp -r "$tmp/run1/data.pack" "$tmp/badpack"
+"$py" -c "import json,sys;p=json.load(open(sys.argv[1]))
+p['steps'][0]['units'][0]['weights'][0]=1e30
+json.dump(p,open(sys.argv[1],'w'))" "$tmp/badpack/plan.json"
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run4b --set data.pack_dir=badpack --set "data.inputs=[]" \
+  --no-progress >"$tmp/log5b" 2>&1; rc=$?
+[ "$rc" = 1 ] && grep -q "corrupt: plan.json" "$tmp/log5b" && [ ! -e "$tmp/run4b/checkpoints" ] \
+  && ok "edited plan refused (exit 1)" || { fail "edited plan (exit $rc)"; tail -3 "$tmp/log5b"; }
+rm -rf "$tmp/badpack"; cp -r "$tmp/run1/data.pack" "$tmp/badpack"
+printf '\x7f' | dd of="$tmp/badpack/tokens.bin" bs=1 seek=9 conv=notrunc 2>/dev/null
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run4c --set data.pack_dir=badpack --set "data.inputs=[]" \
+  --no-progress >"$tmp/log5c" 2>&1; rc=$?
+[ "$rc" = 1 ] && grep -q "tokens.bin fails its CRC-32C check" "$tmp/log5c" && ok "flipped token refused (exit 1)" \
+  || { fail "flipped token (exit $rc)"; tail -3 "$tmp/log5c"; }
+
+# 5c. Resume is validated: a finished run has nothing left to do (and writes nothing); a
+# checkpoint beyond the run's steps or from another plan is refused, checkpoints untouched.
+before=$(ls "$tmp/run2/checkpoints")
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run2 --no-progress --resume >"$tmp/log5d" 2>&1; rc=$?
+[ "$rc" = 0 ] && grep -q "nothing left to train" "$tmp/log5d" && [ "$(ls "$tmp/run2/checkpoints")" = "$before" ] \
+  && ok "resuming a finished run does nothing" || { fail "finished resume (exit $rc)"; tail -3 "$tmp/log5d"; }
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run2 --set train.max_steps=3 --no-progress --resume \
+  >"$tmp/log5e" 2>&1; rc=$?
+[ "$rc" = 2 ] && grep -q "beyond this run's 3 steps" "$tmp/log5e" && [ "$(ls "$tmp/run2/checkpoints")" = "$before" ] \
+  && ok "checkpoint beyond the run refused (exit 2)" || { fail "beyond-total resume (exit $rc)"; tail -3 "$tmp/log5e"; }
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run2 --set data.seed=7 --set train.max_steps=12 --no-progress \
+  --resume >"$tmp/log5f" 2>&1; rc=$?
+[ "$rc" = 2 ] && grep -q "different plan" "$tmp/log5f" && grep -q -- "--resume-new-data" "$tmp/log5f" \
+  && ok "checkpoint of another plan refused (exit 2)" || { fail "other-plan resume (exit $rc)"; tail -3 "$tmp/log5f"; }
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run2 --set data.seed=7 --set train.max_steps=12 --no-progress \
+  --resume --resume-new-data >"$tmp/log5g" 2>&1; rc=$?
+[ "$rc" = 0 ] && ls "$tmp/run2/checkpoints" | grep -q step-00000012 && ok "--resume-new-data continues on new data" \
+  || { fail "--resume-new-data (exit $rc)"; tail -3 "$tmp/log5g"; }
 
 # 6. Bad configuration is caught before any work: nothing is packed.
 echo x >"$tmp/afile"

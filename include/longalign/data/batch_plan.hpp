@@ -113,4 +113,10 @@ double unit_flops(const PlanUnit& unit, const std::vector<SeqInfo>& seqs, const 
 void save_plan(const Plan& plan, const std::filesystem::path& path);  // atomic
 Plan load_plan(const std::filesystem::path& path);                    // RuntimeError naming the file
 
+// Checks a loaded plan against the dataset it was made for: at least one step, options in
+// range, sequence ids in range, every sequence exactly once, unit token counts and capacities
+// right, and every weight equal to what the plan's weighting rule gives. RuntimeError naming
+// `where` and the first step/unit that is wrong.
+void validate_plan(const Plan& plan, const std::vector<SeqInfo>& seqs, const std::string& where);
+
 }  // namespace longalign::data

@@ -1,6 +1,7 @@
 // Chat templates: turn a Conversation into text segments marked target / not target, then
 // into token ids. Targets are every assistant answer plus one EOS after it; all else is context.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ std::vector<Segment> render_template(const Conversation& conv, Template t);
 
 // Each segment is encoded on its own so that the target boundary is exact; the result's
 // target[0] is always 0.
-TokenizedRecord encode_segments(const std::vector<Segment>& segments, const Tokenizer& tok);
+//
+// `max_tokens` bounds the work on huge records: encoding stops once more than max_tokens ids
+// exist (the result then has at least max_tokens + 1, enough to tell it is too long), and text
+// longer than the ids still wanted could fill is encoded in pieces cut at whitespace. A piece
+// holds kBytesPerTokenBound bytes per wanted id, so a sequence that fits is encoded whole unless
+// its text averages more bytes per token than that (a tokenizer's memory grows ~200x the text).
+constexpr size_t kBytesPerTokenBound = 16;
+TokenizedRecord encode_segments(const std::vector<Segment>& segments, const Tokenizer& tok,
+                                size_t max_tokens = SIZE_MAX);
 
 }  // namespace longalign::data

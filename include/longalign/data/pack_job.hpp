@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "longalign/data/batch_plan.hpp"
+#include "longalign/data/pack_manifest.hpp"
 #include "longalign/data/pack_stats.hpp"
 #include "longalign/data/tokenize_pipeline.hpp"
 
@@ -28,6 +29,7 @@ struct PackOptions {
   std::filesystem::path tokenizer;    // empty: pre-tokenized input only
   std::filesystem::path output;
   bool overwrite = false;
+  Verify verify = Verify::full;       // how `train` checks the pack before step 1 (data.verify)
 };
 
 // Reads the `data:` section of a YAML config into `opts` (paths relative to the file). Unknown

@@ -22,6 +22,10 @@ struct TrainerState {
   int64_t bad_steps = 0;      // consecutive skipped (non-finite) steps
   int64_t skipped_total = 0;
   int64_t tokens_seen = 0;
+  // What the run was when saved, so that a resume can tell it continues the same run.
+  int64_t total_steps = 0;    // 0: not recorded (older checkpoints)
+  std::string plan_crc32c;    // the pack's plan.json, "" when not recorded
+  std::string data_crc32c;    // the pack's tokens.bin
 };
 
 struct CheckpointPaths {
@@ -40,5 +44,8 @@ std::optional<std::filesystem::path> resolve_checkpoint(const std::filesystem::p
 
 // Loads weights, optimizer and trainer state. Errors name the missing or mismatched tensor.
 TrainerState load_checkpoint(const std::filesystem::path& dir, model::LlamaForCausalLMImpl& m, AdamW& opt);
+
+// trainer_state.json alone (cheap: read before any weights to check the resume makes sense).
+TrainerState read_trainer_state(const std::filesystem::path& dir);
 
 }  // namespace longalign::train

@@ -13,6 +13,7 @@ namespace longalign::train {
 
 struct TrainRequest {
   std::string resume;  // "" (fresh), "latest" or a checkpoint directory
+  bool resume_new_data = false;  // resume although the checkpoint was trained on another plan/data
   bool dry_run = false;
   bool quiet_progress = false;
   int64_t stop_at_step = 0;  // > 0: checkpoint and stop after this step; the schedule still spans the run
