@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "longalign/core/error.hpp"
+#include "longalign/dist/watchdog.hpp"
 
 namespace longalign::dist {
 namespace {
@@ -48,7 +49,7 @@ class StoreCollectives final : public train::Collectives {
       put(op + "/" + std::to_string(rank_), c);
       at::Tensor sum;
       for (int r = 0; r < world_; ++r) {
-        at::Tensor part = take(op + "/" + std::to_string(r), c);
+        at::Tensor part = take(op + "/" + std::to_string(r), c, r);
         sum = r == 0 ? part : sum.add_(part);
       }
       t.copy_(sum);
@@ -64,7 +65,7 @@ class StoreCollectives final : public train::Collectives {
       if (rank_ != root) return;
       at::Tensor sum;
       for (int r = 0; r < world_; ++r) {
-        at::Tensor part = take(op + "/" + std::to_string(r), c);
+        at::Tensor part = take(op + "/" + std::to_string(r), c, r);
         sum = r == 0 ? part : sum.add_(part);
       }
       t.copy_(sum);
@@ -77,7 +78,7 @@ class StoreCollectives final : public train::Collectives {
     guarded(op, [&] {
       at::Tensor c = t.detach().to(at::kCPU).contiguous();
       if (rank_ == root) put(op + "/" + std::to_string(root), c);
-      else t.copy_(take(op + "/" + std::to_string(root), c));
+      else t.copy_(take(op + "/" + std::to_string(root), c, root));
       finish(op, 1, root, c);
     });
   }
@@ -86,6 +87,7 @@ class StoreCollectives final : public train::Collectives {
     const std::string op = prefix_ + "barrier/" + std::to_string(seq_++);
     guarded(op, [&] {
       if (store_->add(op, 1) == world_) store_->set(op + "/go", std::vector<uint8_t>{1});
+      peer_ = -2;  // every other rank
       store_->wait({op + "/go"});
     });
   }
@@ -110,8 +112,10 @@ class StoreCollectives final : public train::Collectives {
     }
   }
 
-  // Waits for and reassembles what put() wrote, into a tensor like `like`.
-  at::Tensor take(const std::string& key, const at::Tensor& like) {
+  // Waits for and reassembles what rank `from` put() under `key`, into a tensor like `like`.
+  at::Tensor take(const std::string& key, const at::Tensor& like, int from) {
+    peer_ = from;
+    if (watch_) watch_->waiting_for("rank " + std::to_string(from) + "'s part");
     at::Tensor t = at::empty_like(like);
     auto* p = static_cast<uint8_t*>(t.data_ptr());
     const size_t n = size_t(like.numel()) * like.element_size();
@@ -135,17 +139,32 @@ class StoreCollectives final : public train::Collectives {
       if (writers == world_ || r == only_writer) remove(op + "/" + std::to_string(r), like);
   }
 
+  // Runs one collective under the watchdog and turns store errors into messages that name the
+  // collective and the peer it waited for.
   template <typename F>
   void guarded(const std::string& op, F&& f) {
+    const std::string me = "rank " + std::to_string(rank_) + ": collective " + op;
+    WatchedCollective watch(me, timeout_s_);
+    watch_ = &watch;
+    peer_ = -1;
     try {
       f();
+      watch_ = nullptr;
     } catch (const c10::Error& e) {
+      watch_ = nullptr;
       const std::string what = first_line(e.what());
       if (what.find("payload") != std::string::npos)  // the store refused a value: not a dead peer
-        throw RuntimeError("rank " + std::to_string(rank_) + ": collective " + op + ": the TCPStore refused a payload (" +
-                           what + ")");
-      throw RuntimeError("rank " + std::to_string(rank_) + ": collective " + op + " failed or timed out (" +
-                         std::to_string(int(timeout_s_)) + " s): a peer rank died or hung. " + what);
+        throw RuntimeError(me + ": the TCPStore refused a payload (" + what + ")");
+      const bool lost = what.find("reset") != std::string::npos || what.find("Broken pipe") != std::string::npos ||
+                        what.find("connect") != std::string::npos;
+      if (lost && rank_ != 0)
+        throw RuntimeError(me + ": lost the connection to rank 0, which hosts the store: rank 0 died (" + what + ")");
+      const std::string peer = peer_ >= 0 ? "rank " + std::to_string(peer_) : peer_ == -2 ? "another rank" : "a peer rank";
+      throw RuntimeError(me + ": " + peer + " sent nothing within " + std::to_string(int(timeout_s_)) +
+                         " s (distributed.timeout_s): it died or hung (" + what + ")");
+    } catch (...) {
+      watch_ = nullptr;
+      throw;
     }
   }
 
@@ -154,6 +173,8 @@ class StoreCollectives final : public train::Collectives {
   double timeout_s_;
   std::string prefix_;
   uint64_t seq_ = 0, splits_ = 0;
+  int peer_ = -1;                       // the rank the current collective waits for (-2: all)
+  WatchedCollective* watch_ = nullptr;  // the current collective's watch
   c10::intrusive_ptr<c10d::TCPStore> store_;
 };
 

@@ -76,7 +76,13 @@ void OverlappedAllReduce::work() {
       queue_.pop_front();
     }
     try {
-      channel_->all_reduce_sum(flat_[b]);
+      // After a failure the run is over: the remaining buckets would each wait out the timeout.
+      bool failed;
+      {
+        std::lock_guard lk(mu_);
+        failed = error_ != nullptr;
+      }
+      if (!failed) channel_->all_reduce_sum(flat_[b]);
     } catch (...) {
       std::lock_guard lk(mu_);
       if (!error_) error_ = std::current_exception();

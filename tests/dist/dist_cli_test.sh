@@ -2,7 +2,8 @@
 # Data parallelism on CPU through scripts/launch.sh (TCPStore collectives): 2 processes match
 # 1 process with the same global batch (losses over 5 steps within 1e-6, final parameters 2e-6),
 # ZeRO-1 matches ZeRO-0, checkpoints move between world sizes 2 -> 1 and 1 -> 2 with the same
-# continuation, and killing a worker makes the launcher exit non-zero promptly.
+# continuation, killing a worker makes the launcher exit non-zero promptly, and without a launcher a
+# rank whose peer died or hung exits within the timeout naming that peer.
 set -u
 bin="$1"; py="$2"; launch="$3"
 tmp=$(mktemp -d)
@@ -105,6 +106,33 @@ took=$(( $(date +%s) - start ))
 [ "$rc" != 0 ] && [ "$took" -le 20 ] && ok "killed worker: launcher exit $rc after ${took}s" \
   || { fail "killed worker: exit $rc after ${took}s"; tail -3 kill.log; }
 pgrep -f "output.dir=kill" >/dev/null && fail "workers left running after the launcher exited"
+
+# Without a launcher to stop them (ranks on other nodes), survivors stop on their own within the
+# timeout: a dead rank 1 (many buckets in flight) is named; a hung (stopped) rank 0, whose store
+# no longer answers, trips the watchdog at timeout + grace (5 s + 5 s).
+survivor() {  # survivor VICTIM SIGNAL ARGS...: runs 2 ranks by hand, signals VICTIM, times the other
+  local victim=$1 sig=$2; shift 2
+  local port=$((29700 + RANDOM % 200)) pids=() r
+  rm -rf "sv"
+  for r in 0 1; do
+    RANK=$r LOCAL_RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$bin" train --config c.yaml \
+      --set output.dir=sv --set train.max_steps=100000 --set distributed.timeout_s=5 --no-progress "$@" >"sv.$r.log" 2>&1 &
+    pids+=($!)
+  done
+  for _ in $(seq 1 300); do [ -s sv/metrics.jsonl ] && break; sleep 0.1; done
+  kill "-$sig" "${pids[$victim]}"
+  local start=$(date +%s.%N) other=$((1 - victim))
+  wait "${pids[$other]}"; sv_rc=$?
+  sv_took=$("$py" -c "import sys;print(round($(date +%s.%N)-float(sys.argv[1]),1))" "$start")
+  kill -9 "${pids[$victim]}" 2>/dev/null; wait "${pids[$victim]}" 2>/dev/null
+  sv_log="sv.$other.log"
+}
+survivor 1 KILL --set distributed.bucket_mb=0.01
+"$py" -c "import sys;sys.exit(0 if $sv_rc==1 and $sv_took<=8 else 1)" && grep -q "rank 1 sent nothing within 5 s" "$sv_log" \
+  && ok "dead rank 1: rank 0 exits 1 after ${sv_took}s naming it" || { fail "dead rank 1: exit $sv_rc after ${sv_took}s"; tail -2 "$sv_log"; }
+survivor 0 STOP
+"$py" -c "import sys;sys.exit(0 if $sv_rc==1 and $sv_took<=13 else 1)" && grep -q "waiting for rank 0" "$sv_log" \
+  && ok "hung rank 0: rank 1 exits 1 after ${sv_took}s naming it" || { fail "hung rank 0: exit $sv_rc after ${sv_took}s"; tail -2 "$sv_log"; }
 
 if [ "$fails" -ne 0 ]; then echo "$fails distributed check(s) failed"; tail -20 "log.$$"; exit 1; fi
 echo "all distributed checks passed"
