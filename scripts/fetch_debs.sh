@@ -7,6 +7,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$root/build/debs"
 cd "$root/build/debs"
 pkgs=(libsentencepiece-dev libsentencepiece0 libyaml-cpp-dev libyaml-cpp0.7 nlohmann-json3-dev libcli11-dev
-      libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libgtest-dev googletest libpng-dev libpng16-16 zlib1g-dev)
-[ -n "$(ls ./*.deb 2>/dev/null)" ] || { apt-get update -qq; apt-get download "${pkgs[@]}"; }
+      libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libgtest-dev googletest libpng-dev libpng16-16 zlib1g-dev
+      libpcre2-dev libpcre2-8-0 libicu-dev libicu72)
+# Only what is missing, so a build/debs from before a package was added gets it too.
+missing=()
+for p in "${pkgs[@]}"; do compgen -G "./${p}_*.deb" >/dev/null || missing+=("$p"); done
+if ((${#missing[@]})); then apt-get update -qq; apt-get download "${missing[@]}"; fi
 ls -1 ./*.deb

@@ -9,11 +9,14 @@
 #include "commands.hpp"
 #include "embedded_config.hpp"
 #include "longalign/core/atomic_file.hpp"
+#include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/data/pack_job.hpp"
 #include "longalign/data/synth.hpp"
 #include "longalign/data/tokenizer.hpp"
 #include "longalign/train/trainer.hpp"
+#include "options.hpp"
 
 namespace fs = std::filesystem;
 
@@ -62,6 +65,19 @@ std::string loss_curve(const fs::path& metrics) {
   return out;
 }
 
+// Marks a directory as the demo's own, so that a re-run may replace it.
+constexpr const char* kMarker = ".longalign-demo";
+
+// The demo replaces its directory on each run; anything else (a typo'd "-o ." or "-o ~") must
+// never be deleted. An empty or missing directory, or one a demo wrote, may go.
+void check_replaceable(const fs::path& dir) {
+  check_output_path(dir, OutputKind::dir, "--output");
+  if (!fs::exists(dir) || fs::is_empty(dir) || fs::exists(dir / kMarker)) return;
+  if (fs::exists(dir / "synth.jsonl") && fs::exists(dir / "tiny_cpu.yaml")) return;  // a demo from before the marker
+  throw UsageError("--output " + dir.string() + " is not empty and was not written by longalign demo; "
+                   "refusing to replace it (pick a new or empty directory)");
+}
+
 }  // namespace
 
 void add_demo(CLI::App& app, Action& action) {
@@ -70,13 +86,15 @@ void add_demo(CLI::App& app, Action& action) {
   auto num = std::make_shared<uint64_t>(400);
   auto sets = std::make_shared<std::vector<std::string>>();
   cmd->add_option("-o,--output", *out, "Demo directory (replaced on each run)")->capture_default_str();
-  cmd->add_option("-n,--num", *num, "Synthetic records")->capture_default_str();
+  cmd->add_option("-n,--num", *num, "Synthetic records")->capture_default_str()->check(int_range(10, 1000000));
   cmd->add_option("--set", *sets, "Override a key of the embedded tiny_cpu config, e.g. --set train.epochs=1");
   cmd->callback([&action, out, num, sets] {
     action = [out, num, sets] {
       fs::path dir = fs::absolute(*out);
+      check_replaceable(dir);
       fs::remove_all(dir);
       fs::create_directories(dir);
+      write_file_atomic(dir / kMarker, "written by longalign demo; the next demo run replaces this directory\n");
       data::SynthOptions so;
       so.num = *num;
       so.long_fraction = 0.4;

@@ -5,15 +5,23 @@
 
 #include "commands.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/eval/generator.hpp"
 #include "longalign/eval/longbench_chat.hpp"
 #include "longalign/eval/loss_eval.hpp"
 #include "longalign/eval/needle.hpp"
+#include "options.hpp"
 
 namespace longalign::cli {
 
 namespace {
+
+// The model directory and the tokenizer every eval command reads, before any loading.
+void check_model_paths(const std::filesystem::path& model, const std::filesystem::path& tokenizer) {
+  check_input_dir(model, "--model");
+  if (!tokenizer.empty()) check_input_file(tokenizer, "--tokenizer");
+}
 
 void add_needle(CLI::App& eval, Action& action) {
   auto* cmd = eval.add_subcommand("needle", "Needle-in-a-haystack over context lengths x depths; JSON + heatmap PNG");
@@ -28,11 +36,13 @@ void add_needle(CLI::App& eval, Action& action) {
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
-  cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
+  cmd->add_option("-t,--tokenizer", f->tokenizer, "tokenizer.json or sentencepiece .model "
+      "(default: MODEL/tokenizer.model, else MODEL/tokenizer.json)");
   cmd->add_option("--style", f->style,
                   "passkey (the synth passkey, scored by the key) or essay (the paper's test: a needle sentence in "
                   "an essay, scored 1-10 by --judge-url or by exact match)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(one_of({"passkey", "essay"}));
   cmd->add_option("--haystack", f->haystack, "Filler text file, e.g. essays (default: built-in synth filler)");
   cmd->add_option("--needle", f->needle, "essay: the needle sentence")->capture_default_str();
   cmd->add_option("--question", f->question, "essay: the question asked after the text")->capture_default_str();
@@ -42,20 +52,24 @@ void add_needle(CLI::App& eval, Action& action) {
   cmd->add_option("--judge-model", f->judge_model, "Judge model name")->capture_default_str();
   cmd->add_option("--judge-key-env", f->key_env, "Environment variable holding the judge's API key")->capture_default_str();
   cmd->add_option("--lengths", f->lengths, "Context lengths in tokens (default: --num-lengths evenly up to the context)")
-      ->delimiter(',');
-  cmd->add_option("--num-lengths", f->n_lengths, "Number of lengths")->capture_default_str();
-  cmd->add_option("--min-length", f->min_length, "essay: shortest context of the default lengths")->capture_default_str();
+      ->delimiter(',')
+      ->check(int_range(1, kMaxTokens));
+  cmd->add_option("--num-lengths", f->n_lengths, "Number of lengths")->capture_default_str()->check(int_range(1, 1000));
+  cmd->add_option("--min-length", f->min_length, "essay: shortest context of the default lengths")
+      ->capture_default_str()
+      ->check(int_range(1, kMaxTokens));
   cmd->add_option("--num-depths", f->n_depths, "Number of depths (passkey: 0 to 100%; essay: 10% to 90%)")
-      ->capture_default_str();
-  cmd->add_option("--max-length", f->max_length, "Longest context (default: the model's)");
+      ->capture_default_str()
+      ->check(int_range(1, 1000));
+  cmd->add_option("--max-length", f->max_length, "Longest context (default: the model's)")->check(int_range(1, kMaxTokens));
   cmd->add_option("--template", f->tmpl, "Chat template")->capture_default_str();
   cmd->add_option("-o,--output", f->output, "Output directory (results.json, heatmap.png)")->capture_default_str();
-  cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str()->check(device_name());
   cmd->callback([&action, f] {
     action = [f] {
-      if (f->style != "passkey" && f->style != "essay")
-        throw UsageError("--style must be passkey or essay, got '" + f->style + "'");
-      if (f->n_lengths < 1 || f->n_depths < 1) throw UsageError("--num-lengths and --num-depths must be at least 1");
+      check_model_paths(f->model, f->tokenizer);
+      if (!f->haystack.empty()) check_input_file(f->haystack, "--haystack");
+      check_output_path(f->output, OutputKind::dir, "--output", {f->haystack});
       const bool essay = f->style == "essay";
       auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
       eval::NeedleOptions o;
@@ -104,7 +118,8 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
   f->o.judge.score_retries = 4;       // the benchmark asks up to 5 times for a parsable score
   f->o.judge.chat.max_tokens = 1024;  // room for the analysis before the [[score]]
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
-  cmd->add_option("-t,--tokenizer", f->tokenizer, "sentencepiece model (default: MODEL/tokenizer.model)");
+  cmd->add_option("-t,--tokenizer", f->tokenizer, "tokenizer.json or sentencepiece .model "
+      "(default: MODEL/tokenizer.model, else MODEL/tokenizer.json)");
   cmd->add_option("--data", f->data, "test cases: the benchmark's test_cases.json, or JSONL (idx, prompt or query, answer, optional few_shots)")->required();
   cmd->add_option("--judge-url", f->o.judge.chat.url, "OpenAI-compatible chat-completions URL")->required();
   cmd->add_option("--judge-model", f->o.judge.chat.model, "Judge model name")->capture_default_str();
@@ -114,23 +129,35 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
                   "prompt_fs.txt with positional {}");
   cmd->add_option("--few-shots", f->o.few_shots,
                   "The benchmark's few_shots.json (scored example answers per idx): judges by its few-shot protocol");
-  cmd->add_option("--judge-timeout", f->o.judge.chat.timeout_s, "Seconds a judge request may take")->capture_default_str();
-  cmd->add_option("--retries", f->o.judge.chat.max_retries, "HTTP retries with exponential backoff")->capture_default_str();
-  cmd->add_option("--backoff-ms", f->o.judge.chat.backoff_ms, "First retry wait")->capture_default_str();
-  cmd->add_option("--max-length", f->o.max_length, "Prompt + answer budget (middle truncation)")->capture_default_str();
-  cmd->add_option("--max-new-tokens", f->o.max_new_tokens, "Answer length")->capture_default_str();
+  cmd->add_option("--judge-timeout", f->o.judge.chat.timeout_s, "Seconds a judge request may take")
+      ->capture_default_str()
+      ->check(real_range(0, 86400, true));
+  cmd->add_option("--retries", f->o.judge.chat.max_retries, "HTTP retries with exponential backoff")
+      ->capture_default_str()
+      ->check(int_range(0, 100));
+  cmd->add_option("--backoff-ms", f->o.judge.chat.backoff_ms, "First retry wait")->capture_default_str()->check(int_range(0, 120000));
+  cmd->add_option("--max-length", f->o.max_length, "Prompt + answer budget (middle truncation)")
+      ->capture_default_str()
+      ->check(int_range(1, kMaxTokens));
+  cmd->add_option("--max-new-tokens", f->o.max_new_tokens, "Answer length")->capture_default_str()->check(int_range(1, kMaxTokens));
   cmd->add_option("--template", f->tmpl, "Chat template")->capture_default_str();
   cmd->add_option("-o,--output", f->output, "Output directory (results.jsonl, report.json); re-runs resume")
       ->capture_default_str();
-  cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str()->check(device_name());
   cmd->callback([&action, f] {
     action = [f] {
       if (const char* k = std::getenv(f->key_env.c_str())) f->o.judge.chat.api_key = k;
-      if (f->o.judge.chat.timeout_s <= 0) throw UsageError("--judge-timeout must be positive");
-      if (f->o.judge.chat.max_retries < 0) throw UsageError("--retries must not be negative");
+      check_model_paths(f->model, f->tokenizer);
+      check_input_file(f->data, "--data");
+      if (!f->o.few_shots.empty()) check_input_file(f->o.few_shots, "--few-shots");
+      if (!f->judge_prompt.empty()) check_input_file(f->judge_prompt, "--judge-prompt");
+      check_output_path(f->output, OutputKind::dir, "--output", {f->data, f->o.few_shots, f->judge_prompt});
+      if (f->o.max_new_tokens >= f->o.max_length)
+        throw UsageError("--max-new-tokens " + std::to_string(f->o.max_new_tokens) + " leaves no room for the prompt in --max-length " +
+                         std::to_string(f->o.max_length));
       if (!f->judge_prompt.empty()) {
         auto t = read_file(f->judge_prompt);
-        if (!t) throw UsageError("--judge-prompt " + f->judge_prompt + " does not exist");
+        if (!t) throw UsageError("--judge-prompt " + f->judge_prompt + " cannot be read");
         f->o.judge_prompt = *t;
       }
       f->o.data = f->data;
@@ -154,21 +181,37 @@ void add_eval(CLI::App& app, Action& action) {
   auto* loss = cmd->add_subcommand("loss", "Per-sequence mean target loss and perplexity on JSONL");
   auto o = std::make_shared<eval::LossEvalOptions>();
   auto inputs = std::make_shared<std::vector<std::string>>();
-  auto tmpl = std::make_shared<std::string>("llama2");
+  auto tmpl = std::make_shared<std::string>();
   auto tok = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto max_tokens = std::make_shared<int64_t>(65536);
   loss->add_option("-m,--model", o->model_dir, "HF model directory (config.json + safetensors)")->required();
   loss->add_option("-i,--input", *inputs, "JSONL (chat formats or pre-tokenized)")->required();
-  loss->add_option("-t,--tokenizer", *tok, "sentencepiece model (default: MODEL/tokenizer.model)");
-  loss->add_option("--template", *tmpl, "Chat template")->capture_default_str();
-  loss->add_option("--max-tokens", *max_tokens, "Pack size and longest sequence")->capture_default_str();
+  loss->add_option("-t,--tokenizer", *tok, "tokenizer.json or sentencepiece .model "
+      "(default: MODEL/tokenizer.model, else MODEL/tokenizer.json)");
+  loss->add_option("--template", *tmpl,
+                   "Chat template: llama2, llama3, qwen, chatglm3, chatml, raw (default: detected from the tokenizer)");
+  loss->add_option("--max-tokens", *max_tokens, "Pack size and longest sequence")
+      ->capture_default_str()
+      ->check(int_range(2, kMaxTokens));
   loss->add_option("-o,--output", *out, "Per-sequence results JSONL");
-  loss->add_option("--device", o->device, "auto, cpu or cuda")->capture_default_str();
+  loss->add_option("--device", o->device, "auto, cpu or cuda")->capture_default_str()->check(device_name());
   loss->callback([&action, o, inputs, tmpl, tok, out, max_tokens] {
     action = [o, inputs, tmpl, tok, out, max_tokens] {
       o->data.tokenize.inputs.assign(inputs->begin(), inputs->end());
-      o->data.tokenize.chat_template = data::parse_template(*tmpl);
+      check_model_paths(o->model_dir, *tok);
+      for (const auto& in : o->data.tokenize.inputs) check_input_file(in, "--input");
+      if (!out->empty()) {
+        std::vector<std::filesystem::path> read = o->data.tokenize.inputs;
+        for (const char* f : {"config.json", "tokenizer.model", "tokenizer.json", "model.safetensors"})
+          read.push_back(o->model_dir / f);
+        read.push_back(*tok);
+        check_output_path(*out, OutputKind::stream, "--output", read);
+      }
+      if (!tmpl->empty()) {
+        o->data.tokenize.chat_template = data::parse_template(*tmpl);
+        o->data.tokenize.chat_template_set = true;
+      }
       o->data.plan.max_tokens = *max_tokens;
       o->data.tokenizer = *tok;
       o->output = *out;

@@ -4,13 +4,18 @@
 #include "commands.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/data/pack_job.hpp"
+#include "longalign/data/tokenizer.hpp"
 #include "longalign/train/train_config.hpp"
+#include "options.hpp"
 
 namespace fs = std::filesystem;
 
 namespace longalign::cli {
 namespace {
+
+constexpr int64_t kMaxBatch = 65536;
 
 struct PackFlags {
   std::vector<std::string> inputs;
@@ -25,6 +30,8 @@ struct PackFlags {
 data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
   data::PackOptions o;
   if (!f.config.empty()) {
+    check_input_file(f.config, "--config");
+    train::check_data_config(f.config);
     data::apply_data_config(f.config, o);
     // Rank balancing costs units with the config's model; a config that does not resolve one
     // (e.g. its weights are not here and it names no preset) keeps Llama-2-7B's.
@@ -41,7 +48,10 @@ data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
   }
   if (given("--output")) o.output = f.output;
   if (given("--tokenizer")) o.tokenizer = f.tokenizer;
-  if (given("--template")) o.tokenize.chat_template = data::parse_template(f.tmpl);
+  if (given("--template")) {
+    o.tokenize.chat_template = data::parse_template(f.tmpl);
+    o.tokenize.chat_template_set = true;
+  }
   if (given("--format")) o.tokenize.format = data::parse_input_format(f.format);
   if (given("--strategy")) o.plan.strategy = data::parse_strategy(f.strategy);
   if (given("--weighting")) o.plan.weighting = data::parse_weighting(f.weighting);
@@ -56,10 +66,26 @@ data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
   o.tokenize.skip_invalid = o.tokenize.skip_invalid || f.skip_invalid;
   o.tokenize.progress = !f.no_progress;
   if (o.tokenizer.empty() && !o.tokenize.inputs.empty()) {
-    fs::path beside = o.tokenize.inputs.front().parent_path() / "tokenizer.model";
+    fs::path beside = data::tokenizer_in(o.tokenize.inputs.front().parent_path());
     if (fs::exists(beside)) o.tokenizer = beside;
   }
   return o;
+}
+
+// Inputs first (a FIFO is never opened), then the output: it is replaced as a whole, so it
+// must be neither an input nor a directory holding one. Returns the output directory.
+fs::path check_paths(const data::PackOptions& o, const std::string& config) {
+  std::vector<fs::path> inputs = o.tokenize.inputs;
+  for (const auto& in : inputs) check_input_file(in, "--input");
+  if (!o.tokenizer.empty()) {
+    check_input_file(o.tokenizer, "--tokenizer");
+    inputs.push_back(o.tokenizer);
+  }
+  if (!config.empty()) inputs.push_back(config);
+  if (o.tokenize.inputs.empty()) return o.output;  // run_pack names what is missing
+  const fs::path out = o.output.empty() ? data::default_pack_output(o.tokenize.inputs[0]) : o.output;
+  check_output_path(out, OutputKind::replaced_dir, "--output", inputs);
+  return out;
 }
 
 }  // namespace
@@ -72,23 +98,31 @@ void add_pack(CLI::App& app, Action& action) {
   cmd->add_option("-c,--config", f->config, "YAML config whose `data:` section supplies defaults");
   cmd->add_option("-o,--output", f->output, "Output directory (default: INPUT with extension .pack)");
   cmd->add_option("-t,--tokenizer", f->tokenizer,
-                  "sentencepiece model (default: data.tokenizer from --config, else tokenizer.model beside the input)");
-  cmd->add_option("--template", f->tmpl, "Chat template: llama2 (default), chatglm3, chatml, raw");
+                  "tokenizer.json (byte-level BPE) or sentencepiece .model (default: data.tokenizer from --config, else "
+                  "tokenizer.model, else tokenizer.json, beside the input)");
+  cmd->add_option("--template", f->tmpl,
+                  "Chat template: llama2, llama3, qwen, chatglm3, chatml, raw (default: data.template from --config, "
+                  "else the tokenizer_config.json chat_template beside the tokenizer, else what a tokenizer.json's "
+                  "special tokens say, else llama2)");
   cmd->add_option("--format", f->format, "Input format: auto (default), longalign, sharegpt, alpaca, tokens");
   cmd->add_option("--strategy", f->strategy, "Batching: pack (default), sort, naive");
   cmd->add_option("--weighting", f->weighting, "Loss weighting: sequence (default: every sequence counts equally), token, "
                                          "pack_mean (the paper's plain packing loss, for ablations)");
-  cmd->add_option("--max-tokens", f->max_tokens, "Longest sequence and pack capacity in tokens (default 65536)");
+  cmd->add_option("--max-tokens", f->max_tokens, "Longest sequence and pack capacity in tokens (default 65536)")
+      ->check(int_range(1, kMaxTokens));
   cmd->add_option("--overflow", f->overflow, "Longer sequences: truncate (default), drop, error");
-  cmd->add_option("--batch-size", f->batch_size, "Sequences per micro-batch for naive/sort (default 1)");
+  cmd->add_option("--batch-size", f->batch_size, "Sequences per micro-batch for naive/sort (default 1)")
+      ->check(int_range(1, kMaxBatch));
   cmd->add_option("--units-per-step", f->units_per_step,
-                  "Packs or micro-batches per optimizer step (default 8); the world size must divide it");
-  cmd->add_option("--seed", f->seed, "Shuffle seed (default 42)");
+                  "Packs or micro-batches per optimizer step (default 8); the world size must divide it")
+      ->check(int_range(1, kMaxBatch));
+  cmd->add_option("--seed", f->seed, "Shuffle seed (default 42)")->check(any_seed());
   cmd->add_option("--world-size", f->world_size,
                   "Data-parallel world size to check and report rank balance for (default: units per step / 2); "
                   "packed steps are balanced for every world size that gives each rank 2+ units, sorted ones "
-                  "are laid out for this one");
-  cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)");
+                  "are laid out for this one")
+      ->check(int_range(1, kMaxRanks));
+  cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)")->check(int_range(1, kMaxThreads));
   cmd->add_flag("--skip-invalid", f->skip_invalid, "Skip malformed JSON / invalid UTF-8 lines instead of failing");
   cmd->add_flag("--overwrite", f->overwrite, "Replace an existing output directory");
   cmd->add_flag("--no-progress", f->no_progress, "No progress output");
@@ -101,9 +135,8 @@ void add_pack(CLI::App& app, Action& action) {
   cmd->callback([&action, f, cmd] {
     action = [f, cmd] {
       data::PackOptions o = resolve(*f, *cmd);
+      const fs::path out = check_paths(o, f->config);
       data::PackStats stats = data::run_pack(o);
-      fs::path out = o.output.empty() && !o.tokenize.inputs.empty() ? data::default_pack_output(o.tokenize.inputs[0])
-                                                                    : o.output;
       std::cout << stats.summary();
       log::info("wrote " + out.string());
       return 0;

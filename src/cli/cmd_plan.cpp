@@ -1,25 +1,37 @@
 // `longalign plan`: per-GPU memory of a training config at a world size and ZeRO stage, and
 // whether it fits a given GPU memory.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "commands.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/option_check.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/train/memory_estimate.hpp"
 #include "longalign/train/train_config.hpp"
+#include "options.hpp"
 
 namespace longalign::cli {
 namespace {
 
+// "80GB", "24GiB", "80" (GB): a positive, finite size. Anything else is refused with the
+// forms that work, rather than surfacing a bare std::stod failure.
 double parse_bytes(const std::string& s) {
-  size_t used = 0;
-  double v = std::stod(s, &used);
-  std::string unit = s.substr(used);
+  const std::string usage = "--gpu-memory " + s + " is not a memory size: use a positive number with GB, GiB, MB or TB, e.g. 80GB";
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || !std::isfinite(v)) throw UsageError(usage);
+  std::string unit = end;
   for (auto& ch : unit) ch = char(std::toupper(static_cast<unsigned char>(ch)));
-  if (unit.empty() || unit == "GB" || unit == "G") return v * 1e9;
-  if (unit == "GIB") return v * double(1 << 30);
-  if (unit == "TB") return v * 1e12;
-  if (unit == "MB" || unit == "M") return v * 1e6;
-  throw UsageError("--gpu-memory: unknown unit in '" + s + "'; use GB, GiB or MB");
+  double scale = 0;
+  if (unit.empty() || unit == "GB" || unit == "G") scale = 1e9;
+  else if (unit == "GIB") scale = double(1 << 30);
+  else if (unit == "TB") scale = 1e12;
+  else if (unit == "MB" || unit == "M") scale = 1e6;
+  if (scale == 0) throw UsageError(usage);
+  if (!(v > 0) || v * scale > 1e15) throw UsageError(out_of_range("--gpu-memory", s, "> 0 and <= 1000TB"));
+  return v * scale;
 }
 
 }  // namespace
@@ -35,15 +47,17 @@ void add_plan(CLI::App& app, Action& action) {
   auto f = std::make_shared<Flags>();
   cmd->add_option("-c,--config", f->config, "Training YAML")->required();
   cmd->add_option("--set", f->sets, "Override a key: --set data.max_tokens=32768");
-  cmd->add_option("--world-size", f->world, "Number of GPUs (data-parallel ranks)")->capture_default_str();
+  cmd->add_option("--world-size", f->world, "Number of GPUs (data-parallel ranks)")
+      ->capture_default_str()
+      ->check(int_range(1, kMaxRanks));
   cmd->add_option("--gpu-memory", f->gpu_memory, "Memory per GPU, e.g. 80GB, 141GB, 24GiB")->capture_default_str();
-  cmd->add_option("--zero", f->zero, "ZeRO stages to show (default: 0 1 2)");
+  cmd->add_option("--zero", f->zero, "ZeRO stages to show (default: 0 1 2)")->check(int_range(0, 2));
   cmd->footer("Example: longalign plan --config configs/llama7b_64k.yaml --world-size 8 --gpu-memory 80GB");
   cmd->callback([&action, f] {
     action = [f] {
-      if (f->world < 1) throw UsageError("--world-size must be positive");
-      auto cfg = train::load_train_config(f->config, f->sets);
       const double gpu = parse_bytes(f->gpu_memory);
+      check_input_file(f->config, "--config");
+      auto cfg = train::load_train_config(f->config, f->sets);
       std::vector<int> stages = f->zero.empty() ? std::vector<int>{0, 1, 2} : f->zero;
       const auto& d = cfg.data.plan;
       train::MemoryInputs in;

@@ -3,9 +3,11 @@
 
 #include "commands.hpp"
 #include "longalign/core/log.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/dist/dist_env.hpp"
 #include "longalign/dist/collectives_factory.hpp"
 #include "longalign/train/trainer.hpp"
+#include "options.hpp"
 
 namespace longalign::cli {
 
@@ -19,10 +21,13 @@ void add_train(CLI::App& app, Action& action) {
   cmd->add_option("--resume", req->resume, "Resume from a checkpoint directory, or `latest` under output.dir")
       ->expected(0, 1)
       ->default_str("latest");
+  cmd->add_flag("--resume-new-data", req->resume_new_data,
+                "Resume although the checkpoint was trained on another plan or dataset (continue on this data)");
   cmd->add_flag("--dry-run", req->dry_run, "Print the resolved config, parameter count and memory estimate; train nothing");
   cmd->add_flag("--no-progress", req->quiet_progress, "No per-step progress output");
   cmd->add_option("--stop-at-step", req->stop_at_step,
-                  "Checkpoint and stop after this step (the LR schedule still spans the whole run)");
+                  "Checkpoint and stop after this step (the LR schedule still spans the whole run)")
+      ->check(int_range(1, 1000000000000));
   cmd->footer(
       "Examples:\n"
       "  longalign train --config configs/tiny_cpu.yaml\n"
@@ -32,6 +37,8 @@ void add_train(CLI::App& app, Action& action) {
     action = [config, sets, req, cmd] {
       if (cmd->count("--resume") && req->resume.empty()) req->resume = "latest";
       auto cfg = train::load_train_config(*config, *sets);
+      check_output_path(cfg.output.dir, OutputKind::dir, cfg.source + ": output.dir");
+      if (!req->resume.empty() && req->resume != "latest") check_input_dir(req->resume, "--resume");
       const dist::DistEnv env = dist::read_dist_env();
       // One process needs no collectives, unless NCCL is asked for (the GPU check runs it at
       // world size 1, since one GPU cannot host two NCCL ranks).

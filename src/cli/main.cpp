@@ -1,10 +1,29 @@
 // longalign entry point: parse, run one subcommand, map errors to exit codes
 // (0 success, 1 runtime failure, 2 usage or config error).
+#include <algorithm>
 #include <iostream>
 
 #include "commands.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
+#include "longalign/core/suggest.hpp"
+
+namespace {
+
+// CLI11 would only say "A subcommand is required" for a mistyped command; name it instead.
+bool known_command(const CLI::App& app, const std::string& word) {
+  if (word.empty() || word[0] == '-') return true;
+  std::vector<std::string> names;
+  const std::function<bool(const CLI::App*)> every = [](const CLI::App*) { return true; };
+  for (const auto* sub : app.get_subcommands(every)) names.push_back(sub->get_name());
+  if (std::find(names.begin(), names.end(), word) != names.end()) return true;
+  const std::string near = longalign::nearest(word, names);
+  std::cerr << "unknown command '" << word << "'" << (near.empty() ? "" : " (did you mean '" + near + "'?)")
+            << "; run longalign --help for the list\n";
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace longalign;
@@ -24,6 +43,7 @@ int main(int argc, char** argv) {
   cli::add_generate(app, action);
   cli::add_eval(app, action);
   cli::add_demo(app, action);
+  if (argc > 1 && !known_command(app, argv[1])) return kExitUsage;
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

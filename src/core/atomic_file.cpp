@@ -4,20 +4,55 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/log.hpp"
 
 namespace fs = std::filesystem;
 
 namespace longalign {
 namespace {
 
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "host";
+  std::string h(buf);
+  for (char& c : h)
+    if (c == '-' || c == '/' || c == '.') c = '_';  // keeps the suffix parseable
+  return h;
+}
+
+// ".tmp-HOST-PID-RANDOM": the host and pid let a later run tell a dead writer's leftovers from
+// a live writer's staging area (on this host; another host's are never touched).
 std::string unique_suffix() {
   static std::random_device rd;
-  return ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() & 0xFFFFFF);
+  static const std::string host = host_name();
+  return ".tmp-" + host + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() & 0xFFFFFF);
+}
+
+// Removes `final`'s staging leftovers (".tmp-HOST-PID-N", ".tmp-HOST-PID-N.old") of processes
+// on this host that no longer run: a run killed by SIGKILL or the OOM killer leaves them.
+void remove_stale_staging(const fs::path& final_path) {
+  const fs::path parent = final_path.parent_path().empty() ? fs::path(".") : final_path.parent_path();
+  const std::string prefix = final_path.filename().string() + ".tmp-" + host_name() + "-";
+  std::error_code ec;
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    const size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789") != dash) continue;
+    const long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+    if (!rm) log::warn("removed " + it->path().string() + ", left by an earlier run that did not finish");
+  }
 }
 
 void fsync_dir(const fs::path& dir) {
@@ -55,11 +90,12 @@ void FileWriter::close() {
   if (!f_) return;
   std::FILE* f = f_;
   f_ = nullptr;
-  bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  int saved = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
-    errno = saved ? saved : errno;
+  // The first failure's errno is the one to report (a full disk shows up at flush or fsync).
+  int err = std::fflush(f) == 0 ? 0 : errno;
+  if (!err && ::fsync(::fileno(f)) != 0) err = errno;
+  if (std::fclose(f) != 0 && !err) err = errno;
+  if (err) {
+    errno = err;
     fail("write failed for");
   }
 }
@@ -118,17 +154,54 @@ uint64_t drop_partial_last_line(const fs::path& path) {
   return size - keep;
 }
 
-void write_file_atomic(const fs::path& path, std::string_view content) {
+namespace {
+
+// A device or FIFO (/dev/null, /dev/full, a pipe) cannot be replaced by a rename, and renaming
+// over it would destroy the node: it is written in place. O_NONBLOCK makes opening a FIFO that
+// nobody reads fail (ENXIO) instead of blocking forever.
+void write_in_place(const fs::path& path, std::string_view content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    throw RuntimeError("cannot open " + path.string() + " for writing: " + std::strerror(e) +
+                       (e == ENXIO ? " (a FIFO that nobody reads)" : ""));
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  for (size_t done = 0; done < content.size();) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : EIO;
+      ::close(fd);
+      throw RuntimeError("write failed for " + path.string() + ": " + std::strerror(e));
+    }
+    done += size_t(n);
+  }
+  if (::close(fd) != 0) throw RuntimeError("write failed for " + path.string() + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+void write_file_atomic(const fs::path& target, std::string_view content) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(target, ec);
+  if (fs::is_directory(st)) throw RuntimeError("cannot write " + target.string() + ": it is a directory");
+  if (fs::exists(st) && !fs::is_regular_file(st)) return write_in_place(target, content);
+  // Through a symlink the file it points at is replaced, never the link itself.
+  fs::path path = target;
+  if (fs::exists(st) && fs::is_symlink(fs::symlink_status(target, ec))) path = fs::canonical(target, ec);
+  if (ec) path = target;
   fs::path tmp = path;
   tmp += unique_suffix();
   try {
     FileWriter w(tmp);
     w.write(content);
     w.close();
-    fs::rename(tmp, path);
+    fs::rename(tmp, path, ec);
+    if (ec) throw RuntimeError("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
   } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
+    std::error_code rm;
+    fs::remove(tmp, rm);
     throw;
   }
   fsync_dir(path.parent_path());
@@ -142,6 +215,7 @@ StagedDir::StagedDir(fs::path final_path, bool overwrite, fs::path tmp_path)
   fs::path parent = final_.parent_path();
   if (!parent.empty()) fs::create_directories(parent);
   if (tmp_path.empty()) {
+    remove_stale_staging(final_);
     tmp_ = final_;
     tmp_ += unique_suffix();
   } else {

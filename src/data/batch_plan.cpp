@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -12,6 +11,7 @@
 
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/option_check.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
 #include "longalign/data/rank_balance.hpp"
@@ -353,14 +353,6 @@ Plan load_plan(const std::filesystem::path& path) {
   return p;
 }
 
-namespace {
-std::string short_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-}  // namespace
-
 void validate_plan(const Plan& plan, const std::vector<SeqInfo>& seqs, const std::string& where) {
   auto corrupt = [&](const std::string& why) {
     return RuntimeError("plan " + where + " is corrupt: " + why + "; re-run `longalign pack`");
@@ -409,8 +401,8 @@ void validate_plan(const Plan& plan, const std::vector<SeqInfo>& seqs, const std
         const double w = plan.steps[s].units[u].weights[k], e = expect.steps[s].units[u].weights[k];
         if (!std::isfinite(w) || !(std::abs(w - e) <= 1e-9 * e))
           throw corrupt("step " + std::to_string(s) + " unit " + std::to_string(u) + " gives sequence " +
-                        std::to_string(plan.steps[s].units[u].seqs[k]) + " weight " + short_number(w) + ", but " +
-                        to_string(o.weighting) + " weighting gives " + short_number(e));
+                        std::to_string(plan.steps[s].units[u].seqs[k]) + " weight " + format_number(w) + ", but " +
+                        to_string(o.weighting) + " weighting gives " + format_number(e));
       }
 }
 

@@ -1,17 +1,21 @@
-// The four built-in templates. llama2 and chatglm3 follow LongAlign's reference exactly
-// (rounds joined by "\n\n"); chatml and raw use the same target rule.
+// The built-in templates. llama2 and chatglm3 follow LongAlign's reference exactly (rounds
+// joined by "\n\n"); llama3 and qwen follow the chat templates those models ship (Llama-3's
+// headers with <|eot_id|> closing every turn; Qwen2.5's ChatML with its default system prompt);
+// chatml and raw use the same target rule: every answer and the token that closes it.
 #include "longalign/data/chat_template.hpp"
 
 #include <algorithm>
 #include <string_view>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/text.hpp"
 
 namespace longalign::data {
 namespace {
 
 Segment text(std::string s, bool target = false) { return {Segment::Kind::text, std::move(s), target}; }
 Segment eos() { return {Segment::Kind::eos, "", true}; }
+Segment piece(std::string p, bool target = false) { return {Segment::Kind::piece, std::move(p), target}; }
 
 void add_answer(std::vector<Segment>& out, const std::string& answer) {
   out.push_back(text(answer, true));
@@ -25,7 +29,9 @@ Template parse_template(const std::string& name) {
   if (name == "chatglm3") return Template::chatglm3;
   if (name == "chatml") return Template::chatml;
   if (name == "raw") return Template::raw;
-  throw UsageError("unknown template '" + name + "'; use llama2, chatglm3, chatml or raw");
+  if (name == "llama3") return Template::llama3;
+  if (name == "qwen") return Template::qwen;
+  throw UsageError("unknown template '" + name + "'; use llama2, llama3, qwen, chatglm3, chatml or raw");
 }
 
 const char* to_string(Template t) {
@@ -34,6 +40,8 @@ const char* to_string(Template t) {
     case Template::chatglm3: return "chatglm3";
     case Template::chatml: return "chatml";
     case Template::raw: return "raw";
+    case Template::llama3: return "llama3";
+    case Template::qwen: return "qwen";
   }
   return "?";
 }
@@ -66,6 +74,31 @@ std::vector<Segment> render_template(const Conversation& conv, Template t) {
         out.push_back(text((i ? "\n" : sys) + std::string("<|im_start|>user\n") + rounds[i].user +
                            "<|im_end|>\n<|im_start|>assistant\n"));
         add_answer(out, rounds[i].assistant);  // EOS plays the role of the closing <|im_end|>
+      }
+      break;
+    }
+    case Template::llama3: {
+      auto header = [](const std::string& role) { return "<|start_header_id|>" + role + "<|end_header_id|>\n\n"; };
+      out.push_back(piece("<|begin_of_text|>"));
+      // Llama-3's template trims every message.
+      std::string head = conv.system.empty() ? "" : header("system") + trim(conv.system) + "<|eot_id|>";
+      for (const auto& r : rounds) {
+        out.push_back(text(head + header("user") + trim(r.user) + "<|eot_id|>" + header("assistant")));
+        out.push_back(text(trim(r.assistant), true));
+        out.push_back(piece("<|eot_id|>", true));
+        head.clear();
+      }
+      break;
+    }
+    case Template::qwen: {
+      // Qwen2.5 puts its own system prompt first when the conversation has none.
+      const std::string sys = conv.system.empty() ? kQwenDefaultSystem : conv.system;
+      std::string head = "<|im_start|>system\n" + sys + "<|im_end|>\n";
+      for (const auto& r : rounds) {
+        out.push_back(text(head + "<|im_start|>user\n" + r.user + "<|im_end|>\n<|im_start|>assistant\n"));
+        out.push_back(text(r.assistant, true));
+        out.push_back(piece("<|im_end|>", true));
+        head = "\n";
       }
       break;
     }

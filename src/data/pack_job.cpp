@@ -11,7 +11,9 @@
 #include "longalign/core/log.hpp"
 #include "longalign/core/suggest.hpp"
 #include "longalign/data/pack_reader.hpp"
+#include "longalign/data/template_detect.hpp"
 #include "longalign/data/token_dataset.hpp"
+#include "longalign/data/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 
@@ -67,7 +69,10 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
         }
       }
     } else if (key == "tokenizer") o.tokenizer = path_of(get<std::string>(v, key, where));
-    else if (key == "template") o.tokenize.chat_template = parse_template(get<std::string>(v, key, where));
+    else if (key == "template") {
+      o.tokenize.chat_template = parse_template(get<std::string>(v, key, where));
+      o.tokenize.chat_template_set = true;
+    }
     else if (key == "format") o.tokenize.format = parse_input_format(get<std::string>(v, key, where));
     else if (key == "strategy") o.plan.strategy = parse_strategy(get<std::string>(v, key, where));
     else if (key == "weighting") o.plan.weighting = parse_weighting(get<std::string>(v, key, where));
@@ -94,7 +99,7 @@ std::string data_section_yaml(const PackOptions& o, int indent) {
     s += pad + "  - {path: " + o.tokenize.inputs[i].string() +
          ", ratio: " + std::to_string(i < o.tokenize.ratios.size() ? o.tokenize.ratios[i] : 1.0) + "}\n";
   if (!o.tokenizer.empty()) s += pad + "tokenizer: " + o.tokenizer.string() + "\n";
-  s += pad + "template: " + to_string(o.tokenize.chat_template) + "\n";
+  if (o.tokenize.chat_template_set) s += pad + "template: " + to_string(o.tokenize.chat_template) + "\n";
   s += pad + "format: " + to_string(o.tokenize.format) + "\n";
   s += pad + "strategy: " + to_string(o.plan.strategy) + "\n";
   s += pad + "weighting: " + to_string(o.plan.weighting) + "\n";
@@ -139,8 +144,15 @@ std::string pack_config_json(const PackOptions& o) {
   return cfg.dump(2) + "\n";
 }
 
+void resolve_chat_template(PackOptions& o) {
+  if (o.tokenize.chat_template_set || o.tokenizer.empty()) return;
+  o.tokenize.chat_template = detect_template(o.tokenizer);
+  o.tokenize.chat_template_set = true;
+}
+
 PackStats run_pack(PackOptions o) {
   if (o.tokenize.inputs.empty()) throw UsageError("pack needs at least one --input file");
+  resolve_chat_template(o);
   check_plan_options(o.plan);
   if (o.output.empty()) o.output = default_pack_output(o.tokenize.inputs.front());
   o.tokenize.max_length = o.plan.max_tokens;
@@ -149,7 +161,7 @@ PackStats run_pack(PackOptions o) {
     if (!fs::is_regular_file(in)) throw UsageError("input " + in.string() + " does not exist or is not a file");
 
   std::unique_ptr<Tokenizer> tok;
-  if (!o.tokenizer.empty()) tok = load_sentencepiece(o.tokenizer);
+  if (!o.tokenizer.empty()) tok = load_tokenizer(o.tokenizer);
 
   StagedDir out(o.output, o.overwrite);  // refuses an existing output unless --overwrite
   PackStats stats;
@@ -167,9 +179,13 @@ PackStats run_pack(PackOptions o) {
             info.template_name);
   tokenize_to_dataset(o.tokenize, tok.get(), writer, stats);
   writer.finish();
-  if (stats.sequences == 0)
+  if (stats.sequences == 0) {
+    std::string why;
+    for (const auto& [reason, n] : stats.dropped) why += (why.empty() ? ": " : ", ") + reason + " " + std::to_string(n);
     throw RuntimeError("no usable sequence in the input (" + std::to_string(stats.records) + " records, " +
-                       std::to_string(stats.dropped_total()) + " dropped); nothing to pack");
+                       std::to_string(stats.dropped_total()) + " dropped" + why + "); nothing to pack" +
+                       (stats.first_skipped.empty() ? "" : ". First dropped: " + stats.first_skipped));
+  }
 
   TokenDataset ds = TokenDataset::open(out.path());
   const std::vector<SeqInfo> seqs = sequence_infos(ds);
@@ -185,7 +201,7 @@ PackStats run_pack(PackOptions o) {
   write_file_atomic(out.path() / "stats.json", stats.to_json());
 
   write_file_atomic(out.path() / "pack_config.json", pack_config_json(o));
-  if (tok) fs::copy_file(o.tokenizer, out.path() / "tokenizer.model");
+  if (tok) fs::copy_file(o.tokenizer, out.path() / tokenizer_file_name(o.tokenizer));
   write_pack_manifest(out.path());  // last: it vouches for every file above
   out.commit();
   return stats;

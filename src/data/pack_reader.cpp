@@ -47,19 +47,21 @@ Pack open_pack(const fs::path& dir, Verify level) {
   verify_pack_manifest(dir, level);
   Pack p{TokenDataset::open(dir), load_plan(dir / "plan.json")};
   validate_plan(p.plan, sequence_infos(p.dataset), (dir / "plan.json").string());
-  const fs::path tok = dir / "tokenizer.model";
+  const fs::path tok = tokenizer_in(dir);
   const std::string& want = p.dataset.info().tokenizer_checksum;
   if (fs::exists(tok)) {
     auto inconsistent = [&](const std::string& why) {
       return RuntimeError("pack " + dir.string() + " is inconsistent: " + why + "; re-run `longalign pack`");
     };
     if (file_checksum(tok) != want)
-      throw inconsistent("its tokenizer.model is not the tokenizer that header.json records (checksum " + want + ")");
-    const auto t = load_sentencepiece(tok);
+      throw inconsistent("its " + tok.filename().string() + " is not the tokenizer that header.json records (checksum " +
+                         want + ")");
+    const auto t = load_tokenizer(tok);
     const DatasetInfo& h = p.dataset.info();
     if (t->vocab_size() != h.vocab_size || t->bos_id() != h.bos_id || t->eos_id() != h.eos_id)
       throw inconsistent("header.json says vocabulary " + std::to_string(h.vocab_size) + " (bos " +
-                         std::to_string(h.bos_id) + ", eos " + std::to_string(h.eos_id) + ") but tokenizer.model has " +
+                         std::to_string(h.bos_id) + ", eos " + std::to_string(h.eos_id) + ") but " +
+                         tok.filename().string() + " has " +
                          std::to_string(t->vocab_size()) + " (bos " + std::to_string(t->bos_id()) + ", eos " +
                          std::to_string(t->eos_id()) + ")");
   }

@@ -289,7 +289,7 @@ SelfInstructStats run_selfinstruct(const SelfInstructOptions& o) {
   check_writable_parent(o.output);
   const auto prompts = load_prompts(o.prompts);
   std::unique_ptr<Tokenizer> tok;
-  if (!o.tokenizer.empty()) tok = load_sentencepiece(o.tokenizer);
+  if (!o.tokenizer.empty()) tok = load_tokenizer(o.tokenizer);
 
   SelfInstructStats st;
   std::vector<Document> docs = read_documents(o.docs);

@@ -285,6 +285,8 @@ class Pipeline {
           throw RuntimeError(where(r.file, o.line) + ": " + o.detail);
         case Outcome::Kind::skipped:
           stats.dropped[o.reason] += 1;
+          if (stats.first_skipped.empty())
+            stats.first_skipped = where(r.file, o.line) + ": " + (o.detail.empty() ? o.reason : o.detail);
           break;
         case Outcome::Kind::kept:
           writer.add(o.rec);

@@ -16,6 +16,7 @@
 #include "longalign/core/crc32c.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/mmap_file.hpp"
+#include "longalign/data/bpe_tokenizer.hpp"
 
 namespace fs = std::filesystem;
 
@@ -94,9 +95,25 @@ std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& model) {
   return std::make_unique<SentencePieceTokenizer>(model);
 }
 
+std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
+  if (path.extension() == ".json") return load_bpe_tokenizer(path);
+  return load_sentencepiece(path);
+}
+
+std::string tokenizer_file_name(const fs::path& tokenizer) {
+  return tokenizer.extension() == ".json" ? "tokenizer.json" : "tokenizer.model";
+}
+
+fs::path tokenizer_in(const fs::path& dir) {
+  if (!fs::exists(dir / "tokenizer.model") && fs::exists(dir / "tokenizer.json")) return dir / "tokenizer.json";
+  return dir / "tokenizer.model";
+}
+
 const std::vector<std::string>& template_marker_pieces() {
   static const std::vector<std::string> markers = {"[INST]",   "[/INST]",     "<<SYS>>",    "<</SYS>>",
-                                                   "[gMASK]",  "<sop>",       "<|im_start|>", "<|im_end|>"};
+                                                   "[gMASK]",  "<sop>",       "<|im_start|>", "<|im_end|>",
+                                                   "<|begin_of_text|>", "<|start_header_id|>",
+                                                   "<|end_header_id|>", "<|eot_id|>"};
   return markers;
 }
 

@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
+#include "longalign/data/tokenizer.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 
@@ -83,7 +86,7 @@ std::vector<int32_t> middle_truncate(const std::vector<int32_t>& ids, size_t max
 std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::string& device, const fs::path& tokenizer) {
   auto cfg = model::load_hf_config(dir / "config.json");
   model::check_weight_shapes(dir, cfg);
-  fs::path tok = tokenizer.empty() ? dir / "tokenizer.model" : tokenizer;
+  fs::path tok = tokenizer.empty() ? data::tokenizer_in(dir) : tokenizer;
   if (!fs::exists(tok)) throw UsageError("no tokenizer: " + tok.string() + " does not exist; pass --tokenizer");
   auto m = std::make_shared<model::LlamaForCausalLMImpl>(cfg);
   model::load_hf_weights(*m, dir);
@@ -91,11 +94,30 @@ std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::strin
   if (device == "cuda" && !torch::cuda::is_available()) throw UsageError("--device cuda: no GPU is available");
   m->to(cuda ? torch::kCUDA : torch::kCPU, cuda ? torch::kBFloat16 : torch::kFloat);
   m->eval();
-  return std::make_unique<Generator>(std::move(m), data::load_sentencepiece(tok));
+  auto g = std::make_unique<Generator>(std::move(m), data::load_tokenizer(tok));
+  g->add_stop_ids(generation_stop_ids(dir / "generation_config.json"));
+  return g;
+}
+
+// Chat models end a turn with their template's closing token (Llama-3 <|eot_id|>, Qwen
+// <|im_end|>), which is not the vocabulary's EOS; HF lists them as generation_config.json's
+// eos_token_id (a number or a list).
+std::vector<int32_t> generation_stop_ids(const fs::path& generation_config) {
+  std::vector<int32_t> ids;
+  auto j = nlohmann::json::parse(read_file(generation_config).value_or(""), nullptr, false);
+  if (!j.is_object() || !j.contains("eos_token_id")) return ids;
+  const auto& e = j["eos_token_id"];
+  for (const auto& v : e.is_array() ? e : nlohmann::json::array({e}))
+    if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
+  return ids;
 }
 
 Generator::Generator(std::shared_ptr<model::LlamaForCausalLMImpl> m, std::unique_ptr<data::Tokenizer> tok)
-    : model_(std::move(m)), tok_(std::move(tok)) {}
+    : model_(std::move(m)), tok_(std::move(tok)), stop_ids_{tok_->eos_id()} {}
+
+void Generator::add_stop_ids(const std::vector<int32_t>& ids) { stop_ids_.insert(stop_ids_.end(), ids.begin(), ids.end()); }
+
+bool Generator::is_stop(int32_t id) const { return std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end(); }
 Generator::~Generator() = default;
 
 int64_t Generator::context_length() const { return model_->config().max_position_embeddings; }
@@ -138,7 +160,7 @@ std::vector<int32_t> Generator::generate(const std::vector<int32_t>& prompt, con
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (step == 0) timing_.prefill_tokens = n, timing_.prefill_s = dt;
     else timing_.decode_tokens += 1, timing_.decode_s += dt;
-    if (next == tok_->eos_id()) break;
+    if (is_stop(next)) break;
     out.push_back(next);
     if (on_token) on_token(next);
     ids = torch::tensor({int64_t(next)}, torch::kLong).to(dev);
@@ -160,7 +182,7 @@ std::vector<int32_t> Generator::generate_uncached_greedy(const std::vector<int32
                           torch::tensor({0, int32_t(n)}, torch::kInt).to(dev), n};
     at::Tensor h = model_->hidden_states(in, attention);
     int32_t next = static_cast<int32_t>(model_->logits(h.narrow(0, n - 1, 1))[0].argmax().item<int64_t>());
-    if (next == tok_->eos_id()) break;
+    if (is_stop(next)) break;
     out.push_back(next);
     seq.push_back(next);
   }

@@ -14,6 +14,7 @@
 #include "longalign/data/batch_tensors.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/data/pack_reader.hpp"
+#include "longalign/data/tokenizer.hpp"
 #include "longalign/ops/lm_loss.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 
@@ -24,7 +25,8 @@ namespace longalign::eval {
 LossEvalResult run_loss_eval(LossEvalOptions o) {
   auto cfg = model::load_hf_config(o.model_dir / "config.json");
   model::check_weight_shapes(o.model_dir, cfg);
-  if (o.data.tokenizer.empty() && fs::exists(o.model_dir / "tokenizer.model")) o.data.tokenizer = o.model_dir / "tokenizer.model";
+  if (o.data.tokenizer.empty() && fs::exists(data::tokenizer_in(o.model_dir)))
+    o.data.tokenizer = data::tokenizer_in(o.model_dir);
   if (!o.output.empty()) check_writable_parent(o.output);
 
   char tmpl[] = "/tmp/longalign-eval-XXXXXX";

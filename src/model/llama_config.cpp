@@ -2,11 +2,15 @@
 // level, torch_dtype) and v5 (rope_parameters, dtype).
 #include "longalign/model/llama_config.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/option_check.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/core/read_file.hpp"
 
 using nlohmann::json;
@@ -14,17 +18,52 @@ using nlohmann::json;
 namespace longalign::model {
 namespace {
 
-void read_rope(const json& r, LlamaConfig& c, const std::string& where) {
+// Every key is read through these, so a wrong type names the key and the value it holds
+// ("hidden_size must be an integer, got \"4096\"") instead of a bare JSON type error.
+template <typename T>
+bool holds(const json& v) {
+  if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
+  else if constexpr (std::is_integral_v<T>)
+    return v.is_number_integer() || (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()));
+  else if constexpr (std::is_floating_point_v<T>) return v.is_number();
+  else return v.is_string();
+}
+
+template <typename T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, bool>) return "true or false";
+  else if constexpr (std::is_integral_v<T>) return "an integer";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else return "a string";
+}
+
+template <typename T>
+T field(const json& j, const std::string& key, const std::string& where, const std::string& prefix = "") {
+  if (!j.contains(key) || j[key].is_null()) throw UsageError(where + ": " + prefix + key + " is missing");
+  const json& v = j[key];
+  if (!holds<T>(v)) throw UsageError(where + ": " + prefix + key + " must be " + type_name<T>() + ", got " + v.dump());
+  return v.get<T>();
+}
+
+// A key that may be absent or null.
+template <typename T>
+T field_or(const json& j, const std::string& key, T dflt, const std::string& where, const std::string& prefix = "") {
+  return j.contains(key) && !j[key].is_null() ? field<T>(j, key, where, prefix) : dflt;
+}
+
+void read_rope(const json& r, LlamaConfig& c, const std::string& where, const std::string& name) {
   if (!r.is_object()) return;
-  if (r.contains("rope_theta")) c.rope_theta = r["rope_theta"].get<double>();
-  std::string type = r.value("rope_type", r.value("type", std::string("default")));
+  const std::string p = name + ".";
+  c.rope_theta = field_or(r, "rope_theta", c.rope_theta, where, p);
+  std::string type = field_or(r, "rope_type", field_or(r, "type", std::string("default"), where, p), where, p);
   if (type != "default" && type != "linear" && type != "llama3")
     throw UsageError(where + ": rope type '" + type + "' is not supported; use default, linear or llama3");
   c.rope_scaling.type = type;
-  c.rope_scaling.factor = r.value("factor", 1.0);
-  c.rope_scaling.low_freq_factor = r.value("low_freq_factor", 1.0);
-  c.rope_scaling.high_freq_factor = r.value("high_freq_factor", 4.0);
-  c.rope_scaling.original_max_position_embeddings = r.value("original_max_position_embeddings", int64_t{8192});
+  c.rope_scaling.factor = field_or(r, "factor", 1.0, where, p);
+  c.rope_scaling.low_freq_factor = field_or(r, "low_freq_factor", 1.0, where, p);
+  c.rope_scaling.high_freq_factor = field_or(r, "high_freq_factor", 4.0, where, p);
+  c.rope_scaling.original_max_position_embeddings =
+      field_or(r, "original_max_position_embeddings", int64_t{8192}, where, p);
 }
 
 }  // namespace
@@ -38,50 +77,57 @@ int64_t LlamaConfig::num_parameters() const {
 }
 
 void LlamaConfig::validate(const std::string& where) const {
-  auto positive = [&](int64_t v, const char* name) {
-    if (v <= 0) throw UsageError(where + ": " + name + " must be positive, got " + std::to_string(v));
+  // The upper limits lie far beyond any real model; they keep a typo from asking for terabytes
+  // (and the parameter count from overflowing) before anything is allocated.
+  auto bounded = [&](int64_t v, const char* name, int64_t hi) {
+    if (v <= 0 || v > hi)
+      throw UsageError(where + ": " + out_of_range(name, std::to_string(v), range_text(1, double(hi))));
   };
-  positive(vocab_size, "vocab_size");
-  positive(hidden_size, "hidden_size");
-  positive(intermediate_size, "intermediate_size");
-  positive(num_hidden_layers, "num_hidden_layers");
-  positive(num_attention_heads, "num_attention_heads");
-  positive(num_key_value_heads, "num_key_value_heads");
+  bounded(vocab_size, "vocab_size", int64_t{1} << 24);
+  bounded(hidden_size, "hidden_size", int64_t{1} << 20);
+  bounded(intermediate_size, "intermediate_size", int64_t{1} << 22);
+  bounded(num_hidden_layers, "num_hidden_layers", int64_t{1} << 14);
+  bounded(num_attention_heads, "num_attention_heads", int64_t{1} << 14);
+  bounded(num_key_value_heads, "num_key_value_heads", int64_t{1} << 14);
+  if (head_dim < 0 || head_dim > (int64_t{1} << 16))
+    throw UsageError(where + ": " + out_of_range("head_dim", std::to_string(head_dim), "0..65536 (0: hidden_size / heads)"));
+  bounded(max_position_embeddings, "max_position_embeddings", int64_t{1} << 30);
   if (num_attention_heads % num_key_value_heads != 0)
     throw UsageError(where + ": num_attention_heads (" + std::to_string(num_attention_heads) +
                      ") must be a multiple of num_key_value_heads (" + std::to_string(num_key_value_heads) + ")");
   if (head_dim <= 0 && hidden_size % num_attention_heads != 0)
     throw UsageError(where + ": hidden_size must be divisible by num_attention_heads, or set head_dim");
   if (resolved_head_dim() % 2 != 0) throw UsageError(where + ": head_dim must be even for RoPE");
-  if (rms_norm_eps <= 0) throw UsageError(where + ": rms_norm_eps must be positive");
-  if (rope_theta <= 0) throw UsageError(where + ": rope_theta must be positive");
-  if (rope_scaling.factor <= 0) throw UsageError(where + ": rope scaling factor must be positive");
+  if (!(rms_norm_eps > 0)) throw UsageError(where + ": rms_norm_eps must be positive");
+  if (!(rope_theta > 0) || std::isinf(rope_theta)) throw UsageError(where + ": rope_theta must be positive");
+  if (!(rope_scaling.factor > 0) || std::isinf(rope_scaling.factor)) throw UsageError(where + ": rope scaling factor must be positive");
 }
 
 LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
   json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) throw UsageError(where + " is not valid JSON");
+  if (j.is_discarded()) throw UsageError(where + " is not valid JSON");
+  if (!j.is_object()) throw UsageError(where + " is not a JSON object");
   LlamaConfig c;
   try {
-    std::string mt = j.value("model_type", std::string("llama"));
+    std::string mt = field_or(j, "model_type", std::string("llama"), where);
     if (mt != "llama" && mt != "mistral" && mt != "qwen2")
       throw UsageError(where + ": model_type '" + mt + "' is not a Llama-architecture model");
-    c.vocab_size = j.at("vocab_size").get<int64_t>();
-    c.hidden_size = j.at("hidden_size").get<int64_t>();
-    c.intermediate_size = j.at("intermediate_size").get<int64_t>();
-    c.num_hidden_layers = j.at("num_hidden_layers").get<int64_t>();
-    c.num_attention_heads = j.at("num_attention_heads").get<int64_t>();
-    c.num_key_value_heads = j.value("num_key_value_heads", c.num_attention_heads);
-    if (j.contains("head_dim") && !j["head_dim"].is_null()) c.head_dim = j["head_dim"].get<int64_t>();
-    c.max_position_embeddings = j.value("max_position_embeddings", int64_t{4096});
-    c.rms_norm_eps = j.value("rms_norm_eps", 1e-6);
-    c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+    c.vocab_size = field<int64_t>(j, "vocab_size", where);
+    c.hidden_size = field<int64_t>(j, "hidden_size", where);
+    c.intermediate_size = field<int64_t>(j, "intermediate_size", where);
+    c.num_hidden_layers = field<int64_t>(j, "num_hidden_layers", where);
+    c.num_attention_heads = field<int64_t>(j, "num_attention_heads", where);
+    c.num_key_value_heads = field_or(j, "num_key_value_heads", c.num_attention_heads, where);
+    c.head_dim = field_or(j, "head_dim", c.head_dim, where);
+    c.max_position_embeddings = field_or(j, "max_position_embeddings", int64_t{4096}, where);
+    c.rms_norm_eps = field_or(j, "rms_norm_eps", 1e-6, where);
+    c.tie_word_embeddings = field_or(j, "tie_word_embeddings", false, where);
     if (j.contains("bos_token_id") && j["bos_token_id"].is_number()) c.bos_token_id = j["bos_token_id"];
     if (j.contains("eos_token_id") && j["eos_token_id"].is_number()) c.eos_token_id = j["eos_token_id"];
-    if (j.contains("rope_theta")) c.rope_theta = j["rope_theta"].get<double>();
-    if (j.contains("rope_scaling")) read_rope(j["rope_scaling"], c, where);
-    if (j.contains("rope_parameters")) read_rope(j["rope_parameters"], c, where);
-    if (j.value("attention_bias", false) || j.value("mlp_bias", false))
+    c.rope_theta = field_or(j, "rope_theta", c.rope_theta, where);
+    if (j.contains("rope_scaling")) read_rope(j["rope_scaling"], c, where, "rope_scaling");
+    if (j.contains("rope_parameters")) read_rope(j["rope_parameters"], c, where, "rope_parameters");
+    if (field_or(j, "attention_bias", false, where) || field_or(j, "mlp_bias", false, where))
       throw UsageError(where + ": attention_bias / mlp_bias are not supported");
   } catch (const json::exception& e) {
     throw UsageError(where + ": " + e.what());
@@ -91,8 +137,9 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
 }
 
 LlamaConfig load_hf_config(const std::filesystem::path& p) {
+  check_input_file(p, "model config");  // a FIFO here would block the read forever
   auto text = read_file(p);
-  if (!text) throw UsageError("model config " + p.string() + " does not exist");
+  if (!text) throw UsageError("model config " + p.string() + " cannot be read");
   return parse_hf_config(*text, p.string());
 }
 

@@ -14,6 +14,7 @@
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
+#include "longalign/data/tokenizer.hpp"
 #include "longalign/model/weights.hpp"
 
 namespace fs = std::filesystem;
@@ -76,7 +77,8 @@ fs::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMIm
                          {"world_size", comm ? comm->world() : 1}};
     write_file_atomic(staging / "trainer_state.json", js.dump(2) + "\n");
     write_file_atomic(staging / "train_config.yaml", config_yaml);
-    if (!where.tokenizer.empty() && fs::exists(where.tokenizer)) fs::copy_file(where.tokenizer, staging / "tokenizer.model");
+    if (!where.tokenizer.empty() && fs::exists(where.tokenizer))
+      fs::copy_file(where.tokenizer, staging / data::tokenizer_file_name(where.tokenizer));
     out->commit();
     auto all = list_checkpoints(where.run_dir);
     for (size_t i = 0; i + keep_last < all.size(); ++i) fs::remove_all(all[i]);

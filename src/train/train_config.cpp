@@ -4,19 +4,30 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <functional>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/option_check.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/core/suggest.hpp"
 
 namespace fs = std::filesystem;
 
 namespace longalign::train {
 namespace {
+
+// Upper limits of integer keys: far beyond any real run, so only a typo or a unit mistake hits
+// them, and each error can state a range a person can read.
+constexpr int64_t kMaxVocab = int64_t{1} << 24;
+constexpr int64_t kMaxTokens = int64_t{1} << 24;
+constexpr int64_t kMaxSteps = 1000000000000;  // 1e12
+constexpr int64_t kMaxCount = 1000000;
 
 using Setter = std::function<void(const YAML::Node&, const std::string& key)>;
 using Section = std::map<std::string, Setter>;
@@ -25,6 +36,9 @@ struct Ctx {
   std::string where;
   [[noreturn]] void fail(const std::string& key, const std::string& what, const YAML::Node& v) const {
     throw UsageError(where + ": " + key + " " + what + ", got " + YAML::Dump(v));
+  }
+  [[noreturn]] void out_of_range(const std::string& key, const YAML::Node& v, const std::string& range) const {
+    throw UsageError(where + ": " + longalign::out_of_range(key, YAML::Dump(v), range));
   }
 };
 
@@ -41,19 +55,36 @@ T as(const Ctx& c, const YAML::Node& v, const std::string& key, const char* type
 Setter number(const Ctx& c, double& dst, double lo, double hi, bool lo_open = false) {
   return [&c, &dst, lo, hi, lo_open](const YAML::Node& v, const std::string& key) {
     double x = as<double>(c, v, key, "a number");
-    if (x < lo || x > hi || (lo_open && x == lo))
-      c.fail(key, "must lie in " + std::string(lo_open ? "(" : "[") + std::to_string(lo) + ", " + std::to_string(hi) + "]", v);
+    if (std::isnan(x)) c.fail(key, "must be a number (" + range_text(lo, hi, lo_open) + ")", v);
+    if (x < lo || x > hi || (lo_open && x == lo)) c.out_of_range(key, v, range_text(lo, hi, lo_open));
     dst = x;
   };
 }
 
+// A whole number in [lo, hi]. A number that is whole but too big for int64 (1e30) is reported
+// as out of range, not as a type error.
+int64_t whole(const Ctx& c, const YAML::Node& v, const std::string& key, int64_t lo, int64_t hi) {
+  if (!v.IsScalar()) c.fail(key, "must be a whole number", v);
+  int64_t x = 0;
+  if (!YAML::convert<int64_t>::decode(v, x)) {
+    double d = 0;
+    if (YAML::convert<double>::decode(v, d) && std::isfinite(d) && d == std::floor(d))
+      c.out_of_range(key, v, range_text(double(lo), double(hi)));
+    c.fail(key, "must be a whole number (" + range_text(double(lo), double(hi)) + ")", v);
+  }
+  if (x < lo || x > hi) c.out_of_range(key, v, range_text(double(lo), double(hi)));
+  return x;
+}
+
+// The largest value of I that int64 can hold: the default upper bound of an integer key.
 template <typename I>
-Setter integer(const Ctx& c, I& dst, int64_t lo, int64_t hi = INT64_MAX) {
-  return [&c, &dst, lo, hi](const YAML::Node& v, const std::string& key) {
-    int64_t x = as<int64_t>(c, v, key, "an integer");
-    if (x < lo || x > hi) c.fail(key, "must be an integer >= " + std::to_string(lo), v);
-    dst = static_cast<I>(x);
-  };
+constexpr int64_t max_of() {
+  return std::numeric_limits<I>::max() > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(std::numeric_limits<I>::max());
+}
+
+template <typename I>
+Setter integer(const Ctx& c, I& dst, int64_t lo, int64_t hi = max_of<I>()) {
+  return [&c, &dst, lo, hi](const YAML::Node& v, const std::string& key) { dst = static_cast<I>(whole(c, v, key, lo, hi)); };
 }
 
 Setter boolean(const Ctx& c, bool& dst) {
@@ -79,6 +110,32 @@ Setter path(const Ctx& c, fs::path& dst, const fs::path& base) {
     fs::path p = as<std::string>(c, v, key, "a path");
     dst = (p.is_absolute() ? p : base / p).lexically_normal();
   };
+}
+
+// `data:` is read by the pack job's own loader; its numeric keys are range-checked here first,
+// so they are reported like every other key (data.max_tokens, not --max-tokens).
+void check_data_values(const Ctx& c, const YAML::Node& data) {
+  if (!data.IsMap()) return;  // apply_data_section names that problem
+  const std::vector<std::tuple<std::string, int64_t, int64_t>> limits = {
+      {"max_tokens", 1, kMaxTokens}, {"batch_size", 1, 65536}, {"units_per_step", 1, 65536},
+      {"world_size", 0, 65536}, {"seed", 0, INT64_MAX}};
+  for (const auto& [key, lo, hi] : limits)
+    if (data[key]) whole(c, data[key], "data." + key, lo, hi);
+  if (!data["inputs"] || !data["inputs"].IsSequence()) return;
+  for (const auto& item : data["inputs"])
+    if (item.IsMap() && item["ratio"]) {
+      double r = 0;
+      number(c, r, 0, 1e6, true)(item["ratio"], "data.inputs.ratio");
+    }
+}
+
+YAML::Node load_yaml(const fs::path& file) {
+  check_input_file(file, "config");
+  try {
+    return YAML::LoadFile(file.string());
+  } catch (const YAML::Exception& e) {
+    throw UsageError(file.string() + ": invalid YAML: " + e.what());
+  }
 }
 
 void apply_section(const Ctx& c, const std::string& name, const YAML::Node& node, const Section& keys) {
@@ -195,13 +252,7 @@ data::CostModel cost_model_for(model::LlamaConfig a) {
 }
 
 TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides, bool require_data) {
-  if (!fs::exists(file)) throw UsageError("config " + file.string() + " does not exist");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::Exception& e) {
-    throw UsageError(file.string() + ": invalid YAML: " + e.what());
-  }
+  YAML::Node root = load_yaml(file);
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw UsageError(file.string() + ": the top level must be a mapping");
   for (const auto& o : overrides) apply_override(root, o);
@@ -226,14 +277,14 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"preset", choice(c, preset, {"llama2-7b", "llama2-13b"})},
       {"rope_theta_scale", arch(number(c, cfg.model.rope_theta_scale, 0, inf, true))},
       {"init_std", number(c, cfg.model.init_std, 0, 10, true)},
-      {"vocab_size", arch(integer(c, a.vocab_size, 0))},  // 0: the tokenizer's
-      {"hidden_size", arch(integer(c, a.hidden_size, 1))},
-      {"intermediate_size", arch(integer(c, a.intermediate_size, 1))},
-      {"num_hidden_layers", arch(integer(c, a.num_hidden_layers, 1))},
-      {"num_attention_heads", arch(integer(c, a.num_attention_heads, 1))},
-      {"num_key_value_heads", arch(integer(c, a.num_key_value_heads, 1))},
-      {"head_dim", arch(integer(c, a.head_dim, 0))},
-      {"max_position_embeddings", arch(integer(c, a.max_position_embeddings, 1))},
+      {"vocab_size", arch(integer(c, a.vocab_size, 0, kMaxVocab))},  // 0: the tokenizer's
+      {"hidden_size", arch(integer(c, a.hidden_size, 1, int64_t{1} << 20))},
+      {"intermediate_size", arch(integer(c, a.intermediate_size, 1, int64_t{1} << 22))},
+      {"num_hidden_layers", arch(integer(c, a.num_hidden_layers, 1, int64_t{1} << 14))},
+      {"num_attention_heads", arch(integer(c, a.num_attention_heads, 1, int64_t{1} << 14))},
+      {"num_key_value_heads", arch(integer(c, a.num_key_value_heads, 1, int64_t{1} << 14))},
+      {"head_dim", arch(integer(c, a.head_dim, 0, int64_t{1} << 16))},
+      {"max_position_embeddings", arch(integer(c, a.max_position_embeddings, 1, int64_t{1} << 30))},
       {"rms_norm_eps", arch(number(c, a.rms_norm_eps, 0, 1, true))},
       {"rope_theta", arch(number(c, a.rope_theta, 0, inf, true))},
       {"rope_scaling_type", arch(choice(c, rope_type, {"default", "linear", "llama3"}))},
@@ -251,23 +302,23 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"eps", number(c, op.eps, 0, 1, true)},
       {"weight_decay", number(c, op.weight_decay, 0, 1)},
       {"grad_clip", number(c, op.grad_clip, 0, inf)},
-      {"epochs", integer(c, op.epochs, 1)},
-      {"max_steps", integer(c, op.max_steps, 0)},
+      {"epochs", integer(c, op.epochs, 1, kMaxCount)},
+      {"max_steps", integer(c, op.max_steps, 0, kMaxSteps)},
       {"activation_checkpointing", boolean(c, op.activation_checkpointing)},
       {"dtype", choice(c, op.dtype, {"auto", "fp32", "bf16"})},
       {"device", choice(c, op.device, {"auto", "cpu", "cuda"})},
-      {"loss_chunk_tokens", integer(c, op.loss_chunk_tokens, 1)},
-      {"max_bad_steps", integer(c, op.max_bad_steps, 1)},
+      {"loss_chunk_tokens", integer(c, op.loss_chunk_tokens, 1, kMaxTokens)},
+      {"max_bad_steps", integer(c, op.max_bad_steps, 1, kMaxCount)},
       {"seed", integer(c, op.seed, 0)},
   };
   Section attention = {{"backend", choice(c, cfg.attention_backend, {"auto", "cuda", "flash", "reference"})},
                        {"deterministic", boolean(c, cfg.attention_deterministic)}};
-  Section checkpoint = {{"every_steps", integer(c, cfg.checkpoint.every_steps, 0)},
-                        {"keep_last", integer(c, cfg.checkpoint.keep_last, 1)},
-                        {"max_shard_mb", integer(c, cfg.checkpoint.max_shard_mb, 1)},
+  Section checkpoint = {{"every_steps", integer(c, cfg.checkpoint.every_steps, 0, kMaxSteps)},
+                        {"keep_last", integer(c, cfg.checkpoint.keep_last, 1, kMaxCount)},
+                        {"max_shard_mb", integer(c, cfg.checkpoint.max_shard_mb, 1, kMaxCount)},
                         {"at_end", boolean(c, cfg.checkpoint.at_end)}};
   Section output = {{"dir", path(c, cfg.output.dir, base)},
-                    {"log_every", integer(c, cfg.output.log_every, 1)},
+                    {"log_every", integer(c, cfg.output.log_every, 1, kMaxSteps)},
                     {"tensorboard", boolean(c, cfg.output.tensorboard)}};
   Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 2)},
                          {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)},
@@ -280,6 +331,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   for (const auto& kv : root) {
     std::string name = kv.first.as<std::string>();
     if (name == "data") {
+      check_data_values(c, kv.second);
       data::apply_data_section(kv.second, base, file.string(), cfg.data);
       continue;
     }
@@ -302,10 +354,13 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   return cfg;
 }
 
+void check_data_config(const fs::path& file) {
+  const YAML::Node root = load_yaml(file);
+  if (root.IsMap() && root["data"]) check_data_values(Ctx{file.string()}, root["data"]);
+}
+
 void check_inputs_exist(const TrainConfig& c) {
-  auto need = [&](const fs::path& p, const std::string& key) {
-    if (!fs::exists(p)) throw UsageError(c.source + ": " + key + " " + p.string() + " does not exist");
-  };
+  auto need = [&](const fs::path& p, const std::string& key) { check_input_file(p, c.source + ": " + key); };
   if (!c.model.path.empty()) need(c.model.path / "config.json", "model.path");
   if (!c.data.tokenizer.empty()) need(c.data.tokenizer, "data.tokenizer");
   for (const auto& in : c.data.tokenize.inputs) need(in, "data.inputs");

@@ -21,6 +21,7 @@
 #include "longalign/data/batch.hpp"
 #include "longalign/data/batch_tensors.hpp"
 #include "longalign/data/pack_reader.hpp"
+#include "longalign/data/tokenizer.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/activation_checkpoint.hpp"
 #include "longalign/ops/lm_loss.hpp"
@@ -51,6 +52,7 @@ fs::path prepare_data(const TrainConfig& cfg) {
   data::PackOptions o = cfg.data;
   o.output = pack_dir_for(cfg);
   o.tokenize.progress = true;
+  data::resolve_chat_template(o);  // before the cache key, which names the template
   if (read_file(o.output / "pack_config.json") == data::pack_config_json(o)) {
     log::info("using cached pack " + o.output.string());
     return o.output;
@@ -225,7 +227,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     fs::create_directories(cfg.output.dir);
     write_file_atomic(cfg.output.dir / "train_config.yaml", config_yaml);
   }
-  CheckpointPaths ckpt_paths{cfg.output.dir, pack_dir / "tokenizer.model"};
+  CheckpointPaths ckpt_paths{cfg.output.dir, data::tokenizer_in(pack_dir)};
   const uint64_t shard_bytes = uint64_t(cfg.checkpoint.max_shard_mb) << 20;
   auto save = [&] {
     return save_checkpoint(ckpt_paths, *m, opt, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last, comm);

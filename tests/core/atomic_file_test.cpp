@@ -1,7 +1,10 @@
 // Atomic outputs: nothing partial survives a failure, existing outputs are protected, and write
 // errors (a full disk) surface with the file's name.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "longalign/core/atomic_file.hpp"
@@ -97,5 +100,47 @@ TEST(AtomicFile, DurableAppendsAndPartialLastLineRecovery) {
   EXPECT_THROW(append_line_durable(tmp / "missing-dir" / "x", "y"), RuntimeError);
   if (fs::exists("/dev/full")) {
     EXPECT_THROW(append_line_durable("/dev/full", "y"), RuntimeError);  // a full disk
+  }
+}
+
+// A writer killed mid-way (SIGKILL, the OOM killer) runs no destructor and leaves its staging
+// directory; the next writer of the same output removes it, but never a live process's.
+TEST(AtomicFile, StagingLeftByADeadProcessIsRemovedByTheNextRun) {
+  fixture::TempDir tmp;
+  auto leave_staging = [&](bool hang) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      auto* d = new StagedDir(tmp / "out", false);  // never destroyed: as if killed
+      (void)d;
+      char ok = 1;
+      (void)!::write(fds[1], &ok, 1);
+      if (hang) ::pause();
+      ::_exit(0);
+    }
+    char ok = 0;
+    EXPECT_EQ(::read(fds[0], &ok, 1), 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return pid;
+  };
+  struct Reaper {  // the live child must not outlive a failed assertion
+    pid_t pid;
+    ~Reaper() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } alive{leave_staging(true)};
+  ::waitpid(leave_staging(false), nullptr, 0);
+  ASSERT_EQ(entries(tmp.path), 2u);  // two staging directories
+  {
+    StagedDir next(tmp / "out", false);
+    EXPECT_EQ(entries(tmp.path), 2u);  // the dead one's went; the live one's and ours remain
+    const std::string live_tag = "-" + std::to_string(alive.pid) + "-";
+    size_t live = 0;
+    for (const auto& e : fs::directory_iterator(tmp.path))
+      live += e.path().filename().string().find(live_tag) != std::string::npos;
+    EXPECT_EQ(live, 1u);
   }
 }

@@ -1,10 +1,13 @@
 // Exact token/label layouts for a hand-checked two-round conversation with a system prompt, in
-// every template. The byte tokenizer makes the token stream readable: decode(ids) is the whole
+// every template (llama3 and qwen as their models' own chat templates render them). The byte tokenizer makes the token stream readable: decode(ids) is the whole
 // sequence and decode(target ids) is exactly what the model is trained to produce.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "longalign/core/error.hpp"
 #include "longalign/data/chat_template.hpp"
+#include "longalign/data/template_detect.hpp"
 #include "test_tokenizers.hpp"
 
 using namespace longalign::data;
@@ -49,6 +52,26 @@ TEST(ChatTemplate, ChatMl) {
   EXPECT_EQ(l.targets, "A1</s>A2</s>");
 }
 
+TEST(ChatTemplate, Llama3) {
+  Layout l = layout(Template::llama3);
+  const std::string h = "<|start_header_id|>", e = "<|end_header_id|>\n\n";
+  EXPECT_EQ(l.full, "<|begin_of_text|>" + h + "system" + e + "SYS<|eot_id|>" + h + "user" + e + "Q1<|eot_id|>" + h +
+                        "assistant" + e + "A1<|eot_id|>" + h + "user" + e + "Q2<|eot_id|>" + h + "assistant" + e +
+                        "A2<|eot_id|>");
+  EXPECT_EQ(l.targets, "A1<|eot_id|>A2<|eot_id|>");
+}
+
+TEST(ChatTemplate, QwenWithItsDefaultSystemPrompt) {
+  Layout l = layout(Template::qwen);
+  EXPECT_EQ(l.full, "<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1"
+                    "<|im_end|>\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\nA2<|im_end|>");
+  EXPECT_EQ(l.targets, "A1<|im_end|>A2<|im_end|>");
+  longalign::fixture::ByteTokenizer tok;
+  auto r = encode_segments(render_template(Conversation{"", {{"Q", "A"}}}, Template::qwen), tok);
+  EXPECT_EQ(tok.decode(r.ids), std::string("<|im_start|>system\n") + kQwenDefaultSystem +
+                                   "<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>");
+}
+
 TEST(ChatTemplate, Raw) {
   Layout l = layout(Template::raw);
   EXPECT_EQ(l.full, "<s>SYS\n\nQ1A1</s>Q2A2</s>");
@@ -67,4 +90,31 @@ TEST(ChatTemplate, TargetBoundariesArePositional) {
 TEST(ChatTemplate, UnknownTemplateIsAUsageError) {
   EXPECT_THROW(parse_template("vicuna"), longalign::UsageError);
   EXPECT_EQ(parse_template("chatglm3"), Template::chatglm3);
+}
+
+TEST(ChatTemplate, DetectedFromTheTokenizerConfigOrTheSpecialTokens) {
+  longalign::fixture::TempDir tmp;
+  auto with_config = [&](const std::string& name, const std::string& chat_template) {
+    std::filesystem::create_directories(tmp / name);
+    longalign::fixture::write_text(tmp / name / "tokenizer_config.json",
+                                   nlohmann::json{{"chat_template", chat_template}}.dump());
+    longalign::fixture::write_text(tmp / name / "tokenizer.json", "{}");
+    return tmp / name / "tokenizer.json";
+  };
+  // Fragments of the templates these models ship.
+  EXPECT_EQ(detect_template(with_config("l3", "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}")),
+            Template::llama3);
+  EXPECT_EQ(detect_template(with_config("qw", "You are Qwen, created by Alibaba Cloud. <|im_start|>system")),
+            Template::qwen);
+  EXPECT_EQ(detect_template(with_config("cm", "{{'<|im_start|>' + message['role'] + '\\n'}}")), Template::chatml);
+  EXPECT_EQ(detect_template(with_config("l2", "{{ bos_token + '[INST] ' + content + ' [/INST]' }}")), Template::llama2);
+  EXPECT_THROW(detect_template(with_config("xx", "{{ '### Human: ' + content }}")), longalign::UsageError);
+  // No config: a tokenizer.json's special tokens, or llama2 for a sentencepiece model.
+  std::filesystem::create_directories(tmp / "bare");
+  longalign::fixture::write_text(tmp / "bare" / "tokenizer.json",
+                                 R"({"added_tokens":[{"id":5,"content":"<|im_start|>"},{"id":6,"content":"<|im_end|>"}]})");
+  EXPECT_EQ(detect_template(tmp / "bare" / "tokenizer.json"), Template::qwen);
+  longalign::fixture::write_text(tmp / "bare" / "other.json", R"({"added_tokens":[]})");
+  EXPECT_THROW(detect_template(tmp / "bare" / "other.json"), longalign::UsageError);
+  EXPECT_EQ(detect_template(tmp / "bare" / "tokenizer.model"), Template::llama2);
 }

@@ -29,7 +29,9 @@ class FileWriter {
   uint64_t bytes_ = 0;
 };
 
-// Writes `content` to `path` via a temp file in the same directory and rename().
+// Writes `content` to `path` via a temp file in the same directory and rename() (through a
+// symlink, to the file it points at). A device or FIFO (/dev/null, a pipe) is written in place.
+// RuntimeError with the errno text on any failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content);
 
 // A directory populated under a temporary name and published with commit(). If the object is

@@ -10,7 +10,10 @@
 
 namespace longalign::data {
 
-enum class Template { llama2, chatglm3, chatml, raw };
+enum class Template { llama2, chatglm3, chatml, raw, llama3, qwen };
+
+// What Qwen2.5's template says when a conversation has no system message.
+inline constexpr const char* kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 Template parse_template(const std::string& name);  // UsageError naming the valid ones
 const char* to_string(Template t);

@@ -47,6 +47,9 @@ std::filesystem::path default_pack_output(const std::filesystem::path& first_inp
 // is reusable when this text is unchanged.
 std::string pack_config_json(const PackOptions& opts);
 
+// Sets the chat template from the tokenizer (template_detect.hpp) unless one was given.
+void resolve_chat_template(PackOptions& opts);
+
 PackStats run_pack(PackOptions opts);
 
 }  // namespace longalign::data

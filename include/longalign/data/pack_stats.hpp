@@ -14,6 +14,7 @@ struct PackStats {
   uint64_t records = 0;  // non-empty input lines
   uint64_t invalid = 0;  // malformed lines skipped under --skip-invalid
   std::vector<std::string> invalid_examples;  // the first few, as "file:line: why"
+  std::string first_skipped;                  // the first skipped record, as "file:line: why"
   std::map<std::string, uint64_t> dropped;    // reason -> records not trained on
   uint64_t sequences = 0, truncated = 0, tokens = 0, target_tokens = 0;
   uint64_t steps = 0, batches = 0, padding_tokens = 0;

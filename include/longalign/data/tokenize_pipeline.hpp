@@ -26,6 +26,7 @@ struct TokenizeOptions {
   uint64_t mix_seed = 42;
   InputFormat format = InputFormat::detect;
   Template chat_template = Template::llama2;
+  bool chat_template_set = false;     // false: detected from the tokenizer (see template_detect.hpp)
   int64_t max_length = 65536;         // longer sequences follow `overflow` (right truncation)
   Overflow overflow = Overflow::truncate;
   bool skip_invalid = false;          // skip malformed lines instead of failing on the first

@@ -1,5 +1,6 @@
 // The tokenizer seen by the data pipeline: an interface so tests can use a hand-checkable
-// byte tokenizer, with sentencepiece (e.g. Llama-2's unmodified tokenizer.model) behind it.
+// byte tokenizer, with sentencepiece (e.g. Llama-2's unmodified tokenizer.model) or a Hugging Face
+// byte-level BPE tokenizer.json (Llama-3, Qwen2) behind it.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -25,6 +26,17 @@ class Tokenizer {
 
 // Missing file -> UsageError; unreadable or corrupt model -> RuntimeError. Both name the path.
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::filesystem::path& model);
+
+// A `.json` path is a tokenizer.json (see bpe_tokenizer.hpp), anything else a sentencepiece model.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
+
+// The name a copy of this tokenizer takes in a pack or model directory: tokenizer.json for a
+// tokenizer.json, else tokenizer.model.
+std::string tokenizer_file_name(const std::filesystem::path& tokenizer);
+
+// The tokenizer in a pack or model directory: DIR/tokenizer.model, else DIR/tokenizer.json when
+// only that exists (DIR/tokenizer.model when neither does, for the error message).
+std::filesystem::path tokenizer_in(const std::filesystem::path& dir);
 
 // Markers of the built-in chat templates, registered as single pieces in trained tokenizers.
 const std::vector<std::string>& template_marker_pieces();

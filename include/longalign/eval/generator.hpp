@@ -34,6 +34,7 @@ class Generator {
   static std::unique_ptr<Generator> load(const std::filesystem::path& dir, const std::string& device = "auto",
                                          const std::filesystem::path& tokenizer = {});
   Generator(std::shared_ptr<model::LlamaForCausalLMImpl> m, std::unique_ptr<data::Tokenizer> tok);
+  void add_stop_ids(const std::vector<int32_t>& ids);  // ends generation as EOS does
   ~Generator();
 
   const data::Tokenizer& tokenizer() const { return *tok_; }
@@ -58,7 +59,12 @@ class Generator {
  private:
   std::shared_ptr<model::LlamaForCausalLMImpl> model_;
   std::unique_ptr<data::Tokenizer> tok_;
+  std::vector<int32_t> stop_ids_;  // EOS and generation_config.json's eos_token_id
+  bool is_stop(int32_t id) const;
   Timing timing_;
 };
+
+// generation_config.json's eos_token_id as a list (empty when the file or key is absent).
+std::vector<int32_t> generation_stop_ids(const std::filesystem::path& generation_config);
 
 }  // namespace longalign::eval

@@ -73,6 +73,9 @@ TrainConfig load_train_config(const std::filesystem::path& file, const std::vect
 // The planner's cost model (rank balancing) for a model: its parameters, hidden size, layers.
 data::CostModel cost_model_for(model::LlamaConfig arch);
 
+// The range checks of the `data:` section alone, for `pack --config` (which reads no other).
+void check_data_config(const std::filesystem::path& file);
+
 // Every file the config references (weights, tokenizer, inputs, pack_dir) exists: UsageError
 // naming the key and the path otherwise.
 void check_inputs_exist(const TrainConfig& c);
