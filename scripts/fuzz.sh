@@ -69,8 +69,8 @@ trap '[ -n "$run_tmp" ] && rm -rf "$run_tmp"' EXIT
 for t in "${targets[@]}"; do
   corpus="$bdir/corpus/$t" artifacts="$bdir/artifacts/$t/" log="$bdir/logs/$t.log"
   mkdir -p "$corpus" "$artifacts" "$bdir/logs"
-  # -n: inputs found earlier are kept; a seed edited in the repository replaces nothing, but
-  # its new name is copied in.
+  # -n: seeds already copied (and the inputs found since) are left as they are; new seeds are
+  # added. The repository's corpus itself is only ever read.
   [ -d "$root/tests/fuzz/corpus/$t" ] && cp -n "$root/tests/fuzz/corpus/$t"/* "$corpus"/ 2>/dev/null || true
   marker="$bdir/logs/.$t.start"
   touch "$marker"

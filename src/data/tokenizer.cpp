@@ -15,6 +15,7 @@
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/crc32c.hpp"
 #include "longalign/core/error.hpp"
+#include "longalign/core/log.hpp"
 #include "longalign/core/mmap_file.hpp"
 #include "longalign/data/bpe_tokenizer.hpp"
 
@@ -167,6 +168,11 @@ void train_sentencepiece(const std::vector<fs::path>& inputs, const fs::path& ou
   if (saved_stderr >= 0) ::dup2(saved_stderr, STDERR_FILENO), ::close(saved_stderr);
   if (devnull >= 0) ::close(devnull);
   if (!st.ok()) throw RuntimeError("sentencepiece training failed: " + st.ToString());
+  // hard_vocab_limit=false lets a small corpus yield fewer pieces than asked: say so, since a
+  // model config sized for the asked vocabulary would silently carry unused rows.
+  if (const int32_t got = load_sentencepiece(work / "tok.model")->vocab_size(); got < opts.vocab_size)
+    log::warn("asked for " + std::to_string(opts.vocab_size) + " pieces but the training text supports only " +
+              std::to_string(got) + "; the tokenizer has " + std::to_string(got) + " (give more text for more)");
   fs::path tmp_out = output;
   tmp_out += ".tmp";
   fs::copy_file(work / "tok.model", tmp_out, fs::copy_options::overwrite_existing);

@@ -1,5 +1,5 @@
 // Llama layers. Numerics follow HF: RMSNorm in fp32 then cast back before the weight, RoPE
-// cos/sin computed in fp32, SwiGLU MLP, no biases.
+// cos/sin computed in fp32, SwiGLU MLP, biases only where the config's family has them.
 #include "longalign/model/llama.hpp"
 
 #include <torch/torch.h>
@@ -21,30 +21,35 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
 }
 
 namespace {
-torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); }
+torch::nn::Linear linear(int64_t in, int64_t out, bool bias = false) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
 }  // namespace
 
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
-    : n_heads(c.num_attention_heads), n_kv_heads(c.num_key_value_heads), head_dim(c.resolved_head_dim()) {
-  q_proj = register_module("q_proj", linear(c.hidden_size, n_heads * head_dim));
-  k_proj = register_module("k_proj", linear(c.hidden_size, n_kv_heads * head_dim));
-  v_proj = register_module("v_proj", linear(c.hidden_size, n_kv_heads * head_dim));
-  o_proj = register_module("o_proj", linear(n_heads * head_dim, c.hidden_size));
+    : n_heads(c.num_attention_heads),
+      n_kv_heads(c.num_key_value_heads),
+      head_dim(c.resolved_head_dim()),
+      rope_interleaved(c.is_glm()) {
+  q_proj = register_module("q_proj", linear(c.hidden_size, n_heads * head_dim, c.qkv_bias));
+  k_proj = register_module("k_proj", linear(c.hidden_size, n_kv_heads * head_dim, c.qkv_bias));
+  v_proj = register_module("v_proj", linear(c.hidden_size, n_kv_heads * head_dim, c.qkv_bias));
+  o_proj = register_module("o_proj", linear(n_heads * head_dim, c.hidden_size, c.o_bias));
 }
 
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const LayerContext& ctx) {
   const int64_t t = x.size(0);
-  at::Tensor q = apply_rope(q_proj(x).view({t, n_heads, head_dim}), ctx.cos, ctx.sin);
-  at::Tensor k = apply_rope(k_proj(x).view({t, n_kv_heads, head_dim}), ctx.cos, ctx.sin);
+  at::Tensor q = apply_rope(q_proj(x).view({t, n_heads, head_dim}), ctx.cos, ctx.sin, rope_interleaved);
+  at::Tensor k = apply_rope(k_proj(x).view({t, n_kv_heads, head_dim}), ctx.cos, ctx.sin, rope_interleaved);
   at::Tensor v = v_proj(x).view({t, n_kv_heads, head_dim});
   at::Tensor o = ctx.attention(q, k, v, ctx.cu_seqlens, ctx.max_seqlen, 1.0 / std::sqrt(double(head_dim)));
   return o_proj(o.reshape({t, n_heads * head_dim}));
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
-  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size));
-  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size));
-  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size));
+  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
@@ -76,7 +81,7 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config_(c), i
 at::Tensor LlamaForCausalLMImpl::hidden_states(const PackedInput& in, const AttentionFn& attention,
                                                const LayerRunner& run_layer) {
   at::Tensor h = model->embed_tokens(in.input_ids);
-  auto [cos, sin] = rope_cos_sin(inv_freq_, in.position_ids, h.scalar_type());
+  auto [cos, sin] = rope_cos_sin(inv_freq_, in.position_ids, h.scalar_type(), config_.is_glm());
   LayerContext ctx{cos, sin, in.cu_seqlens, in.max_seqlen, attention};
   for (const auto& m : *model->layers) {
     auto& layer = *m->as<LlamaDecoderLayerImpl>();

@@ -64,6 +64,27 @@ void read_rope(const json& r, LlamaConfig& c, const std::string& where, const st
   c.rope_scaling.high_freq_factor = field_or(r, "high_freq_factor", 4.0, where, p);
   c.rope_scaling.original_max_position_embeddings =
       field_or(r, "original_max_position_embeddings", int64_t{8192}, where, p);
+  c.partial_rotary_factor = field_or(r, "partial_rotary_factor", c.partial_rotary_factor, where, p);
+}
+
+bool supported_family(const std::string& model_type) {
+  return model_type == "llama" || model_type == "mistral" || model_type == "qwen2" || model_type == "glm";
+}
+
+std::string unsupported_family(const std::string& where, const std::string& model_type) {
+  return where + ": model_type '" + model_type + "' is not supported; use llama, mistral, qwen2 or glm";
+}
+
+// Each family's bias layout, as its transformers modeling file builds the Linears: a key the
+// family's modeling code ignores is ignored here too, so the weights decide, never the key.
+void read_biases(const json& j, LlamaConfig& c, const std::string& where) {
+  const std::string& mt = c.model_type;
+  if (mt == "qwen2") c.qkv_bias = true;
+  if (mt == "glm") c.qkv_bias = field_or(j, "attention_bias", true, where);
+  if (mt == "llama") {
+    c.qkv_bias = c.o_bias = field_or(j, "attention_bias", false, where);
+    c.mlp_bias = field_or(j, "mlp_bias", false, where);
+  }
 }
 
 }  // namespace
@@ -72,7 +93,9 @@ int64_t LlamaConfig::num_parameters() const {
   const int64_t d = resolved_head_dim();
   const int64_t attn = hidden_size * d * (num_attention_heads * 2 + num_key_value_heads * 2);
   const int64_t mlp = 3 * hidden_size * intermediate_size;
-  const int64_t layer = attn + mlp + 2 * hidden_size;
+  const int64_t biases = (qkv_bias ? d * (num_attention_heads + 2 * num_key_value_heads) : 0) + (o_bias ? hidden_size : 0) +
+                         (mlp_bias ? 2 * intermediate_size + hidden_size : 0);
+  const int64_t layer = attn + mlp + biases + 2 * hidden_size;
   return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + hidden_size;
 }
 
@@ -98,6 +121,13 @@ void LlamaConfig::validate(const std::string& where) const {
   if (head_dim <= 0 && hidden_size % num_attention_heads != 0)
     throw UsageError(where + ": hidden_size must be divisible by num_attention_heads, or set head_dim");
   if (resolved_head_dim() % 2 != 0) throw UsageError(where + ": head_dim must be even for RoPE");
+  if (!(partial_rotary_factor > 0 && partial_rotary_factor <= 1) || rotary_dim() % 2 != 0 || rotary_dim() == 0)
+    throw UsageError(where + ": partial_rotary_factor " + std::to_string(partial_rotary_factor) +
+                     " must be in (0, 1] and give an even, nonzero number of rotated dims of head_dim " +
+                     std::to_string(resolved_head_dim()));
+  if (partial_rotary_factor != 1.0 && !is_glm())
+    throw UsageError(where + ": partial_rotary_factor is supported only for model_type glm");
+  if (!supported_family(model_type)) throw UsageError(unsupported_family(where, model_type));
   if (!(rms_norm_eps > 0)) throw UsageError(where + ": rms_norm_eps must be positive");
   if (!(rope_theta > 0) || std::isinf(rope_theta)) throw UsageError(where + ": rope_theta must be positive");
   if (!(rope_scaling.factor > 0) || std::isinf(rope_scaling.factor)) throw UsageError(where + ": rope scaling factor must be positive");
@@ -109,9 +139,11 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
   if (!j.is_object()) throw UsageError(where + " is not a JSON object");
   LlamaConfig c;
   try {
-    std::string mt = field_or(j, "model_type", std::string("llama"), where);
-    if (mt != "llama" && mt != "mistral" && mt != "qwen2")
-      throw UsageError(where + ": model_type '" + mt + "' is not a Llama-architecture model");
+    c.model_type = field_or(j, "model_type", std::string("llama"), where);
+    if (!supported_family(c.model_type)) throw UsageError(unsupported_family(where, c.model_type));
+    // GLM's config leaves this out for its historical default.
+    if (c.is_glm()) c.partial_rotary_factor = 0.5;
+    c.partial_rotary_factor = field_or(j, "partial_rotary_factor", c.partial_rotary_factor, where);
     c.vocab_size = field<int64_t>(j, "vocab_size", where);
     c.hidden_size = field<int64_t>(j, "hidden_size", where);
     c.intermediate_size = field<int64_t>(j, "intermediate_size", where);
@@ -124,11 +156,13 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
     c.tie_word_embeddings = field_or(j, "tie_word_embeddings", false, where);
     if (j.contains("bos_token_id") && j["bos_token_id"].is_number()) c.bos_token_id = j["bos_token_id"];
     if (j.contains("eos_token_id") && j["eos_token_id"].is_number()) c.eos_token_id = j["eos_token_id"];
+    if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"];
     c.rope_theta = field_or(j, "rope_theta", c.rope_theta, where);
     if (j.contains("rope_scaling")) read_rope(j["rope_scaling"], c, where, "rope_scaling");
     if (j.contains("rope_parameters")) read_rope(j["rope_parameters"], c, where, "rope_parameters");
-    if (field_or(j, "attention_bias", false, where) || field_or(j, "mlp_bias", false, where))
-      throw UsageError(where + ": attention_bias / mlp_bias are not supported");
+    read_biases(j, c, where);
+    if (c.model_type == "qwen2" && field_or(j, "use_sliding_window", false, where))
+      throw UsageError(where + ": use_sliding_window is not supported; the model attends to the whole context");
   } catch (const json::exception& e) {
     throw UsageError(where + ": " + e.what());
   }
@@ -143,6 +177,18 @@ LlamaConfig load_hf_config(const std::filesystem::path& p) {
   return parse_hf_config(*text, p.string());
 }
 
+namespace {
+// The model attends to the whole context, so Mistral is written as Llama, whose config has no
+// sliding window to contradict that.
+std::string written_model_type(const LlamaConfig& c) { return c.model_type == "mistral" ? "llama" : c.model_type; }
+
+std::string hf_architecture(const LlamaConfig& c) {
+  if (c.model_type == "qwen2") return "Qwen2ForCausalLM";
+  if (c.is_glm()) return "GlmForCausalLM";
+  return "LlamaForCausalLM";
+}
+}  // namespace
+
 std::string to_hf_config_json(const LlamaConfig& c, const std::string& torch_dtype) {
   json rope = nullptr;
   if (c.rope_scaling.type == "linear") rope = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
@@ -152,8 +198,8 @@ std::string to_hf_config_json(const LlamaConfig& c, const std::string& torch_dty
             {"low_freq_factor", c.rope_scaling.low_freq_factor},
             {"high_freq_factor", c.rope_scaling.high_freq_factor},
             {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
-  json j = {{"architectures", {"LlamaForCausalLM"}},
-            {"model_type", "llama"},
+  json j = {{"architectures", {hf_architecture(c)}},
+            {"model_type", written_model_type(c)},
             {"vocab_size", c.vocab_size},
             {"hidden_size", c.hidden_size},
             {"intermediate_size", c.intermediate_size},
@@ -167,11 +213,19 @@ std::string to_hf_config_json(const LlamaConfig& c, const std::string& torch_dty
             {"rope_scaling", rope},
             {"tie_word_embeddings", c.tie_word_embeddings},
             {"hidden_act", "silu"},
-            {"attention_bias", false},
-            {"mlp_bias", false},
             {"bos_token_id", c.bos_token_id},
             {"eos_token_id", c.eos_token_id},
+            {"pad_token_id", c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size ? json(c.pad_token_id) : json(nullptr)},
             {"torch_dtype", torch_dtype}};
+  if (c.model_type == "qwen2") {
+    j["use_sliding_window"] = false;  // the model attends to the whole context
+  } else if (c.is_glm()) {
+    j["attention_bias"] = c.qkv_bias;
+    j["partial_rotary_factor"] = c.partial_rotary_factor;
+  } else {
+    j["attention_bias"] = c.qkv_bias;
+    j["mlp_bias"] = c.mlp_bias;
+  }
   return j.dump(2) + "\n";
 }
 

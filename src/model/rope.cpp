@@ -9,7 +9,7 @@
 namespace longalign::model {
 
 at::Tensor rope_inv_freq(const LlamaConfig& c) {
-  const int64_t d = c.resolved_head_dim();
+  const int64_t d = c.rotary_dim();
   at::Tensor idx = at::arange(0, d, 2, at::kLong).to(at::kFloat);
   at::Tensor inv = 1.0 / at::pow(c.rope_theta, idx / double(d));
   const auto& s = c.rope_scaling;
@@ -28,16 +28,30 @@ at::Tensor rope_inv_freq(const LlamaConfig& c) {
 }
 
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
-                                               at::ScalarType dtype) {
+                                               at::ScalarType dtype, bool interleaved) {
   at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(1) * inv_freq.to(position_ids.device()).unsqueeze(0);
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  at::Tensor emb = interleaved ? freqs.repeat_interleave(2, -1) : at::cat({freqs, freqs}, -1);
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+namespace {
+// The partner of each dim, signed so that x * cos + partner * sin rotates every pair.
+at::Tensor rotate(const at::Tensor& x, bool interleaved) {
+  if (interleaved) {
+    at::Tensor pairs = x.unflatten(-1, {-1, 2});
+    return at::stack({-pairs.select(-1, 1), pairs.select(-1, 0)}, -1).flatten(-2);
+  }
   const int64_t half = x.size(-1) / 2;
-  at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-  return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+}  // namespace
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool interleaved) {
+  const int64_t rot = cos.size(-1);
+  if (rot == x.size(-1)) return x * cos.unsqueeze(1) + rotate(x, interleaved) * sin.unsqueeze(1);
+  at::Tensor head = x.narrow(-1, 0, rot);
+  at::Tensor turned = head * cos.unsqueeze(1) + rotate(head, interleaved) * sin.unsqueeze(1);
+  return at::cat({turned, x.narrow(-1, rot, x.size(-1) - rot)}, -1);
 }
 
 }  // namespace longalign::model

@@ -26,6 +26,9 @@ expect 2 "unknown flag" -- "$bin" pack --no-such-flag
 expect 0 "synth" -- "$bin" synth -o "$tmp/d/data.jsonl" -n 200 --min-words 20 --max-words 100
 expect 0 "tokenizer train" -- "$bin" tokenizer train --input "$tmp/d/data.jsonl" --vocab-size 500 \
   --output "$tmp/d/tokenizer.model"
+expect 0 "tokenizer train, more pieces asked than the text supports" -- "$bin" tokenizer train --input "$tmp/d/data.jsonl" \
+  --vocab-size 20000 --output "$tmp/big.model"
+grep -q "supports only" "$tmp/out" || { echo "FAIL: a smaller vocabulary than asked is not reported"; fails=$((fails + 1)); }
 expect 0 "pack with no other flag" -- "$bin" pack --input "$tmp/d/data.jsonl" --no-progress
 [ -f "$tmp/d/data.pack/plan.json" ] || { echo "FAIL: default output data.pack missing"; fails=$((fails + 1)); }
 expect 2 "existing output refused" -- "$bin" pack --input "$tmp/d/data.jsonl"

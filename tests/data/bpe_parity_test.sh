@@ -34,6 +34,37 @@ for name in gpt2 gpt2_prefix llama3 qwen2; do
   fi
 done
 
+# pack end to end with the Llama-3-style tokenizer.json: the template is detected from its special
+# tokens, and every target is an answer token or the <|eot_id|> that closes it.
+"$bin" synth -o "$tmp/chat.jsonl" -n 40 --min-words 10 --max-words 40 >/dev/null 2>&1
+if "$bin" pack -i "$tmp/chat.jsonl" -t "$tmp/llama3.json" -o "$tmp/l3.pack" --max-tokens 4096 --no-progress \
+    >"$tmp/pack.log" 2>&1 && grep -q "template llama3" "$tmp/pack.log" && [ -f "$tmp/l3.pack/tokenizer.json" ]; then
+  "$py" - "$tmp/l3.pack" "$tmp/llama3.json" <<'PY' && ok "pack with tokenizer.json: llama3 detected, answers + <|eot_id|> are the targets" \
+    || fail "pack with tokenizer.json: layout"
+import json, sys
+import numpy as np
+from tokenizers import Tokenizer
+d, tok = sys.argv[1], Tokenizer.from_file(sys.argv[2])
+ids = np.fromfile(f"{d}/tokens.bin", dtype=np.int32)
+tgt = np.fromfile(f"{d}/targets.bin", dtype=np.uint8)
+eot, bot = tok.token_to_id("<|eot_id|>"), tok.token_to_id("<|begin_of_text|>")
+idx = np.fromfile(f"{d}/index.bin", dtype=np.dtype([("offset", "<u8"), ("length", "<u4"), ("n", "<u4")]))
+for off, n, _ in idx:
+    s, t = ids[off:off + n], tgt[off:off + n]
+    assert s[0] == bot, "sequence does not start with <|begin_of_text|>"
+    text = tok.decode([int(x) for x in s], skip_special_tokens=False)
+    assert "<|start_header_id|>assistant<|end_header_id|>" in text, text[:200]
+    # each target run ends with <|eot_id|> and is preceded by the assistant header
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], t, [0]])))
+    for a, b in zip(runs[0::2], runs[1::2]):
+        assert s[b - 1] == eot, "a target run does not end with <|eot_id|>"
+        head = tok.decode([int(x) for x in s[max(0, a - 4):a]], skip_special_tokens=False)
+        assert head.endswith("<|end_header_id|>\n\n"), head
+PY
+else
+  fail "pack with tokenizer.json: $(tail -2 "$tmp/pack.log")"
+fi
+
 # A sentencepiece model goes through the same command.
 "$bin" tokenizer train -i "$tmp/corpus.txt" --vocab-size 600 -o "$tmp/sp.model" >/dev/null 2>&1
 if [ "$("$bin" tokenizer encode -t "$tmp/sp.model" <"$tmp/corpus.txt" | wc -l)" -eq "$lines" ]; then

@@ -1,11 +1,15 @@
 // Parity with HF transformers: our logits on a packed batch of several sequences equal HF's
 // logits computed one sequence at a time (fp32, within 1e-4), for GQA/MQA, tied and untied
-// heads, and linear and llama3 rope scaling. The models are random ones built by
-// tests/model/hf_reference.py, offline.
+// heads, linear and llama3 rope scaling, Llama with attention and MLP biases, Qwen2 (q/k/v
+// biases) and GLM (fused gate_up_proj, partial interleaved rope). The models are random ones
+// built by tests/model/hf_reference.py, offline, with nonzero biases.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <stdexcept>
 
 #include "longalign/model/safetensors.hpp"
@@ -29,12 +33,13 @@ const fs::path& reference_dir() {
   return dir.path;
 }
 
-void check_variant(const std::string& name) {
-  fs::path dir = reference_dir() / name;
+// Our logits for the reference batch from the model in `dir`, compared with HF's in `ref_dir`.
+void check_dir(const fs::path& dir, const fs::path& ref_dir, const std::string& name) {
   auto cfg = model::load_hf_config(dir / "config.json");
+  model::check_weight_shapes(dir, cfg);
   model::LlamaForCausalLM m(cfg);
   model::load_hf_weights(*m, dir);
-  model::SafetensorsFile ref(dir / "reference.safetensors");
+  model::SafetensorsFile ref(ref_dir / "reference.safetensors");
   at::Tensor ids = ref.view("input_ids").clone(), cu = ref.view("cu_seqlens").clone(), expect = ref.view("logits");
   std::vector<int64_t> pos;
   int64_t max_len = 0;
@@ -49,8 +54,36 @@ void check_variant(const std::string& name) {
   at::Tensor logits = m->logits(m->hidden_states(in, attention));
   ASSERT_EQ(logits.sizes(), expect.sizes());
   double diff = (logits - expect).abs().max().item<double>();
+  std::printf("%s: max |ours - HF| = %.3g\n", name.c_str(), diff);
   EXPECT_LT(diff, 1e-4) << name << ": max |ours - HF| = " << diff;
   EXPECT_GT(expect.abs().max().item<double>(), 0.1);  // the oracle is not trivially zero
+}
+
+void check_variant(const std::string& name) { check_dir(reference_dir() / name, reference_dir() / name, name); }
+
+// Saved the way checkpoints are (config.json + hf_state) and loaded back, the model still
+// matches HF: biases and GLM's fused gate_up_proj survive the round trip.
+void check_round_trip(const std::string& name) {
+  fs::path src = reference_dir() / name;
+  fixture::TempDir out;
+  auto cfg = model::load_hf_config(src / "config.json");
+  model::LlamaForCausalLM m(cfg);
+  model::load_hf_weights(*m, src);
+  std::ofstream(out.path / "config.json") << model::to_hf_config_json(cfg, "float32");
+  model::write_sharded_safetensors(out.path, model::hf_state(*m, torch::kFloat), uint64_t{1} << 30);
+  check_dir(out.path, src, name + " (round trip)");
+}
+
+// A copy of variant `name` whose config.json has `from` replaced by `to`.
+fs::path edited_copy(const std::string& name, const std::string& from, const std::string& to, const fs::path& out) {
+  fs::path src = reference_dir() / name;
+  fs::copy(src / "model.safetensors", out / "model.safetensors");
+  std::ifstream in(src / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto at = text.find(from);
+  if (at == std::string::npos) throw std::runtime_error(from + " not in " + (src / "config.json").string());
+  std::ofstream(out / "config.json") << text.replace(at, from.size(), to);
+  return out;
 }
 
 }  // namespace
@@ -58,3 +91,56 @@ void check_variant(const std::string& name) {
 TEST(HfParity, GqaUntied) { check_variant("gqa_untied"); }
 TEST(HfParity, TiedLinearRope) { check_variant("tied_linear"); }
 TEST(HfParity, MqaLlama3RopeExplicitHeadDim) { check_variant("llama3_mqa"); }
+TEST(HfParity, LlamaAttentionAndMlpBias) { check_variant("llama_bias"); }
+TEST(HfParity, Qwen2QkvBias) { check_variant("qwen2"); }
+TEST(HfParity, GlmPartialInterleavedRopeFusedMlp) { check_variant("glm"); }
+TEST(HfParity, BiasesAndFusedMlpSurviveSaveAndLoad) {
+  check_round_trip("qwen2");
+  check_round_trip("llama_bias");
+  check_round_trip("glm");
+}
+
+// Biases a config does not enable are refused by name, never dropped: a Qwen2 checkpoint read
+// as Llama would otherwise compute a different model without a word.
+TEST(HfParity, UnusedCheckpointTensorIsAnErrorNamingIt) {
+  fixture::TempDir tmp;
+  fs::path dir = edited_copy("qwen2", "\"model_type\": \"qwen2\"", "\"model_type\": \"llama\"", tmp.path);
+  auto cfg = model::load_hf_config(dir / "config.json");
+  model::LlamaForCausalLM m(cfg);
+  for (auto check : {std::function<void()>([&] { model::check_weight_shapes(dir, cfg); }),
+                     std::function<void()>([&] { model::load_hf_weights(*m, dir); })}) {
+    try {
+      check();
+      ADD_FAILURE() << "an unused bias was accepted";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("_proj.bias"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(HfParity, MissingBiasIsAnErrorNamingIt) {
+  fixture::TempDir tmp;
+  fs::path dir = edited_copy("gqa_untied", "\"model_type\": \"llama\"", "\"model_type\": \"qwen2\"", tmp.path);
+  try {
+    model::check_weight_shapes(dir, model::load_hf_config(dir / "config.json"));
+    ADD_FAILURE() << "a missing bias was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("q_proj.bias"), std::string::npos) << e.what();
+  }
+}
+
+TEST(HfParity, ConfigRoundTripKeepsFamilyAndBiases) {
+  for (const std::string name : {"llama_bias", "qwen2", "glm"}) {
+    auto c = model::load_hf_config(reference_dir() / name / "config.json");
+    auto back = model::parse_hf_config(model::to_hf_config_json(c, "float32"), name);
+    EXPECT_EQ(back.model_type, c.model_type) << name;
+    EXPECT_EQ(back.qkv_bias, c.qkv_bias) << name;
+    EXPECT_EQ(back.o_bias, c.o_bias) << name;
+    EXPECT_EQ(back.mlp_bias, c.mlp_bias) << name;
+    EXPECT_EQ(back.partial_rotary_factor, c.partial_rotary_factor) << name;
+    EXPECT_EQ(back.num_parameters(), c.num_parameters()) << name;
+  }
+  EXPECT_TRUE(model::load_hf_config(reference_dir() / "qwen2" / "config.json").qkv_bias);
+  EXPECT_FALSE(model::load_hf_config(reference_dir() / "qwen2" / "config.json").o_bias);
+  EXPECT_EQ(model::load_hf_config(reference_dir() / "glm" / "config.json").rotary_dim(), 8);
+}

@@ -1,5 +1,6 @@
 """Oracle for `longalign eval loss` and for checkpoint compatibility: loads our checkpoint with
-transformers' LlamaForCausalLM.from_pretrained (unchanged) and recomputes each pre-tokenized
+transformers' AutoModelForCausalLM.from_pretrained (unchanged; the class its config.json names:
+LlamaForCausalLM, Qwen2ForCausalLM, GlmForCausalLM) and recomputes each pre-tokenized
 record's mean target loss with HF; compares with our per-sequence JSONL.
 
 Usage: hf_eval_check.py CHECKPOINT_DIR TOKENS_JSONL OURS_JSONL
@@ -8,10 +9,10 @@ import json
 import sys
 
 import torch
-from transformers import LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 ckpt, tokens_path, ours_path = sys.argv[1:4]
-model = LlamaForCausalLM.from_pretrained(ckpt, torch_dtype=torch.float32).eval()
+model = AutoModelForCausalLM.from_pretrained(ckpt, torch_dtype=torch.float32).eval()
 records = [json.loads(l) for l in open(tokens_path)]
 ours = [json.loads(l) for l in open(ours_path)]
 assert len(records) == len(ours), (len(records), len(ours))
@@ -22,5 +23,5 @@ for rec, mine in zip(records, ours):
     with torch.no_grad():
         hf = model(input_ids=ids, labels=labels).loss.item()  # HF shifts labels itself
     worst = max(worst, abs(hf - mine["loss"]) / max(1.0, abs(hf)))
-print(f"checked {len(records)} sequences, worst relative difference {worst:.2e}")
+print(f"{type(model).__name__}: checked {len(records)} sequences, worst relative difference {worst:.2e}")
 sys.exit(0 if worst < 1e-4 else 1)

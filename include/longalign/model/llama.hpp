@@ -1,5 +1,6 @@
 // The Llama decoder as plain single-device LibTorch code. Parameter names equal HF's
-// (model.layers.{i}.self_attn.q_proj.weight, ...), so checkpoints map one to one.
+// (model.layers.{i}.self_attn.q_proj.weight, ...), so checkpoints map one to one, except GLM's
+// fused mlp.gate_up_proj, which weights.cpp splits into gate_proj and up_proj.
 //
 // The model works on packed input: one flat token stream with cu_seqlens. Attention is reached
 // only through an injected AttentionFn (the varlen op, see ops/varlen_attention.hpp), and each
@@ -50,6 +51,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const LayerContext& ctx);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
+  bool rope_interleaved;  // GLM pairs dims (2i, 2i+1); Llama pairs the halves
 };
 TORCH_MODULE(LlamaAttention);
 

@@ -1,5 +1,7 @@
-// Rotary position embedding in the HF rotate_half convention (first and second halves of
-// head_dim are paired), with linear and llama3 frequency scaling.
+// Rotary position embedding with linear and llama3 frequency scaling, in two conventions: HF's
+// rotate_half (dims i and i + rot/2 are paired; Llama, Qwen2) and interleaved pairs (2i, 2i+1;
+// GLM). Only the leading rotary dims of a head turn (GLM's partial_rotary_factor); the rest
+// pass through.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -9,14 +11,15 @@
 
 namespace longalign::model {
 
-// fp32 [head_dim / 2] inverse frequencies after scaling.
+// fp32 [rotary_dim / 2] inverse frequencies after scaling.
 at::Tensor rope_inv_freq(const LlamaConfig& c);
 
-// cos and sin [T, head_dim] in `dtype`, computed in fp32 from int64 position_ids [T].
+// cos and sin [T, rotary_dim] in `dtype`, computed in fp32 from int64 position_ids [T], laid
+// out for the convention: [f0..fn, f0..fn] for halves, [f0, f0, f1, f1, ...] for interleaved.
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
-                                               at::ScalarType dtype);
+                                               at::ScalarType dtype, bool interleaved = false);
 
-// x [T, H, D] rotated by cos/sin [T, D].
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// x [T, H, D] with its first cos.size(-1) dims rotated by cos/sin [T, rotary_dim].
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool interleaved = false);
 
 }  // namespace longalign::model

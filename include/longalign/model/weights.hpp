@@ -8,19 +8,19 @@
 
 namespace longalign::model {
 
-// HF-style init: normal(0, std) for matrices and embeddings, ones for norms.
+// HF-style init: normal(0, std) for matrices and embeddings, ones for norms, zeros for biases.
 void init_weights(LlamaForCausalLMImpl& m, double std = 0.02, uint64_t seed = 0);
 
-// Copies every parameter from `dir` (any stored float dtype, converted). A missing tensor or
-// a shape mismatch is an error naming the tensor. Extra tensors (e.g. lm_head.weight of a tied
-// model) are ignored.
+// Copies every parameter from `dir` (any stored float dtype, converted; GLM's fused
+// mlp.gate_up_proj split into gate_proj and up_proj). A missing, mis-shaped or unused tensor is
+// an error naming it; only rotary inv_freq buffers and a tied model's lm_head.weight may be extra.
 void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir);
 
-// Fails before any work when the weights in `dir` do not fit `c`: names the first missing or
-// mis-shaped tensor. Reads only the safetensors headers.
+// Fails before any work when the weights in `dir` do not fit `c`: names the first missing,
+// mis-shaped or unused tensor. Reads only the safetensors headers.
 void check_weight_shapes(const std::filesystem::path& dir, const LlamaConfig& c);
 
-// Named parameters in HF naming, converted to `dtype` on the CPU.
+// Named parameters in HF naming (GLM's gate and up re-fused), converted to `dtype` on the CPU.
 NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype);
 
 }  // namespace longalign::model
