@@ -14,6 +14,7 @@
 #include "longalign/core/option_check.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
+#include "longalign/data/json_fields.hpp"
 #include "longalign/data/rank_balance.hpp"
 
 using nlohmann::json;
@@ -314,35 +315,35 @@ Plan load_plan(const std::filesystem::path& path) {
   auto text = read_file(path);
   if (!text) throw RuntimeError("cannot read plan " + path.string());
   json j = json::parse(*text, nullptr, false);
-  if (!j.is_object() || j.value("format", "") != "longalign-plan")
+  if (!j.is_object() || !j.contains("format") || j["format"] != "longalign-plan")
     throw RuntimeError(path.string() + " is not a longalign plan; re-run `longalign pack`");
-  if (j.value("version", -1) != kPlanVersion)
-    throw RuntimeError(path.string() + " has plan version " + std::to_string(j.value("version", -1)) +
+  if (!j.contains("version") || j["version"] != kPlanVersion)
+    throw RuntimeError(path.string() + " has plan version " + (j.contains("version") ? j["version"].dump() : "none") +
                        ", expected " + std::to_string(kPlanVersion) + "; re-run `longalign pack`");
   Plan p;
   try {
     auto& o = p.options;
     o.strategy = parse_strategy(j.at("strategy").get<std::string>());
     o.weighting = parse_weighting(j.at("weighting").get<std::string>());
-    o.max_tokens = j.at("max_tokens").get<int64_t>();
-    o.batch_size = j.at("batch_size").get<int>();
-    o.units_per_step = j.at("units_per_step").get<int>();
-    o.seed = j.at("seed").get<uint64_t>();
-    o.world_size = j.at("world_size").get<int>();
+    o.max_tokens = json_integer_at<int64_t>(j, "max_tokens");
+    o.batch_size = json_integer_at<int>(j, "batch_size");
+    o.units_per_step = json_integer_at<int>(j, "units_per_step");
+    o.seed = json_integer_at<uint64_t>(j, "seed");
+    o.world_size = json_integer_at<int>(j, "world_size");
     const auto& cm = j.at("cost_model");
     o.cost = {cm.at("params").get<double>(), cm.at("hidden").get<double>(), cm.at("layers").get<double>()};
     for (const auto& s : j.at("steps")) {
       PlanStep step;
       for (const auto& u : s.at("units")) {
         PlanUnit unit;
-        unit.seqs = u.at("seqs").get<std::vector<uint32_t>>();
+        for (const auto& id : u.at("seqs")) unit.seqs.push_back(json_integer<uint32_t>(id, "a sequence id"));
         unit.weights = u.at("weights").get<std::vector<double>>();
-        unit.tokens = u.at("tokens").get<uint64_t>();
-        unit.padded_tokens = u.at("padded_tokens").get<uint64_t>();
+        unit.tokens = json_integer_at<uint64_t>(u, "tokens");
+        unit.padded_tokens = json_integer_at<uint64_t>(u, "padded_tokens");
         if (unit.seqs.size() != unit.weights.size()) throw RuntimeError("a unit's seqs and weights differ in length");
         step.units.push_back(std::move(unit));
       }
-      if (step.units.empty() || step.units.size() > size_t(o.units_per_step))
+      if (step.units.empty() || o.units_per_step <= 0 || step.units.size() > size_t(o.units_per_step))
         throw RuntimeError("step " + std::to_string(p.steps.size()) + " has " + std::to_string(step.units.size()) +
                            " units, not 1 to units_per_step (" + std::to_string(o.units_per_step) + ")");
       p.steps.push_back(std::move(step));

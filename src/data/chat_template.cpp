@@ -60,7 +60,7 @@ std::vector<Segment> render_template(const Conversation& conv, Template t) {
       break;
     case Template::chatglm3:
       out.push_back({Segment::Kind::piece, "[gMASK]", false});
-      out.push_back({Segment::Kind::piece, "<sop>", false});
+      out.push_back({Segment::Kind::piece, "<sop>", false, "sop"});
       for (size_t i = 0; i < rounds.size(); ++i) {
         std::string sys = (i == 0 && !conv.system.empty()) ? conv.system + "\n\n" : "";
         out.push_back(text((i ? "\n\n" : "") + sys + "[Round " + std::to_string(i + 1) + "]\n\n问：" +
@@ -148,6 +148,10 @@ TokenizedRecord encode_segments(const std::vector<Segment>& segments, const Toke
         break;
       case Segment::Kind::piece:
         if (int32_t id = tok.piece_id(s.text); id >= 0) {
+          push(id, s.target);
+          break;
+        }
+        if (int32_t id = s.alt.empty() ? -1 : tok.piece_id(s.alt); id >= 0) {
           push(id, s.target);
           break;
         }

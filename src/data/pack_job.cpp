@@ -31,6 +31,17 @@ T get(const YAML::Node& node, const std::string& key, const std::string& where) 
 
 }  // namespace
 
+std::string yaml_quoted(const std::string& text) {
+  std::string q = "\"";
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') q += '\\';
+    if (ch == '\n') q += "\\n";
+    else if (ch == '\t') q += "\\t";
+    else q += ch;
+  }
+  return q + "\"";
+}
+
 void apply_data_config(const fs::path& yaml_file, PackOptions& o) {
   if (!fs::exists(yaml_file)) throw UsageError("config " + yaml_file.string() + " does not exist");
   YAML::Node root;
@@ -50,6 +61,7 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
                                                 "units_per_step", "seed",       "overflow",  "skip_invalid",
                                                 "pack_dir",   "world_size", "verify"};
   for (const auto& kv : data) {
+    if (!kv.first.IsScalar()) throw UsageError(where + ": a key in `data` is not a plain name");
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
     if (key == "inputs") {
@@ -94,11 +106,11 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
 
 std::string data_section_yaml(const PackOptions& o, int indent) {
   std::string pad(indent, ' '), s;
-  s += pad + "inputs:\n";
+  s += pad + "inputs:" + (o.tokenize.inputs.empty() ? " []" : "") + "\n";
   for (size_t i = 0; i < o.tokenize.inputs.size(); ++i)
-    s += pad + "  - {path: " + o.tokenize.inputs[i].string() +
+    s += pad + "  - {path: " + yaml_quoted(o.tokenize.inputs[i].string()) +
          ", ratio: " + std::to_string(i < o.tokenize.ratios.size() ? o.tokenize.ratios[i] : 1.0) + "}\n";
-  if (!o.tokenizer.empty()) s += pad + "tokenizer: " + o.tokenizer.string() + "\n";
+  if (!o.tokenizer.empty()) s += pad + "tokenizer: " + yaml_quoted(o.tokenizer.string()) + "\n";
   if (o.tokenize.chat_template_set) s += pad + "template: " + to_string(o.tokenize.chat_template) + "\n";
   s += pad + "format: " + to_string(o.tokenize.format) + "\n";
   s += pad + "strategy: " + to_string(o.plan.strategy) + "\n";
@@ -110,7 +122,7 @@ std::string data_section_yaml(const PackOptions& o, int indent) {
   if (o.plan.world_size) s += pad + "world_size: " + std::to_string(o.plan.world_size) + "\n";
   s += pad + "overflow: " + to_string(o.tokenize.overflow) + "\n";
   s += pad + "skip_invalid: " + (o.tokenize.skip_invalid ? "true" : "false") + "\n";
-  if (!o.output.empty()) s += pad + "pack_dir: " + o.output.string() + "\n";
+  if (!o.output.empty()) s += pad + "pack_dir: " + yaml_quoted(o.output.string()) + "\n";
   s += pad + "verify: " + to_string(o.verify) + "\n";
   return s;
 }
@@ -201,7 +213,7 @@ PackStats run_pack(PackOptions o) {
   write_file_atomic(out.path() / "stats.json", stats.to_json());
 
   write_file_atomic(out.path() / "pack_config.json", pack_config_json(o));
-  if (tok) fs::copy_file(o.tokenizer, out.path() / tokenizer_file_name(o.tokenizer));
+  if (tok) copy_tokenizer(o.tokenizer, out.path());
   write_pack_manifest(out.path());  // last: it vouches for every file above
   out.commit();
   return stats;

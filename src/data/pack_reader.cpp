@@ -53,10 +53,10 @@ Pack open_pack(const fs::path& dir, Verify level) {
     auto inconsistent = [&](const std::string& why) {
       return RuntimeError("pack " + dir.string() + " is inconsistent: " + why + "; re-run `longalign pack`");
     };
-    if (file_checksum(tok) != want)
+    const auto t = load_tokenizer(tok);  // its checksum covers a tokenizer_config.json that adds tokens
+    if (t->checksum() != want)
       throw inconsistent("its " + tok.filename().string() + " is not the tokenizer that header.json records (checksum " +
                          want + ")");
-    const auto t = load_tokenizer(tok);
     const DatasetInfo& h = p.dataset.info();
     if (t->vocab_size() != h.vocab_size || t->bos_id() != h.bos_id || t->eos_id() != h.eos_id)
       throw inconsistent("header.json says vocabulary " + std::to_string(h.vocab_size) + " (bos " +

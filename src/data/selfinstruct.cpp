@@ -76,7 +76,9 @@ std::map<std::string, std::string> load_prompts(const fs::path& file) {
   if (!text) throw UsageError("--prompts " + file.string() + " does not exist");
   json j = json::parse(*text, nullptr, false);
   if (!j.is_object()) throw UsageError(file.string() + ": expected a JSON object of prompt templates by name");
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string key = item.key();  // a plain variable: lambdas may not capture structured bindings
+    const json& value = item.value();
     if (!prompts.count(key)) {
       std::string names;
       for (const auto& [k, _] : prompts) names += (names.empty() ? "" : ", ") + k;

@@ -10,6 +10,7 @@
 #include "longalign/core/crc32c.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
+#include "longalign/data/json_fields.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the on-disk formats are little-endian");
 
@@ -75,44 +76,47 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
   auto corrupt = [&](const std::string& why) {
     return RuntimeError("dataset " + dir.string() + " is corrupt: " + why + "; re-run `longalign pack`");
   };
-  if (!h.is_object() || h.value("format", "") != "longalign-tokens") throw corrupt("header.json is not a dataset header");
-  int version = h.value("version", -1);
-  if (version != kDatasetVersion && version != 1)
-    throw RuntimeError("dataset " + dir.string() + " has format version " + std::to_string(version) +
-                       " but this longalign reads version " + std::to_string(kDatasetVersion) +
-                       "; re-run `longalign pack` to rebuild it");
+  if (!h.is_object() || !h.contains("format") || h["format"] != "longalign-tokens")
+    throw corrupt("header.json is not a dataset header");
+  if (!h.contains("version") || (h["version"] != kDatasetVersion && h["version"] != 1))
+    throw RuntimeError("dataset " + dir.string() + " has format version " +
+                       (h.contains("version") ? h["version"].dump() : "none") + " but this longalign reads version " +
+                       std::to_string(kDatasetVersion) + "; re-run `longalign pack` to rebuild it");
   TokenDataset ds;
+  uint32_t index_crc = 0, relabel_crc = 0;
   try {
     auto& i = ds.info_;
     i.tokenizer_checksum = h.at("tokenizer_checksum").get<std::string>();
     i.template_name = h.at("template").get<std::string>();
-    i.max_length = h.at("max_length").get<int64_t>();
-    i.vocab_size = h.at("vocab_size").get<int32_t>();
-    i.bos_id = h.at("bos_id").get<int32_t>();
-    i.eos_id = h.at("eos_id").get<int32_t>();
-    i.num_sequences = h.at("num_sequences").get<uint64_t>();
-    i.num_tokens = h.at("num_tokens").get<uint64_t>();
-    i.num_targets = h.at("num_targets").get<uint64_t>();
-    i.num_relabels = h.value("num_relabels", uint64_t{0});
-  } catch (const json::exception& e) {
+    i.max_length = json_integer_at<int64_t>(h, "max_length");
+    i.vocab_size = json_integer_at<int32_t>(h, "vocab_size");
+    i.bos_id = json_integer_at<int32_t>(h, "bos_id");
+    i.eos_id = json_integer_at<int32_t>(h, "eos_id");
+    i.num_sequences = json_integer_at<uint64_t>(h, "num_sequences");
+    i.num_tokens = json_integer_at<uint64_t>(h, "num_tokens");
+    i.num_targets = json_integer_at<uint64_t>(h, "num_targets");
+    i.num_relabels = h.contains("num_relabels") ? json_integer_at<uint64_t>(h, "num_relabels") : 0;
+    index_crc = h.contains("index_crc32c") ? json_integer_at<uint32_t>(h, "index_crc32c") : 0;
+    relabel_crc = h.contains("relabel_crc32c") ? json_integer_at<uint32_t>(h, "relabel_crc32c") : 0;
+  } catch (const std::exception& e) {
     throw corrupt(std::string("header.json: ") + e.what());
   }
   ds.tokens_ = MappedFile(dir / "tokens.bin");
   ds.targets_ = MappedFile(dir / "targets.bin");
   ds.index_ = MappedFile(dir / "index.bin");
   const auto& info = ds.info_;
-  if (ds.index_.size() != info.num_sequences * sizeof(IndexEntry))
-    throw corrupt("index.bin has " + std::to_string(ds.index_.size()) + " bytes, expected " +
-                  std::to_string(info.num_sequences * sizeof(IndexEntry)));
-  if (ds.tokens_.size() != info.num_tokens * sizeof(int32_t)) throw corrupt("tokens.bin has the wrong size");
+  // Counts are compared by division: a huge count times the entry size would wrap around.
+  auto holds = [](size_t bytes, uint64_t count, size_t entry) { return bytes % entry == 0 && bytes / entry == count; };
+  if (!holds(ds.index_.size(), info.num_sequences, sizeof(IndexEntry)))
+    throw corrupt("index.bin has " + std::to_string(ds.index_.size()) + " bytes, not " +
+                  std::to_string(info.num_sequences) + " entries of " + std::to_string(sizeof(IndexEntry)));
+  if (!holds(ds.tokens_.size(), info.num_tokens, sizeof(int32_t))) throw corrupt("tokens.bin has the wrong size");
   if (ds.targets_.size() != info.num_tokens) throw corrupt("targets.bin has the wrong size");
-  if (crc32c(ds.index_.data(), ds.index_.size()) != h.value("index_crc32c", 0u))
-    throw corrupt("index.bin fails its CRC check");
+  if (crc32c(ds.index_.data(), ds.index_.size()) != index_crc) throw corrupt("index.bin fails its CRC check");
   if (info.num_relabels > 0) {
     ds.relabel_ = MappedFile(dir / "relabel.bin");
-    if (ds.relabel_.size() != info.num_relabels * sizeof(RelabelEntry)) throw corrupt("relabel.bin has the wrong size");
-    if (crc32c(ds.relabel_.data(), ds.relabel_.size()) != h.value("relabel_crc32c", 0u))
-      throw corrupt("relabel.bin fails its CRC check");
+    if (!holds(ds.relabel_.size(), info.num_relabels, sizeof(RelabelEntry))) throw corrupt("relabel.bin has the wrong size");
+    if (crc32c(ds.relabel_.data(), ds.relabel_.size()) != relabel_crc) throw corrupt("relabel.bin fails its CRC check");
     const auto* r = reinterpret_cast<const RelabelEntry*>(ds.relabel_.data());
     for (size_t k = 0; k < info.num_relabels; ++k)
       if (r[k].pos >= info.num_tokens || (k > 0 && r[k].pos <= r[k - 1].pos) || r[k].label < 0)

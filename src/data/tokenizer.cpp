@@ -8,8 +8,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "longalign/core/atomic_file.hpp"
@@ -34,30 +37,106 @@ class SentencePieceTokenizer final : public Tokenizer {
     if (!st.ok())
       throw RuntimeError("tokenizer " + path.string() + " is not a valid sentencepiece model (" + st.ToString() + ")");
     checksum_ = file_checksum(path);
+    load_added_tokens(path.parent_path() / "tokenizer_config.json");
   }
   std::vector<int32_t> encode(std::string_view text) const override {
-    std::vector<int> ids;
-    auto st = sp_.Encode(text, &ids);
-    if (!st.ok()) throw RuntimeError("sentencepiece encode failed: " + st.ToString());
-    return {ids.begin(), ids.end()};
+    std::vector<int32_t> out;
+    // Added tokens are cut out of the text first and the pieces between them encoded one by one,
+    // as HF's tokenizers do, so "<|user|>" in text is that one token. Each token's next
+    // occurrence is searched again only once the cursor has passed it, keeping long texts linear.
+    std::vector<size_t> next(added_.size(), 0);
+    for (size_t i = 0; i < added_.size(); ++i) next[i] = text.find(added_[i].first);
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t at = std::string_view::npos, best = 0;
+      for (size_t i = 0; i < added_.size(); ++i) {
+        if (next[i] != std::string_view::npos && next[i] < pos) next[i] = text.find(added_[i].first, pos);
+        // leftmost, and the longest of those starting there
+        if (next[i] < at || (next[i] == at && at != std::string_view::npos &&
+                             added_[i].first.size() > added_[best].first.size()))
+          at = next[i], best = i;
+      }
+      encode_plain(text.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos), out);
+      if (at == std::string_view::npos) break;
+      out.push_back(added_[best].second);
+      pos = at + added_[best].first.size();
+    }
+    return out;
   }
   std::string decode(const std::vector<int32_t>& ids) const override {
-    std::string out;
-    sp_.Decode(std::vector<int>(ids.begin(), ids.end()), &out);
+    std::string out, run;
+    std::vector<int> plain;
+    auto flush = [&] {
+      sp_.Decode(plain, &run);
+      out += run;
+      plain.clear();
+    };
+    for (int32_t id : ids) {
+      if (auto it = added_pieces_.find(id); it != added_pieces_.end()) {
+        flush();
+        out += it->second;
+      } else {
+        plain.push_back(id);
+      }
+    }
+    flush();
     return out;
   }
   int32_t piece_id(std::string_view piece) const override {
+    if (auto it = added_ids_.find(std::string(piece)); it != added_ids_.end()) return it->second;
     int id = sp_.PieceToId(piece);
     return (id == sp_.unk_id() && piece != sp_.IdToPiece(sp_.unk_id())) ? -1 : id;
   }
   int32_t bos_id() const override { return sp_.bos_id(); }
   int32_t eos_id() const override { return sp_.eos_id(); }
-  int32_t vocab_size() const override { return sp_.GetPieceSize(); }
+  int32_t vocab_size() const override {
+    return added_pieces_.empty() ? sp_.GetPieceSize() : std::max(sp_.GetPieceSize(), added_pieces_.rbegin()->first + 1);
+  }
   std::string checksum() const override { return checksum_; }
 
  private:
+  // ChatGLM3 gives its special tokens ([gMASK], sop, <|user|>, ...) ids after the sentencepiece
+  // vocabulary and lists them only in tokenizer_config.json's added_tokens_decoder. Entries with
+  // ids inside the vocabulary are the model's own pieces and are left to sentencepiece.
+  void load_added_tokens(const fs::path& config) {
+    if (!fs::exists(config)) return;
+    std::ifstream f(config, std::ios::binary);
+    auto j = nlohmann::json::parse(f, nullptr, false);
+    if (!j.is_object()) throw RuntimeError(config.string() + " (beside the tokenizer) is not a JSON object");
+    if (!j.contains("added_tokens_decoder") || !j["added_tokens_decoder"].is_object()) return;
+    for (const auto& [key, entry] : j["added_tokens_decoder"].items()) {
+      int64_t id = -1;
+      try {
+        id = std::stoll(key);
+      } catch (const std::exception&) {
+      }
+      if (id < 0 || id > INT32_MAX || !entry.is_object() || !entry.contains("content") || !entry["content"].is_string() ||
+          entry["content"].get<std::string>().empty())
+        throw RuntimeError(config.string() + ": added_tokens_decoder entry \"" + key +
+                           "\" needs a non-negative integer id and a non-empty string content");
+      if (id < sp_.GetPieceSize()) continue;
+      const std::string content = entry["content"];
+      added_ids_[content] = int32_t(id);
+      added_pieces_[int32_t(id)] = content;
+    }
+    added_.assign(added_ids_.begin(), added_ids_.end());
+    // The stored checksum identifies the token ids, and these ids come from this file too.
+    if (!added_pieces_.empty()) checksum_ += "+" + file_checksum(config);
+  }
+
+  void encode_plain(std::string_view text, std::vector<int32_t>& out) const {
+    if (text.empty()) return;
+    std::vector<int> ids;
+    auto st = sp_.Encode(text, &ids);
+    if (!st.ok()) throw RuntimeError("sentencepiece encode failed: " + st.ToString());
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+
   sentencepiece::SentencePieceProcessor sp_;
   std::string checksum_;
+  std::map<std::string, int32_t> added_ids_;
+  std::map<int32_t, std::string> added_pieces_;
+  std::vector<std::pair<std::string, int32_t>> added_;  // added_ids_, for the scan in encode
 };
 
 // Appends the text of one JSONL record (any dialect) or a plain line to the corpus file.
@@ -177,6 +256,14 @@ void train_sentencepiece(const std::vector<fs::path>& inputs, const fs::path& ou
   tmp_out += ".tmp";
   fs::copy_file(work / "tok.model", tmp_out, fs::copy_options::overwrite_existing);
   fs::rename(tmp_out, output);
+}
+
+void copy_tokenizer(const fs::path& tokenizer, const fs::path& dir) {
+  fs::copy_file(tokenizer, dir / tokenizer_file_name(tokenizer), fs::copy_options::overwrite_existing);
+  const fs::path config = tokenizer.parent_path() / "tokenizer_config.json";
+  std::error_code ec;
+  if (fs::is_regular_file(config, ec))
+    fs::copy_file(config, dir / "tokenizer_config.json", fs::copy_options::overwrite_existing);
 }
 
 std::string file_checksum(const fs::path& path) {

@@ -68,11 +68,12 @@ void read_rope(const json& r, LlamaConfig& c, const std::string& where, const st
 }
 
 bool supported_family(const std::string& model_type) {
-  return model_type == "llama" || model_type == "mistral" || model_type == "qwen2" || model_type == "glm";
+  return model_type == "llama" || model_type == "mistral" || model_type == "qwen2" || model_type == "glm" ||
+         model_type == "chatglm";
 }
 
 std::string unsupported_family(const std::string& where, const std::string& model_type) {
-  return where + ": model_type '" + model_type + "' is not supported; use llama, mistral, qwen2 or glm";
+  return where + ": model_type '" + model_type + "' is not supported; use llama, mistral, qwen2, glm or chatglm";
 }
 
 // Each family's bias layout, as its transformers modeling file builds the Linears: a key the
@@ -85,6 +86,43 @@ void read_biases(const json& j, LlamaConfig& c, const std::string& where) {
     c.qkv_bias = c.o_bias = field_or(j, "attention_bias", false, where);
     c.mlp_bias = field_or(j, "mlp_bias", false, where);
   }
+}
+
+// ChatGLM2/3's config.json (configuration_chatglm.py): the GLM architecture under other keys.
+// Its defaults are configuration_chatglm.py's, so a key it leaves out means what it means there.
+LlamaConfig read_chatglm(const json& j, const std::string& where) {
+  // Switches modeling_chatglm.py honours that the GLM model here does not compute: refused, so
+  // such a checkpoint is never trained as a different network.
+  const std::pair<const char*, bool> only[] = {{"rmsnorm", true},
+                                               {"post_layer_norm", true},
+                                               {"apply_residual_connection_post_layernorm", false},
+                                               {"add_bias_linear", false}};
+  for (const auto& [key, want] : only)
+    if (field_or(j, key, want, where) != want)
+      throw UsageError(where + ": " + key + " " + (want ? "false" : "true") +
+                       " is not supported; the GLM model here has only ChatGLM3's layout (" + key + " " +
+                       (want ? "true" : "false") + ")");
+  if (field_or(j, "quantization_bit", int64_t{0}, where) != 0)
+    throw UsageError(where + ": quantization_bit is not supported; use the unquantized checkpoint");
+  LlamaConfig c;
+  c.model_type = "chatglm";
+  c.num_hidden_layers = field<int64_t>(j, "num_layers", where);
+  c.hidden_size = field<int64_t>(j, "hidden_size", where);
+  c.intermediate_size = field<int64_t>(j, "ffn_hidden_size", where);
+  c.num_attention_heads = field<int64_t>(j, "num_attention_heads", where);
+  c.head_dim = field_or(j, "kv_channels", c.head_dim, where);
+  c.num_key_value_heads = field_or(j, "multi_query_attention", false, where)
+                              ? field<int64_t>(j, "multi_query_group_num", where)
+                              : c.num_attention_heads;
+  c.vocab_size = field<int64_t>(j, "padded_vocab_size", where);
+  c.rms_norm_eps = field_or(j, "layernorm_epsilon", 1e-5, where);
+  c.max_position_embeddings = field_or(j, "seq_length", int64_t{2048}, where);
+  // ChatGLM3-32k/128k stretch the context by scaling the rotary base, not the positions.
+  c.rope_theta = 10000.0 * field_or(j, "rope_ratio", 1.0, where);
+  c.qkv_bias = field_or(j, "add_qkv_bias", false, where);
+  c.partial_rotary_factor = 0.5;  // RotaryEmbedding(kv_channels // 2): half of each head
+  c.tie_word_embeddings = field_or(j, "tie_word_embeddings", false, where);
+  return c;
 }
 
 }  // namespace
@@ -141,6 +179,14 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
   try {
     c.model_type = field_or(j, "model_type", std::string("llama"), where);
     if (!supported_family(c.model_type)) throw UsageError(unsupported_family(where, c.model_type));
+    if (c.is_chatglm()) c = read_chatglm(j, where);
+    if (j.contains("bos_token_id") && j["bos_token_id"].is_number()) c.bos_token_id = j["bos_token_id"];
+    if (j.contains("eos_token_id") && j["eos_token_id"].is_number()) c.eos_token_id = j["eos_token_id"];
+    if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"];
+    if (c.is_chatglm()) {
+      c.validate(where);
+      return c;
+    }
     // GLM's config leaves this out for its historical default.
     if (c.is_glm()) c.partial_rotary_factor = 0.5;
     c.partial_rotary_factor = field_or(j, "partial_rotary_factor", c.partial_rotary_factor, where);
@@ -154,9 +200,6 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
     c.max_position_embeddings = field_or(j, "max_position_embeddings", int64_t{4096}, where);
     c.rms_norm_eps = field_or(j, "rms_norm_eps", 1e-6, where);
     c.tie_word_embeddings = field_or(j, "tie_word_embeddings", false, where);
-    if (j.contains("bos_token_id") && j["bos_token_id"].is_number()) c.bos_token_id = j["bos_token_id"];
-    if (j.contains("eos_token_id") && j["eos_token_id"].is_number()) c.eos_token_id = j["eos_token_id"];
-    if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"];
     c.rope_theta = field_or(j, "rope_theta", c.rope_theta, where);
     if (j.contains("rope_scaling")) read_rope(j["rope_scaling"], c, where, "rope_scaling");
     if (j.contains("rope_parameters")) read_rope(j["rope_parameters"], c, where, "rope_parameters");
@@ -187,9 +230,39 @@ std::string hf_architecture(const LlamaConfig& c) {
   if (c.is_glm()) return "GlmForCausalLM";
   return "LlamaForCausalLM";
 }
+
+
+// The keys read_chatglm reads, so a ChatGLM3 checkpoint is written back as one.
+json chatglm_config_json(const LlamaConfig& c, const std::string& torch_dtype) {
+  return {{"architectures", {"ChatGLMModel"}},
+          {"model_type", "chatglm"},
+          {"num_layers", c.num_hidden_layers},
+          {"padded_vocab_size", c.vocab_size},
+          {"hidden_size", c.hidden_size},
+          {"ffn_hidden_size", c.intermediate_size},
+          {"num_attention_heads", c.num_attention_heads},
+          {"kv_channels", c.resolved_head_dim()},
+          {"multi_query_attention", c.num_key_value_heads != c.num_attention_heads},
+          {"multi_query_group_num", c.num_key_value_heads},
+          {"seq_length", c.max_position_embeddings},
+          {"layernorm_epsilon", c.rms_norm_eps},
+          {"rope_ratio", c.rope_theta / 10000.0},
+          {"add_qkv_bias", c.qkv_bias},
+          {"add_bias_linear", false},
+          {"rmsnorm", true},
+          {"post_layer_norm", true},
+          {"apply_residual_connection_post_layernorm", false},
+          {"original_rope", true},
+          {"tie_word_embeddings", c.tie_word_embeddings},
+          {"bos_token_id", c.bos_token_id},
+          {"eos_token_id", c.eos_token_id},
+          {"pad_token_id", c.pad_token_id >= 0 && c.pad_token_id < c.vocab_size ? json(c.pad_token_id) : json(nullptr)},
+          {"torch_dtype", torch_dtype}};
+}
 }  // namespace
 
 std::string to_hf_config_json(const LlamaConfig& c, const std::string& torch_dtype) {
+  if (c.is_chatglm()) return chatglm_config_json(c, torch_dtype).dump(2) + "\n";
   json rope = nullptr;
   if (c.rope_scaling.type == "linear") rope = {{"rope_type", "linear"}, {"factor", c.rope_scaling.factor}};
   if (c.rope_scaling.type == "llama3")

@@ -103,6 +103,12 @@ CheckpointTensors::CheckpointTensors(const fs::path& dir) : dir_(dir) {
   } else if (fs::exists(dir / "model.safetensors")) {
     files_.push_back(std::make_unique<SafetensorsFile>(dir / "model.safetensors"));
     for (const auto& n : files_[0]->names()) where_[n] = 0;
+  } else if (fs::exists(dir / "pytorch_model.bin") || fs::exists(dir / "pytorch_model.bin.index.json")) {
+    // .bin is a pickle: loading one runs whatever it names, and LibTorch's unpickler accepts only
+    // some torch.save files, so such weights are converted rather than read.
+    throw UsageError(dir.string() + " holds only PyTorch .bin weights, which longalign does not read; convert "
+                     "them to safetensors first (e.g. load the state dict with torch.load and write it with "
+                     "safetensors.torch.save_file as model.safetensors, keeping the tensor names)");
   } else {
     throw UsageError("no model.safetensors or model.safetensors.index.json in " + dir.string());
   }

@@ -22,6 +22,67 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+// ChatGLM3's names for the GLM tensors (modeling_chatglm.py), by name fragment. Both sides end
+// in '.' so a fragment never matches inside a longer module name.
+const std::pair<const char*, const char*> kChatGlmNames[] = {
+    {"model.embed_tokens.", "transformer.embedding.word_embeddings."},
+    {"model.layers.", "transformer.encoder.layers."},
+    {"model.norm.", "transformer.encoder.final_layernorm."},
+    {"lm_head.", "transformer.output_layer."},
+    {"self_attn.qkv_proj.", "self_attention.query_key_value."},
+    {"self_attn.o_proj.", "self_attention.dense."},
+    {"mlp.gate_up_proj.", "mlp.dense_h_to_4h."},
+    {"mlp.down_proj.", "mlp.dense_4h_to_h."},
+};
+
+// The checkpoint's name for a tensor named in the HF Llama/GLM scheme.
+std::string stored_name(const LlamaConfig& c, std::string name) {
+  if (!c.is_chatglm()) return name;
+  for (const auto& [ours, theirs] : kChatGlmNames)
+    if (auto at = name.find(ours); at != std::string::npos) name.replace(at, std::string(ours).size(), theirs);
+  return name;
+}
+
+// Modules a family stores as one tensor, their parts stacked along the output rows in order:
+// GLM's gate_up_proj, and ChatGLM3's query_key_value (named qkv_proj before stored_name).
+struct Fusion {
+  std::string fused;
+  std::vector<std::pair<std::string, int64_t>> parts;  // module, rows
+};
+
+std::vector<Fusion> fusions(const LlamaConfig& c) {
+  const int64_t d = c.resolved_head_dim(), inter = c.intermediate_size;
+  std::vector<Fusion> out;
+  if (c.is_glm()) out.push_back({"mlp.gate_up_proj", {{"mlp.gate_proj", inter}, {"mlp.up_proj", inter}}});
+  if (c.is_chatglm())
+    out.push_back({"self_attn.qkv_proj",
+                   {{"self_attn.q_proj", c.num_attention_heads * d},
+                    {"self_attn.k_proj", c.num_key_value_heads * d},
+                    {"self_attn.v_proj", c.num_key_value_heads * d}}});
+  return out;
+}
+
+// Where a model parameter lives in the checkpoint: a whole tensor, or rows of a fused one.
+struct Source {
+  std::string name;  // HF Llama/GLM scheme, before stored_name
+  int64_t row = 0, rows = -1;  // rows -1: the whole tensor
+  size_t part = 0;             // index among its fusion's parts
+  const Fusion* fusion = nullptr;
+};
+
+Source source_of(const std::vector<Fusion>& fs, const std::string& param) {
+  for (const auto& f : fs) {
+    int64_t row = 0;
+    for (size_t i = 0; i < f.parts.size(); ++i) {
+      const std::string needle = "." + f.parts[i].first + ".";
+      if (auto at = param.find(needle); at != std::string::npos)
+        return {std::string(param).replace(at + 1, f.parts[i].first.size(), f.fused), row, f.parts[i].second, i, &f};
+      row += f.parts[i].second;
+    }
+  }
+  return {param};
+}
+
 using Shapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
 
 // Every tensor a checkpoint of `c` holds, named and shaped as in the HF checkpoint.
@@ -36,9 +97,13 @@ Shapes expected_tensors(const LlamaConfig& c) {
       expect.push_back({p + name + ".weight", {out, in}});
       if (bias) expect.push_back({p + name + ".bias", {out}});
     };
-    add("self_attn.q_proj", q, h, c.qkv_bias);
-    add("self_attn.k_proj", kv, h, c.qkv_bias);
-    add("self_attn.v_proj", kv, h, c.qkv_bias);
+    if (c.is_chatglm()) {
+      add("self_attn.qkv_proj", q + 2 * kv, h, c.qkv_bias);
+    } else {
+      add("self_attn.q_proj", q, h, c.qkv_bias);
+      add("self_attn.k_proj", kv, h, c.qkv_bias);
+      add("self_attn.v_proj", kv, h, c.qkv_bias);
+    }
     add("self_attn.o_proj", h, q, c.o_bias);
     if (c.is_glm()) {
       add("mlp.gate_up_proj", 2 * inter, h, c.mlp_bias);
@@ -50,13 +115,15 @@ Shapes expected_tensors(const LlamaConfig& c) {
     expect.push_back({p + "input_layernorm.weight", {h}});
     expect.push_back({p + "post_attention_layernorm.weight", {h}});
   }
+  for (auto& e : expect) e.first = stored_name(c, e.first);
   return expect;
 }
 
 // Tensors a checkpoint may hold that change nothing: rotary buffers are recomputed from the
 // config, and a tied model's lm_head copy is replaced by the embedding (as transformers does).
 bool harmless_extra(const std::string& name, const LlamaConfig& c) {
-  return ends_with(name, "rotary_emb.inv_freq") || (c.tie_word_embeddings && name == "lm_head.weight");
+  return ends_with(name, "rotary_emb.inv_freq") || ends_with(name, "rotary_pos_emb.inv_freq") ||
+         (c.tie_word_embeddings && name == stored_name(c, "lm_head.weight"));
 }
 
 void check_tensors(const CheckpointTensors& ckpt, const std::filesystem::path& dir, const LlamaConfig& c) {
@@ -76,24 +143,6 @@ void check_tensors(const CheckpointTensors& ckpt, const std::filesystem::path& d
                          " model with this config.json does not use (e.g. a bias its config does not enable); "
                          "refusing to drop it silently");
 }
-
-// GLM stores gate and up as one [2 * intermediate, hidden] tensor, gate rows first.
-const char* const kGate = "mlp.gate_proj.weight";
-const char* const kUp = "mlp.up_proj.weight";
-const char* const kGateUp = "mlp.gate_up_proj.weight";
-
-std::string fused_name(const std::string& param, const std::string& part) {
-  return param.substr(0, param.size() - part.size()) + kGateUp;
-}
-
-// The checkpoint tensor holding `param`, narrowed to its rows when it is one half of a fused one.
-at::Tensor source_of(const CheckpointTensors& ckpt, const LlamaConfig& c, const std::string& param) {
-  if (c.is_glm() && ends_with(param, kGate))
-    return ckpt.view(fused_name(param, kGate)).narrow(0, 0, c.intermediate_size);
-  if (c.is_glm() && ends_with(param, kUp))
-    return ckpt.view(fused_name(param, kUp)).narrow(0, c.intermediate_size, c.intermediate_size);
-  return ckpt.view(param);
-}
 }  // namespace
 
 void init_weights(LlamaForCausalLMImpl& m, double std, uint64_t seed) {
@@ -109,10 +158,14 @@ void init_weights(LlamaForCausalLMImpl& m, double std, uint64_t seed) {
 
 void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir) {
   CheckpointTensors ckpt(dir);
-  check_tensors(ckpt, dir, m.config());
+  const LlamaConfig& c = m.config();
+  check_tensors(ckpt, dir, c);
+  const auto fs = fusions(c);
   torch::NoGradGuard ng;
   for (auto& p : m.named_parameters()) {
-    at::Tensor src = source_of(ckpt, m.config(), p.key());
+    const Source s = source_of(fs, p.key());
+    at::Tensor src = ckpt.view(stored_name(c, s.name));
+    if (s.fusion) src = src.narrow(0, s.row, s.rows);
     if (src.sizes() != p.value().sizes())  // the model and expected_tensors disagree: a bug here
       throw RuntimeError("checkpoint tensor for " + p.key() + " has shape " + shape_str(src.sizes()) +
                          " but the model has " + shape_str(p.value().sizes()));
@@ -127,16 +180,22 @@ void check_weight_shapes(const std::filesystem::path& dir, const LlamaConfig& c)
 
 NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype) {
   NamedTensors out;
+  const LlamaConfig& c = m.config();
+  const auto fs = fusions(c);
   auto params = m.named_parameters();
   auto cpu = [&](const at::Tensor& t) { return t.detach().to(at::kCPU, dtype).contiguous(); };
   for (auto& p : params) {
-    const std::string& name = p.key();
-    if (m.config().is_glm() && ends_with(name, kUp)) continue;  // written with its gate
-    if (m.config().is_glm() && ends_with(name, kGate)) {
-      const std::string up = name.substr(0, name.size() - std::string(kGate).size()) + kUp;
-      out.emplace_back(fused_name(name, kGate), cpu(at::cat({p.value(), params[up]}, 0)));
-    } else {
-      out.emplace_back(name, cpu(p.value()));
+    const Source s = source_of(fs, p.key());
+    if (!s.fusion) {
+      out.emplace_back(stored_name(c, s.name), cpu(p.value()));
+    } else if (s.part == 0) {  // the fused tensor is written once, with its first part
+      std::vector<at::Tensor> parts;
+      for (const auto& [module, rows] : s.fusion->parts) {
+        std::string name = p.key();
+        name.replace(name.find("." + s.fusion->parts[0].first + ".") + 1, s.fusion->parts[0].first.size(), module);
+        parts.push_back(params[name]);
+      }
+      out.emplace_back(stored_name(c, s.name), cpu(at::cat(parts, 0)));
     }
   }
   return out;

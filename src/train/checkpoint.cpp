@@ -77,8 +77,7 @@ fs::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMIm
                          {"world_size", comm ? comm->world() : 1}};
     write_file_atomic(staging / "trainer_state.json", js.dump(2) + "\n");
     write_file_atomic(staging / "train_config.yaml", config_yaml);
-    if (!where.tokenizer.empty() && fs::exists(where.tokenizer))
-      fs::copy_file(where.tokenizer, staging / data::tokenizer_file_name(where.tokenizer));
+    if (!where.tokenizer.empty() && fs::exists(where.tokenizer)) data::copy_tokenizer(where.tokenizer, staging);
     out->commit();
     auto all = list_checkpoints(where.run_dir);
     for (size_t i = 0; i + keep_last < all.size(); ++i) fs::remove_all(all[i]);

@@ -143,6 +143,7 @@ void apply_section(const Ctx& c, const std::string& name, const YAML::Node& node
   std::vector<std::string> names;
   for (const auto& [k, _] : keys) names.push_back(k);
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) throw UsageError(c.where + ": a key in `" + name + "` is not a plain name");
     std::string key = kv.first.as<std::string>();
     auto it = keys.find(key);
     if (it == keys.end()) {
@@ -329,6 +330,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
                                                           {"output", &output},         {"distributed", &distributed}};
   std::vector<std::string> names = {"model", "data", "train", "attention", "checkpoint", "output", "distributed"};
   for (const auto& kv : root) {
+    if (!kv.first.IsScalar()) throw UsageError(c.where + ": a top-level key is not a plain section name");
     std::string name = kv.first.as<std::string>();
     if (name == "data") {
       check_data_values(c, kv.second);
@@ -374,7 +376,7 @@ std::string to_yaml(const TrainConfig& c) {
   s << "model:\n";
   // rope_theta below is the resolved base (any rope_theta_scale applied), so reloading this
   // file gives the same model.
-  if (!c.model.path.empty()) s << "  path: " << c.model.path.string() << "\n";
+  if (!c.model.path.empty()) s << "  path: " << data::yaml_quoted(c.model.path.string()) << "\n";
   s << "  vocab_size: " << a.vocab_size << "\n  hidden_size: " << a.hidden_size
       << "\n  intermediate_size: " << a.intermediate_size << "\n  num_hidden_layers: " << a.num_hidden_layers
       << "\n  num_attention_heads: " << a.num_attention_heads << "\n  num_key_value_heads: " << a.num_key_value_heads
@@ -395,7 +397,7 @@ std::string to_yaml(const TrainConfig& c) {
   s << "checkpoint:\n  every_steps: " << c.checkpoint.every_steps << "\n  keep_last: " << c.checkpoint.keep_last
     << "\n  max_shard_mb: " << c.checkpoint.max_shard_mb << "\n  at_end: " << (c.checkpoint.at_end ? "true" : "false")
     << "\n";
-  s << "output:\n  dir: " << fs::absolute(c.output.dir).lexically_normal().string() << "\n  log_every: " << c.output.log_every
+  s << "output:\n  dir: " << data::yaml_quoted(fs::absolute(c.output.dir).lexically_normal().string()) << "\n  log_every: " << c.output.log_every
     << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
   s << "distributed:\n  zero: " << c.distributed.zero << "\n  timeout_s: " << c.distributed.timeout_s
     << "\n  backend: " << c.distributed.backend << "\n  bucket_mb: " << c.distributed.bucket_mb << "\n";

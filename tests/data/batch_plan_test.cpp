@@ -383,6 +383,17 @@ TEST(BatchPlan, SaveLoadRoundTrip) {
     }
   fixture::write_text(tmp / "bad.json", "{\"format\":\"longalign-plan\",\"version\":7}");
   EXPECT_THROW(load_plan(tmp / "bad.json"), RuntimeError);
+  // Found by fuzzing: wrong JSON types and floats are corruption, never casts or stray exceptions.
+  for (const char* bad : {R"({"format":1})", R"({"format":"longalign-plan","version":"2"})",
+                          R"({"format":"longalign-plan","version":2.5})"}) {
+    fixture::write_text(tmp / "bad.json", bad);
+    EXPECT_THROW(load_plan(tmp / "bad.json"), RuntimeError) << bad;
+  }
+  std::string text = fixture::read_text(tmp / "plan.json");
+  const size_t at = text.find("\"max_tokens\":600");
+  ASSERT_NE(at, std::string::npos);
+  fixture::write_text(tmp / "bad.json", text.replace(at, 16, "\"max_tokens\":1e30"));
+  EXPECT_THROW(load_plan(tmp / "bad.json"), RuntimeError);
 }
 
 namespace {

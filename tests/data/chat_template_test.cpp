@@ -44,6 +44,24 @@ TEST(ChatTemplate, ChatGlm3) {
   EXPECT_EQ(l.targets, "A1</s>A2</s>");
 }
 
+// ChatGLM3's own tokenizer spells <sop> "sop" (a special token, not a piece of its model).
+TEST(ChatTemplate, ChatGlm3TakesSopWhenTheTokenizerHasNoSopPiece) {
+  struct ChatGlmLike : Tokenizer {
+    longalign::fixture::ByteTokenizer bytes;
+    std::vector<int32_t> encode(std::string_view t) const override { return bytes.encode(t); }
+    std::string decode(const std::vector<int32_t>& ids) const override { return bytes.decode(ids); }
+    int32_t piece_id(std::string_view p) const override { return p == "[gMASK]" ? 259 : p == "sop" ? 260 : -1; }
+    int32_t bos_id() const override { return 1; }
+    int32_t eos_id() const override { return 2; }
+    int32_t vocab_size() const override { return 261; }
+    std::string checksum() const override { return "chatglm-like"; }
+  } tok;
+  TokenizedRecord r = encode_segments(render_template(Conversation{"", {{"Q", "A"}}}, Template::chatglm3), tok);
+  ASSERT_GE(r.ids.size(), 2u);
+  EXPECT_EQ(r.ids[0], 259);
+  EXPECT_EQ(r.ids[1], 260);
+}
+
 TEST(ChatTemplate, ChatMl) {
   Layout l = layout(Template::chatml);
   EXPECT_EQ(l.full,

@@ -87,3 +87,18 @@ TEST(TokenDataset, MissingHeaderIsNotADataset) {
   fixture::TempDir tmp;
   EXPECT_NE(open_error(tmp.path).find("header.json"), std::string::npos);
 }
+
+// Found by fuzzing: a count whose byte size wraps around 2^64 passed the size checks and an
+// empty file's CRC (0) matched the default, so open() read through a null mapping.
+TEST(TokenDataset, CountsThatWrapAroundAreCorruptionNotACrash) {
+  fixture::TempDir tmp;
+  for (const char* f : {"tokens.bin", "targets.bin", "index.bin", "relabel.bin"}) fixture::write_text(tmp / f, "");
+  const std::string base = R"({"format":"longalign-tokens","version":2,"tokenizer_checksum":"","template":"",)"
+                           R"("max_length":0,"vocab_size":0,"bos_id":0,"eos_id":0,"num_tokens":0,"num_targets":0,)";
+  fixture::write_text(tmp / "header.json", base + R"("num_sequences":1152921504606846976})");
+  EXPECT_THROW(TokenDataset::open(tmp.path), RuntimeError);
+  fixture::write_text(tmp / "header.json", base + R"("num_sequences":0,"num_relabels":1152921504606846976})");
+  EXPECT_THROW(TokenDataset::open(tmp.path), RuntimeError);
+  fixture::write_text(tmp / "header.json", base + R"("num_sequences":0.5})");  // not cast to 0
+  EXPECT_THROW(TokenDataset::open(tmp.path), RuntimeError);
+}

@@ -1,7 +1,8 @@
 // Parity with HF transformers: our logits on a packed batch of several sequences equal HF's
 // logits computed one sequence at a time (fp32, within 1e-4), for GQA/MQA, tied and untied
 // heads, linear and llama3 rope scaling, Llama with attention and MLP biases, Qwen2 (q/k/v
-// biases) and GLM (fused gate_up_proj, partial interleaved rope). The models are random ones
+// biases), GLM (fused gate_up_proj, partial interleaved rope) and GLM in ChatGLM3's own
+// checkpoint layout (its names, fused query_key_value, its config keys). The models are random ones
 // built by tests/model/hf_reference.py, offline, with nonzero biases.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -10,8 +11,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
+#include <tuple>
 
+#include "longalign/core/error.hpp"
 #include "longalign/model/safetensors.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/varlen_attention.hpp"
@@ -94,10 +99,71 @@ TEST(HfParity, MqaLlama3RopeExplicitHeadDim) { check_variant("llama3_mqa"); }
 TEST(HfParity, LlamaAttentionAndMlpBias) { check_variant("llama_bias"); }
 TEST(HfParity, Qwen2QkvBias) { check_variant("qwen2"); }
 TEST(HfParity, GlmPartialInterleavedRopeFusedMlp) { check_variant("glm"); }
+TEST(HfParity, ChatGlm3LayoutFusedQkvAndRopeRatio) {
+  check_variant("glm_rope2");
+  check_variant("chatglm");
+}
 TEST(HfParity, BiasesAndFusedMlpSurviveSaveAndLoad) {
   check_round_trip("qwen2");
   check_round_trip("llama_bias");
   check_round_trip("glm");
+  check_round_trip("chatglm");
+}
+
+// A ChatGLM3 checkpoint is written back as one: the same tensor names (fused), the same keys.
+TEST(HfParity, ChatGlm3CheckpointIsWrittenBackInItsOwnLayout) {
+  fs::path src = reference_dir() / "chatglm";
+  auto cfg = model::load_hf_config(src / "config.json");
+  model::LlamaForCausalLM m(cfg);
+  model::load_hf_weights(*m, src);
+  std::set<std::string> written, stored;
+  for (const auto& [name, t] : model::hf_state(*m, torch::kFloat)) written.insert(name);
+  for (const auto& name : model::CheckpointTensors(src).names())
+    if (name != "transformer.rotary_pos_emb.inv_freq") stored.insert(name);
+  EXPECT_EQ(written, stored);
+  auto keys = [](const std::string& text) {
+    std::set<std::string> k;
+    const auto j = nlohmann::json::parse(text);
+    for (const auto& [key, v] : j.items()) k.insert(key);
+    return k;
+  };
+  std::ifstream in(src / "config.json");
+  std::set<std::string> before = keys(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+  std::set<std::string> after = keys(model::to_hf_config_json(cfg, "float32"));
+  for (const auto& k : before) EXPECT_TRUE(after.count(k)) << "config.json lost " << k;
+  auto back = model::parse_hf_config(model::to_hf_config_json(cfg, "float32"), "written");
+  EXPECT_EQ(back.model_type, "chatglm");
+  EXPECT_EQ(back.rope_theta, 20000.0);
+  EXPECT_EQ(back.num_key_value_heads, 2);
+  EXPECT_EQ(back.num_parameters(), cfg.num_parameters());
+}
+
+// Variants modeling_chatglm.py builds that this GLM model does not compute are refused by name.
+TEST(HfParity, UnsupportedChatGlmVariantsAreRefused) {
+  for (auto [from, to, key] : {std::tuple{"\"rmsnorm\": true", "\"rmsnorm\": false", "rmsnorm"},
+                               std::tuple{"\"apply_residual_connection_post_layernorm\": false",
+                                          "\"apply_residual_connection_post_layernorm\": true",
+                                          "apply_residual_connection_post_layernorm"}}) {
+    fixture::TempDir tmp;
+    fs::path dir = edited_copy("chatglm", from, to, tmp.path);
+    try {
+      model::load_hf_config(dir / "config.json");
+      ADD_FAILURE() << key << " was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(HfParity, BinWeightsAreAClearErrorAskingForSafetensors) {
+  fixture::TempDir tmp;
+  std::ofstream(tmp.path / "pytorch_model.bin") << "not read";
+  try {
+    model::CheckpointTensors ckpt(tmp.path);
+    ADD_FAILURE() << "a .bin checkpoint was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("safetensors"), std::string::npos) << e.what();
+  }
 }
 
 // Biases a config does not enable are refused by name, never dropped: a Qwen2 checkpoint read
@@ -130,7 +196,7 @@ TEST(HfParity, MissingBiasIsAnErrorNamingIt) {
 }
 
 TEST(HfParity, ConfigRoundTripKeepsFamilyAndBiases) {
-  for (const std::string name : {"llama_bias", "qwen2", "glm"}) {
+  for (const std::string name : {"llama_bias", "qwen2", "glm", "chatglm"}) {
     auto c = model::load_hf_config(reference_dir() / name / "config.json");
     auto back = model::parse_hf_config(model::to_hf_config_json(c, "float32"), name);
     EXPECT_EQ(back.model_type, c.model_type) << name;

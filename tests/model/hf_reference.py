@@ -1,15 +1,19 @@
 """Builds small random HF Llama-family models offline (Llama, Qwen2, GLM) and saves, for each,
 the model directory and HF's logits for a few sequences computed one sequence at a time (the
 parity oracle). Biases get random values: transformers initializes them to zero, which would
-hide a model that ignores them.
+hide a model that ignores them. `chatglm` is the GLM model `glm_rope2` rewritten in ChatGLM3's
+own checkpoint layout (modeling_chatglm.py's names, q/k/v fused, its config keys), with the
+same oracle: transformers has no ChatGLM3 class to run it directly.
 
 Usage: hf_reference.py OUT_DIR
 """
+import json
+import shutil
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import (GlmConfig, GlmForCausalLM, LlamaConfig, LlamaForCausalLM, Qwen2Config,
                           Qwen2ForCausalLM)
 
@@ -33,7 +37,20 @@ VARIANTS = {
     # GLM: q/k/v biased, fused gate_up_proj, interleaved rope on half of each head
     "glm": ((GlmConfig, GlmForCausalLM), dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16,
                                               tie_word_embeddings=False, pad_token_id=None)),
+    # GLM with a rotary base of 2 * 10000, the twin of the ChatGLM3-layout copy (rope_ratio 2)
+    "glm_rope2": ((GlmConfig, GlmForCausalLM), dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                                    tie_word_embeddings=False, pad_token_id=None,
+                                                    rope_theta=20000.0)),
 }
+# GLM's names -> ChatGLM3's, applied in order to every tensor name (qkv: q, k, v fused first).
+CHATGLM_NAMES = [("model.embed_tokens.", "transformer.embedding.word_embeddings."),
+                 ("model.layers.", "transformer.encoder.layers."),
+                 ("model.norm.", "transformer.encoder.final_layernorm."),
+                 ("lm_head.", "transformer.output_layer."),
+                 ("self_attn.qkv.", "self_attention.query_key_value."),
+                 ("self_attn.o_proj.", "self_attention.dense."),
+                 ("mlp.gate_up_proj.", "mlp.dense_h_to_4h."),
+                 ("mlp.down_proj.", "mlp.dense_4h_to_h.")]
 LENGTHS = [5, 1, 17, 9]
 
 
@@ -48,9 +65,9 @@ def main(out: Path) -> None:
     for i, (name, ((config_cls, model_cls), extra)) in enumerate(VARIANTS.items()):
         torch.manual_seed(1234 + i)
         rope = extra.pop("rope_scaling", None)
-        cfg = config_cls(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0,
-                         initializer_range=0.2, **extra)
+        cfg = config_cls(**dict(dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                     max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0,
+                                     initializer_range=0.2), **extra))
         if rope is not None:
             rope = dict(rope, rope_theta=10000.0)
             if hasattr(cfg, "rope_parameters"):
@@ -66,6 +83,37 @@ def main(out: Path) -> None:
         cu = torch.tensor([0] + list(torch.cumsum(torch.tensor(LENGTHS), 0)), dtype=torch.int32)
         save_file({"input_ids": torch.cat(ids).long(), "cu_seqlens": cu, "logits": torch.cat(logits).contiguous()},
                   str(out / name / "reference.safetensors"))
+    to_chatglm(out / "glm_rope2", out / "chatglm", rope_ratio=2.0)
+
+
+def to_chatglm(src: Path, dst: Path, rope_ratio: float) -> None:
+    cfg = json.loads((src / "config.json").read_text())
+    tensors = load_file(str(src / "model.safetensors"))
+    for i in range(cfg["num_hidden_layers"]):
+        for kind in ("weight", "bias"):
+            parts = [tensors.pop(f"model.layers.{i}.self_attn.{m}.{kind}") for m in ("q_proj", "k_proj", "v_proj")]
+            tensors[f"model.layers.{i}.self_attn.qkv.{kind}"] = torch.cat(parts, 0)
+    renamed = {}
+    for name, t in tensors.items():
+        for ours, theirs in CHATGLM_NAMES:
+            name = name.replace(ours, theirs)
+        renamed[name] = t.contiguous()
+    rotary = cfg["head_dim"] // 2  # modeling_chatglm.py keeps this buffer in its checkpoints
+    renamed["transformer.rotary_pos_emb.inv_freq"] = 1.0 / (10000 * rope_ratio) ** (
+        torch.arange(0, rotary, 2).float() / rotary)
+    dst.mkdir(parents=True, exist_ok=True)
+    save_file(renamed, str(dst / "model.safetensors"))
+    config = dict(architectures=["ChatGLMModel"], model_type="chatglm", num_layers=cfg["num_hidden_layers"],
+                  padded_vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"],
+                  ffn_hidden_size=cfg["intermediate_size"], kv_channels=cfg["head_dim"],
+                  num_attention_heads=cfg["num_attention_heads"], multi_query_attention=True,
+                  multi_query_group_num=cfg["num_key_value_heads"], seq_length=cfg["max_position_embeddings"],
+                  layernorm_epsilon=cfg["rms_norm_eps"], rope_ratio=rope_ratio, add_qkv_bias=True,
+                  add_bias_linear=False, rmsnorm=True, post_layer_norm=True,
+                  apply_residual_connection_post_layernorm=False, tie_word_embeddings=False,
+                  original_rope=True, eos_token_id=2, pad_token_id=0, torch_dtype="float32")
+    (dst / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    shutil.copy(src / "reference.safetensors", dst / "reference.safetensors")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 # Qwen2 (q/k/v biases) and GLM (biases, fused gate_up_proj, partial interleaved rope) through
 # the CLI: `eval loss` on a random tiny transformers model equals HF's per-sequence loss; two
 # training steps from it (model.path) write a checkpoint that transformers loads as the same
-# family, whose `eval loss` again equals HF's.
+# family, whose `eval loss` again equals HF's. A GLM model in ChatGLM3's own layout gives the
+# same `eval loss` as its GLM-named twin (transformers has no ChatGLM3 class to compare with),
+# and training from it writes a ChatGLM3-layout checkpoint.
 set -u
 bin="$1"; py="$2"; here="$3"
 tmp=$(mktemp -d)
@@ -52,5 +54,36 @@ YAML
     fail "$fam: training from model.path failed"; tail -5 "$tmp/train-$fam.log"
   fi
 done
+
+# eval loss of ChatGLM3-layout $1 equals that of GLM-named $2 within 1e-4, labelled $3.
+same_loss() {
+  for d in "$1" "$2"; do
+    "$bin" eval loss --model "$d" --input "$tmp/tokens.jsonl" -o "$d.loss.jsonl" --max-tokens 64 >"$d.eval.log" 2>&1 \
+      || { fail "$3: eval loss on $d failed"; tail -5 "$d.eval.log"; return; }
+  done
+  "$py" - "$1.loss.jsonl" "$2.loss.jsonl" <<'PY' >"$tmp/same-$3.log" 2>&1 \
+    && ok "$3: $(cat "$tmp/same-$3.log")" || { fail "$3: $(cat "$tmp/same-$3.log")"; }
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:3])
+worst = max(abs(x - y) for x, y in zip(a, b))
+print(f"eval loss equals the GLM-named twin's over {len(a)} sequences, worst difference {worst:.2e}")
+sys.exit(0 if len(a) == len(b) and worst < 1e-4 else 1)
+PY
+}
+
+same_loss "$tmp/ref/chatglm" "$tmp/ref/glm_rope2" chatglm
+eval_matches "$tmp/ref/glm_rope2" glm_rope2
+sed "s/ref\/glm/ref\/chatglm/; s/run-glm/run-chatglm/" "$tmp/glm.yaml" >"$tmp/chatglm.yaml"
+if "$bin" train --config "$tmp/chatglm.yaml" --no-progress >"$tmp/train-chatglm.log" 2>&1; then
+  ck="$tmp/run-chatglm/checkpoints/step-00000002"
+  grep -q '"model_type": "chatglm"' "$ck/config.json" && grep -q '"rope_ratio"' "$ck/config.json" \
+    && ok "chatglm: checkpoint keeps ChatGLM3's config keys" || fail "chatglm: checkpoint config.json lost ChatGLM3's keys"
+  "$py" -c "import sys; from safetensors import safe_open
+names = set().union(*(safe_open(f, 'pt').keys() for f in sys.argv[1:]))
+sys.exit(0 if 'transformer.encoder.layers.0.self_attention.query_key_value.weight' in names else 1)" "$ck"/*.safetensors \
+    && ok "chatglm: checkpoint keeps ChatGLM3's tensor names" || fail "chatglm: checkpoint lost ChatGLM3's tensor names"
+else
+  fail "chatglm: training from model.path failed"; tail -5 "$tmp/train-chatglm.log"
+fi
 
 [ "$fails" = 0 ] && echo "all Qwen2/GLM CLI checks passed" || { echo "$fails failed"; exit 1; }

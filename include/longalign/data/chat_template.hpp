@@ -23,6 +23,9 @@ struct Segment {
   Kind kind = Kind::text;
   std::string text;  // for text, and for piece (encoded as text when not in the vocabulary)
   bool target = false;
+  // A piece's other spelling, tried when `text` is not a piece: ChatGLM3's own tokenizer calls
+  // <sop> plain "sop", where the trained tokenizers register "<sop>".
+  std::string alt = "";
 };
 
 std::vector<Segment> render_template(const Conversation& conv, Template t);

@@ -37,6 +37,8 @@ struct PackOptions {
 void apply_data_config(const std::filesystem::path& yaml_file, PackOptions& opts);
 void apply_data_section(const YAML::Node& data, const std::filesystem::path& base, const std::string& where,
                         PackOptions& opts);
+// `text` as a double-quoted YAML scalar (paths may hold ": ", "#" or quotes).
+std::string yaml_quoted(const std::string& text);
 // The data section as it would be written in YAML (inputs with ratios, paths as given).
 std::string data_section_yaml(const PackOptions& opts, int indent);
 

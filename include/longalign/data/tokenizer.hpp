@@ -34,6 +34,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
 // tokenizer.json, else tokenizer.model.
 std::string tokenizer_file_name(const std::filesystem::path& tokenizer);
 
+// Copies the tokenizer into `dir` under tokenizer_file_name, with the tokenizer_config.json beside
+// it when there is one (it may add token ids, and names the chat template).
+void copy_tokenizer(const std::filesystem::path& tokenizer, const std::filesystem::path& dir);
+
 // The tokenizer in a pack or model directory: DIR/tokenizer.model, else DIR/tokenizer.json when
 // only that exists (DIR/tokenizer.model when neither does, for the error message).
 std::filesystem::path tokenizer_in(const std::filesystem::path& dir);

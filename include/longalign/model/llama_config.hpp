@@ -1,4 +1,4 @@
-// Llama-family architecture hyper-parameters (Llama, Mistral, Qwen2, GLM), read from a HF
+// Llama-family architecture hyper-parameters (Llama, Mistral, Qwen2, GLM, ChatGLM3), read from a HF
 // config.json (transformers v4 or v5 layout) or from a YAML `model:` section, and written back
 // as HF config.json of the same family.
 #pragma once
@@ -35,14 +35,17 @@ struct LlamaConfig {
   int64_t pad_token_id = -1;
   // The HF family the weights come from; it decides the bias layout, GLM's fused gate_up_proj
   // and partial interleaved rope, and which config.json a checkpoint is written back with.
-  std::string model_type = "llama";  // llama | mistral | qwen2 | glm
+  // chatglm is GLM stored under ChatGLM2/3's own tensor names and config.json keys
+  // (modeling_chatglm.py), with q, k and v fused; it is read and written back in that layout.
+  std::string model_type = "llama";  // llama | mistral | qwen2 | glm | chatglm
   bool qkv_bias = false;  // Qwen2, GLM, Llama attention_bias
   bool o_bias = false;    // Llama attention_bias only
   bool mlp_bias = false;  // Llama mlp_bias: gate, up and down
   double partial_rotary_factor = 1.0;  // GLM rotates only this share of each head
 
   int64_t resolved_head_dim() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
-  bool is_glm() const { return model_type == "glm"; }
+  bool is_glm() const { return model_type == "glm" || is_chatglm(); }
+  bool is_chatglm() const { return model_type == "chatglm"; }
   // The leading dims of each head that RoPE rotates; the rest pass through.
   int64_t rotary_dim() const { return int64_t(double(resolved_head_dim()) * partial_rotary_factor); }
   int64_t num_parameters() const;

@@ -12,7 +12,8 @@ namespace longalign::model {
 void init_weights(LlamaForCausalLMImpl& m, double std = 0.02, uint64_t seed = 0);
 
 // Copies every parameter from `dir` (any stored float dtype, converted; GLM's fused
-// mlp.gate_up_proj split into gate_proj and up_proj). A missing, mis-shaped or unused tensor is
+// mlp.gate_up_proj split into gate_proj and up_proj; a chatglm checkpoint read under ChatGLM3's
+// names, its query_key_value split into q, k and v). A missing, mis-shaped or unused tensor is
 // an error naming it; only rotary inv_freq buffers and a tied model's lm_head.weight may be extra.
 void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir);
 
@@ -20,7 +21,8 @@ void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir);
 // mis-shaped or unused tensor. Reads only the safetensors headers.
 void check_weight_shapes(const std::filesystem::path& dir, const LlamaConfig& c);
 
-// Named parameters in HF naming (GLM's gate and up re-fused), converted to `dtype` on the CPU.
+// Named parameters in the checkpoint's naming (GLM's gate and up re-fused; chatglm in ChatGLM3's
+// names with q, k and v re-fused), converted to `dtype` on the CPU.
 NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype);
 
 }  // namespace longalign::model
