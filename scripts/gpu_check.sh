@@ -3,6 +3,8 @@
 # skipped for lack of a GPU) and the GPU benchmarks. The machine has torch in /opt/torch/.venv,
 # nvcc, cmake and ninja but no package registry, so the Debian libraries come as .debs fetched
 # beforehand by scripts/fetch_debs.sh (carried as build/debs) and unpacked here with dpkg -x.
+# Carry build/deps too (scripts/setup.sh's static sentencepiece 0.2, ~4 MB): CMake prefers it, and
+# falls back to the unpacked Debian sentencepiece when it is absent.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -64,5 +66,18 @@ for strategy in naive sort pack; do
   "$bin" train --config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" \
     --set "data.tokenizer=$work/long.model" --set "data.strategy=$strategy" --set "data.units_per_step=$units" \
     --set "output.dir=$work/b1-$strategy" --no-progress 2>&1 | grep -E "steps|peak" || status=1
+done
+echo "== ~1.1B model at 64k, world size 1: ZeRO-3 (layers gathered, recomputed) and optimizer offload, beside the planner"
+scripts/launch.sh --nproc-per-node 1 --standalone -- "$bin" train --config configs/tiny_cpu.yaml \
+  --set "data.inputs=[$work/s.jsonl]" --set "data.tokenizer=$work/t.model" --set train.device=cuda --set train.dtype=bf16 \
+  --set train.max_steps=4 --set distributed.backend=nccl --set distributed.zero=3 --set "output.dir=$work/nccl3" \
+  --no-progress 2>&1 | tail -2 || status=1
+for mode in distributed.zero=3 distributed.offload_optimizer=true; do
+  echo "-- $mode"
+  "$bin" train --config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" \
+    --set "data.tokenizer=$work/long.model" --set "$mode" --dry-run | sed -n '/^ZeRO/,$p'
+  "$bin" train --config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" \
+    --set "data.tokenizer=$work/long.model" --set data.strategy=pack --set data.units_per_step=1 --set "$mode" \
+    --set "output.dir=$work/b1-${mode%%=*}" --no-progress 2>&1 | grep -E "steps|peak" || status=1
 done
 exit "${status:-0}"

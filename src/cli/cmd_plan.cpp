@@ -1,5 +1,6 @@
-// `longalign plan`: per-GPU memory of a training config at a world size and ZeRO stage, and
-// whether it fits a given GPU memory.
+// `longalign plan`: per-GPU memory of a training config at a world size for ZeRO stages 0-3,
+// with and without activation checkpointing, and whether it fits a given GPU memory; with the
+// optimizer offloaded, the host memory per node as well, checked against --host-memory.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,8 +18,8 @@ namespace {
 
 // "80GB", "24GiB", "80" (GB): a positive, finite size. Anything else is refused with the
 // forms that work, rather than surfacing a bare std::stod failure.
-double parse_bytes(const std::string& s) {
-  const std::string usage = "--gpu-memory " + s + " is not a memory size: use a positive number with GB, GiB, MB or TB, e.g. 80GB";
+double parse_bytes(const std::string& flag, const std::string& s) {
+  const std::string usage = flag + " " + s + " is not a memory size: use a positive number with GB, GiB, MB or TB, e.g. 80GB";
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
   if (end == s.c_str() || !std::isfinite(v)) throw UsageError(usage);
@@ -30,18 +31,18 @@ double parse_bytes(const std::string& s) {
   else if (unit == "TB") scale = 1e12;
   else if (unit == "MB" || unit == "M") scale = 1e6;
   if (scale == 0) throw UsageError(usage);
-  if (!(v > 0) || v * scale > 1e15) throw UsageError(out_of_range("--gpu-memory", s, "> 0 and <= 1000TB"));
+  if (!(v > 0) || v * scale > 1e15) throw UsageError(out_of_range(flag, s, "> 0 and <= 1000TB"));
   return v * scale;
 }
 
 }  // namespace
 
 void add_plan(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("plan", "Estimate per-GPU memory of a training config and say whether it fits");
+  auto* cmd = app.add_subcommand("plan", "Estimate per-GPU (and offloaded host) memory of a training config and say whether it fits");
   struct Flags {
-    std::string config, gpu_memory = "80GB";
+    std::string config, gpu_memory = "80GB", host_memory;
     std::vector<std::string> sets;
-    int world = 1;
+    int world = 1, gpus_per_node = 0;
     std::vector<int> zero;
   };
   auto f = std::make_shared<Flags>();
@@ -51,32 +52,40 @@ void add_plan(CLI::App& app, Action& action) {
       ->capture_default_str()
       ->check(int_range(1, kMaxRanks));
   cmd->add_option("--gpu-memory", f->gpu_memory, "Memory per GPU, e.g. 80GB, 141GB, 24GiB")->capture_default_str();
-  cmd->add_option("--zero", f->zero, "ZeRO stages to show (default: 0 1 2)")->check(int_range(0, 2));
-  cmd->footer("Example: longalign plan --config configs/llama7b_64k.yaml --world-size 8 --gpu-memory 80GB");
+  cmd->add_option("--zero", f->zero, "ZeRO stages to show (default: 0 1 2 3)")->check(int_range(0, 3));
+  cmd->add_option("--gpus-per-node", f->gpus_per_node,
+                  "Ranks sharing one host's memory, for the offloaded optimizer (default: min(world size, 8))")
+      ->check(int_range(1, kMaxRanks));
+  cmd->add_option("--host-memory", f->host_memory,
+                  "Host memory per node for the offloaded optimizer, e.g. 512GB (default: this machine's MemTotal)");
+  cmd->footer("Examples:\n  longalign plan --config configs/llama7b_64k.yaml --world-size 8 --gpu-memory 80GB\n"
+              "  longalign plan --config configs/llama7b_64k.yaml --set distributed.offload_optimizer=true --host-memory 256GB");
   cmd->callback([&action, f] {
     action = [f] {
-      const double gpu = parse_bytes(f->gpu_memory);
+      const double gpu = parse_bytes("--gpu-memory", f->gpu_memory);
+      train::MemoryLimits limits;
+      limits.gpu_bytes = gpu;
+      if (!f->host_memory.empty()) {
+        limits.host_bytes = parse_bytes("--host-memory", f->host_memory);
+        limits.host_source = "--host-memory";
+      }
       check_input_file(f->config, "--config");
       auto cfg = train::load_train_config(f->config, f->sets);
-      std::vector<int> stages = f->zero.empty() ? std::vector<int>{0, 1, 2} : f->zero;
-      const auto& d = cfg.data.plan;
-      train::MemoryInputs in;
-      in.tokens = d.strategy == data::Strategy::pack ? d.max_tokens : d.max_tokens * d.batch_size;
-      in.param_bytes = cfg.optim.dtype == "fp32" ? 4 : 2;
-      in.loss_chunk_tokens = cfg.optim.loss_chunk_tokens;
-      in.world_size = f->world;
+      const std::vector<int> stages = f->zero.empty() ? std::vector<int>{0, 1, 2, 3} : f->zero;
+      train::MemoryInputs in = train::memory_inputs(cfg, f->world, f->gpus_per_node);
+      // Host memory matters only when the optimizer lives there; read this machine's only then,
+      // and say so, since a plan made on a login node describes that node rather than the GPU node.
+      if (in.offload_optimizer && f->host_memory.empty()) {
+        limits.host_bytes = train::host_memory_total();
+        if (limits.host_bytes <= 0)
+          throw UsageError("the optimizer is offloaded and this machine's memory could not be read from /proc/meminfo: "
+                           "give the host memory per node with --host-memory, e.g. --host-memory 512GB");
+        limits.host_source = "this machine's MemTotal; --host-memory to plan for another";
+      }
       std::printf("%s: %.2f B parameters, %lld tokens per micro-step, %s weights, world size %d, %.0f GB per GPU\n",
                   f->config.c_str(), cfg.model.arch.num_parameters() / 1e9, (long long)in.tokens,
                   in.param_bytes == 2 ? "bf16" : "fp32", f->world, gpu / 1e9);
-      for (int ckpt : {1, 0}) {
-        in.checkpointing = ckpt == 1;
-        for (int z : stages) {
-          in.zero_stage = z;
-          auto e = train::estimate_memory(cfg.model.arch, in);
-          std::printf("\nZeRO-%d, activation checkpointing %s: %.1f GB -> %s\n%s", z, ckpt ? "on" : "off", e.total() / 1e9,
-                      e.total() <= gpu ? "fits" : "does NOT fit", e.table().c_str());
-        }
-      }
+      std::printf("%s", train::memory_plan(cfg.model.arch, in, stages, {true, false}, limits).c_str());
       return 0;
     };
   });

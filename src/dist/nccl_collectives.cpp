@@ -51,19 +51,36 @@ class NcclCollectives final : public train::Collectives {
     o.rootRank = root;
     run(t, [&](std::vector<at::Tensor>& v) { return pg_->broadcast(v, o); });
   }
+  void all_gather(at::Tensor& full, const at::Tensor& shard) override {
+    at::Tensor out = full.is_cuda() && full.is_contiguous() ? full : at::empty_like(full, full.options().device(device_));
+    at::Tensor in = shard.to(device_).contiguous();
+    wait([&] { return pg_->_allgather_base(out, in); });
+    if (!out.is_same(full)) full.copy_(out);
+  }
+  void reduce_scatter_sum(at::Tensor& shard, const at::Tensor& full) override {
+    at::Tensor out = shard.is_cuda() && shard.is_contiguous() ? shard : at::empty_like(shard, shard.options().device(device_));
+    at::Tensor in = full.to(device_).contiguous();
+    wait([&] { return pg_->_reduce_scatter_base(out, in); });
+    if (!out.is_same(shard)) shard.copy_(out);
+  }
   void barrier() override { pg_->barrier()->wait(); }
 
  private:
   template <typename F>
   void run(at::Tensor& t, F&& op) {
     std::vector<at::Tensor> v = {t.is_cuda() ? t.contiguous() : t.to(device_)};
+    wait([&] { return op(v); });
+    if (!v[0].is_same(t)) t.copy_(v[0]);
+  }
+
+  template <typename F>
+  void wait(F&& launch) {
     try {
-      op(v)->wait();
+      launch()->wait();
     } catch (const c10::Error& e) {
       throw RuntimeError("rank " + std::to_string(rank_) + ": NCCL collective failed or timed out: " +
                          std::string(e.what()).substr(0, 300));
     }
-    if (!v[0].is_same(t)) t.copy_(v[0]);
   }
 
   void init(const c10::intrusive_ptr<c10d::Store>& store, int local_rank) {

@@ -83,6 +83,42 @@ class StoreCollectives final : public train::Collectives {
     });
   }
 
+  void all_gather(at::Tensor& full, const at::Tensor& shard) override {
+    const std::string op = prefix_ + "ag/" + std::to_string(seq_++);
+    guarded(op, [&] {
+      at::Tensor c = shard.detach().to(at::kCPU).contiguous().view(-1);
+      if (full.numel() != c.numel() * world_) throw RuntimeError("all_gather: the output is not world x the shard");
+      put(op + "/" + std::to_string(rank_), c);
+      at::Tensor flat = full.view(-1);
+      for (int r = 0; r < world_; ++r)
+        flat.narrow(0, r * c.numel(), c.numel()).copy_(r == rank_ ? c : take(op + "/" + std::to_string(r), c, r));
+      finish(op, world_, -1, c);
+    });
+  }
+
+  // Each rank publishes slice s of its buffer under key op/rank/s and reads slice `rank_` of
+  // everyone's: world x shard traffic per rank, summed in rank order like all_reduce_sum.
+  void reduce_scatter_sum(at::Tensor& shard, const at::Tensor& full) override {
+    const std::string op = prefix_ + "rs/" + std::to_string(seq_++);
+    guarded(op, [&] {
+      at::Tensor c = full.detach().to(at::kCPU).contiguous().view(-1);
+      const int64_t n = shard.numel();
+      if (c.numel() != n * world_) throw RuntimeError("reduce_scatter: the input is not world x the shard");
+      for (int s = 0; s < world_; ++s)
+        if (s != rank_) put(op + "/" + std::to_string(rank_) + "/" + std::to_string(s), c.narrow(0, s * n, n));
+      at::Tensor sum;
+      for (int r = 0; r < world_; ++r) {
+        at::Tensor part = r == rank_ ? c.narrow(0, r * n, n).clone()
+                                     : take(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n), r);
+        sum = r == 0 ? part : sum.add_(part);
+      }
+      shard.view(-1).copy_(sum);
+      // Each reader deletes what it read: no rank needs another's slice for it.
+      for (int r = 0; r < world_; ++r)
+        if (r != rank_) remove(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n));
+    });
+  }
+
   void barrier() override {
     const std::string op = prefix_ + "barrier/" + std::to_string(seq_++);
     guarded(op, [&] {

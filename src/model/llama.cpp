@@ -81,13 +81,18 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config_(c), i
 at::Tensor LlamaForCausalLMImpl::hidden_states(const PackedInput& in, const AttentionFn& attention,
                                                const LayerRunner& run_layer) {
   at::Tensor h = model->embed_tokens(in.input_ids);
-  auto [cos, sin] = rope_cos_sin(inv_freq_, in.position_ids, h.scalar_type(), config_.is_glm());
-  LayerContext ctx{cos, sin, in.cu_seqlens, in.max_seqlen, attention};
+  const LayerContext ctx = layer_context(in, h.scalar_type(), attention);
   for (const auto& m : *model->layers) {
     auto& layer = *m->as<LlamaDecoderLayerImpl>();
     h = run_layer ? run_layer(layer, h, ctx) : layer.forward(h, ctx);
   }
   return model->norm(h);
+}
+
+LayerContext LlamaForCausalLMImpl::layer_context(const PackedInput& in, at::ScalarType dtype,
+                                                 const AttentionFn& attention) const {
+  auto [cos, sin] = rope_cos_sin(inv_freq_, in.position_ids, dtype, config_.is_glm());
+  return {cos, sin, in.cu_seqlens, in.max_seqlen, attention};
 }
 
 at::Tensor LlamaForCausalLMImpl::lm_head_weight() {

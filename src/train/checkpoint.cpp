@@ -15,6 +15,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/data/tokenizer.hpp"
+#include "longalign/model/safetensors_shard_writer.hpp"
 #include "longalign/model/weights.hpp"
 
 namespace fs = std::filesystem;
@@ -40,9 +41,10 @@ std::string dtype_name(at::ScalarType t) {
 
 }  // namespace
 
-fs::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMImpl& m, const AdamW& opt,
+fs::path save_checkpoint(const CheckpointPaths& where, const model::LlamaConfig& arch, ParallelModel& pm,
                          const TrainerState& st, const std::string& config_yaml, at::ScalarType save_dtype,
                          uint64_t max_shard_bytes, int64_t keep_last, Collectives* comm) {
+  const AdamW& opt = pm.optimizer();
   char name[32];
   std::snprintf(name, sizeof name, "step-%08lld", static_cast<long long>(st.step));
   fs::path final_dir = where.run_dir / "checkpoints" / name;
@@ -63,10 +65,15 @@ fs::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMIm
   } else if (rank == 0) {
     model::write_safetensors(staging / "optimizer.safetensors", opt.state());
   }
+  {
+    std::optional<model::SafetensorsShardWriter> weights;
+    if (rank == 0) weights.emplace(staging, max_shard_bytes);
+    pm.emit_weights(save_dtype, [&](const std::string& name, const at::Tensor& t) { weights->add(name, t); });
+    if (weights) weights->close();
+  }
   if (comm) comm->barrier();
   if (rank == 0) {
-    write_file_atomic(staging / "config.json", model::to_hf_config_json(m.config(), dtype_name(save_dtype)));
-    model::write_sharded_safetensors(staging, model::hf_state(m, save_dtype), max_shard_bytes);
+    write_file_atomic(staging / "config.json", model::to_hf_config_json(arch, dtype_name(save_dtype)));
     nlohmann::json js = {{"step", st.step},
                          {"bad_steps", st.bad_steps},
                          {"skipped_total", st.skipped_total},
@@ -97,8 +104,7 @@ std::optional<fs::path> resolve_checkpoint(const fs::path& run_dir, const std::s
   return all.back();
 }
 
-TrainerState load_checkpoint(const fs::path& dir, model::LlamaForCausalLMImpl& m, AdamW& opt) {
-  model::load_hf_weights(m, dir);
+void load_optimizer_state(const fs::path& dir, AdamW& opt) {
   std::vector<std::unique_ptr<model::SafetensorsFile>> files;
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string n = e.path().filename().string();
@@ -109,7 +115,6 @@ TrainerState load_checkpoint(const fs::path& dir, model::LlamaForCausalLMImpl& m
   std::vector<const model::SafetensorsFile*> views;
   for (const auto& f : files) views.push_back(f.get());
   opt.load_state(views);
-  return read_trainer_state(dir);
 }
 
 TrainerState read_trainer_state(const fs::path& dir) {

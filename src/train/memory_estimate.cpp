@@ -1,40 +1,241 @@
-// Memory model. Weights in param_bytes; the low-precision .grad of one micro-step plus the fp32
-// gradient accumulator; fp32 master + two Adam moments (master aliases the weights in fp32).
-// Activations per token and layer, in the weight dtype: what autograd keeps for RMSNorm (plus
-// its fp32 upcast), q/k/v, attention output, the SwiGLU intermediates and residuals.
+// Memory model, per rank. Weights in param_bytes; the low-precision .grad of one micro-step plus
+// the fp32 gradient accumulator; fp32 master + two Adam moments (master aliases the weights in
+// fp32). Activations per token and layer, in the weight dtype: what autograd keeps for RMSNorm
+// (plus its fp32 upcast), q/k/v, attention output, the SwiGLU intermediates and residuals.
+//
+// ZeRO-3 follows the trainer's sharded model: parameters in groups (the embedding, each decoder
+// layer, the head = final norm + LM head, whose LM head is the embedding group when tied), each
+// group flattened and split evenly over the ranks (padded to a multiple of W). A rank keeps its
+// shards of the weights, of the fp32 gradient accumulator and (unless offloaded) of the fp32
+// master and the moments; full groups exist only while gathered or while their gradients are
+// being reduce-scattered. Offload moves master, moments and accumulators to host memory.
+// The gather and reduce-scatter schedule modelled here is src/train/sharded_model.cpp's (what is
+// prefetched when, how many reduce-scatters in flight): a change there belongs here too.
 #include "longalign/train/memory_estimate.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "longalign/core/error.hpp"
+#include "longalign/train/train_config.hpp"
 
 namespace longalign::train {
+namespace {
+
+constexpr double kGiB = double(1 << 30);
+
+// Parameter counts of the ZeRO-3 groups.
+struct Groups {
+  int64_t embed = 0, layer = 0, head = 0;  // head: final norm, plus the LM head when untied
+  int64_t layers = 0;
+  bool tied = false;
+};
+
+Groups groups_of(const model::LlamaConfig& c) {
+  Groups g;
+  const int64_t vh = c.vocab_size * c.hidden_size;
+  g.tied = c.tie_word_embeddings;
+  g.embed = vh;
+  g.head = c.hidden_size + (g.tied ? 0 : vh);
+  g.layers = c.num_hidden_layers;
+  // What is left of num_parameters() once the embedding and head are taken out: one formula for
+  // the parameter count, so biases and fused projections cannot be counted differently here.
+  g.layer = (c.num_parameters() - g.embed - g.head) / g.layers;
+  return g;
+}
+
+// A group's shard on one rank: the flat group padded to a multiple of W, split evenly.
+int64_t shard(int64_t n, int64_t w) { return (n + w - 1) / w; }
+int64_t padded(int64_t n, int64_t w) { return shard(n, w) * w; }
+
+}  // namespace
 
 MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& in) {
+  if (in.zero_stage < 0 || in.zero_stage > 3)
+    throw UsageError("ZeRO stage " + std::to_string(in.zero_stage) + " does not exist: 0, 1, 2 or 3");
+  if (in.world_size < 1) throw UsageError("world size must be at least 1");
   const double n = double(c.num_parameters()), pb = double(in.param_bytes), w = double(in.world_size);
   const double kv = double(c.num_key_value_heads * c.resolved_head_dim());
   const double h = double(c.hidden_size), inter = double(c.intermediate_size), t = double(in.tokens);
+  const bool z3 = in.zero_stage == 3;
   MemoryEstimate e;
-  e.weights = n * pb;
-  const double grad_acc = n * 4.0 / (in.zero_stage >= 2 ? w : 1.0);
-  e.grads = n * pb + grad_acc;
-  const double master = in.param_bytes == 4 ? 0.0 : n * 4.0;
-  e.optimizer = (master + n * 8.0) / (in.zero_stage >= 1 ? w : 1.0);
+  e.offload = in.offload_optimizer;
+  e.ranks_per_node = std::max(1, std::min(in.gpus_per_node, in.world_size));
+  if (z3 && !in.checkpointing)
+    e.invalid = "ZeRO-3 recomputes each layer in backward (gathering it again), so it always trains as with activation checkpointing on";
+
+  // Parameters a rank owns: everything below ZeRO-3; its shard of each group at ZeRO-3.
+  const Groups g = groups_of(c);
+  const int64_t wi = in.world_size;
+  const double owned = z3 ? double(shard(g.embed, wi) + g.layers * shard(g.layer, wi) + shard(g.head, wi)) : n;
+
+  if (z3) {
+    // Gathered buffers hold the padded group (shard x W). What is live at once: the embedding and
+    // the first layer (prefetched); a layer and the next one (forward) or the previous one
+    // (backward); the head with the last layer prefetched for backward, plus the embedding when
+    // tied (it is the LM head).
+    const double emb = double(padded(g.embed, wi)), lay = double(padded(g.layer, wi)), head = double(padded(g.head, wi));
+    const double at_head = head + (g.tied ? emb : 0.0) + lay;
+    e.weights_gathered = pb * std::max({g.layers >= 2 ? 2.0 * lay : 0.0, emb + lay, at_head});
+    e.weights = owned * pb + e.weights_gathered;
+    // Backward: one group's low-precision gradients (at the head: the head's, plus the
+    // embedding's when tied), flattened into an fp32 buffer of the padded group. make_room() keeps
+    // at most one reduce-scatter in flight while the next buffer is made, so two flat buffers
+    // coexist, and each in-flight job holds an fp32 output of one shard. They are on
+    // the GPU with or without offload: NCCL reduces there.
+    const double lowp = double(std::max(g.layer, g.head + (g.tied ? g.embed : 0)));
+    const int64_t big = std::max({g.layer, g.embed, g.head});
+    e.grad_buffers = lowp * pb + 2.0 * double(padded(big, wi)) * 4.0 + 1.0 * double(shard(big, wi)) * 4.0;
+  } else {
+    e.weights = n * pb;
+    e.grad_buffers = n * pb;  // the whole low-precision .grad of a micro-step
+  }
+  e.grads = e.grad_buffers;
+
+  // fp32 state: master (none for fp32 weights on the GPU, which are their own master; offloaded,
+  // the CPU update needs an fp32 copy of its own), two moments, the gradient accumulator.
+  const double opt_div = z3 ? 1.0 : (in.zero_stage >= 1 ? w : 1.0);
+  const double acc_div = z3 ? 1.0 : (in.zero_stage >= 2 ? w : 1.0);
+  const double master = (in.param_bytes == 4 && !in.offload_optimizer) ? 0.0 : owned * 4.0 / opt_div;
+  const double moments = owned * 8.0 / opt_div;
+  const double grad_acc = owned * 4.0 / acc_div;
+  if (in.offload_optimizer) {
+    e.host_master = master;
+    e.host_moments = moments;
+    e.host_grad_acc = grad_acc;
+    e.host_overhead = in.host_overhead_per_rank;
+  } else {
+    e.grads += grad_acc;
+    e.optimizer = master + moments;
+  }
+
   const double per_token_layer = pb * (10 * h + 2 * kv + 4 * inter) + 4.0 * 2 * h;
   const double full_layer = t * per_token_layer;
-  e.activations = in.checkpointing ? double(c.num_hidden_layers) * t * h * pb + full_layer
-                                   : double(c.num_hidden_layers) * full_layer;
+  // Checkpointed: every layer's input is kept, and one layer's activations exist while it is
+  // recomputed for its backward. ZeRO-3 always runs that way.
+  e.activations = (in.checkpointing || z3) ? double(c.num_hidden_layers) * t * h * pb + full_layer
+                                           : double(c.num_hidden_layers) * full_layer;
   e.logits = 2.0 * double(in.loss_chunk_tokens) * double(c.vocab_size) * 4.0;  // logits + softmax grad, fp32
-  e.workspace = 1.5 * (1 << 30) + t * h * pb * 4;  // CUDA context, allocator slack, embedding/norm outputs
+  e.workspace = 1.5 * kGiB + t * h * pb * 4;  // CUDA context, allocator slack, embedding/norm outputs
   return e;
 }
 
 std::string MemoryEstimate::table() const {
-  char buf[512];
-  const double g = 1 << 30;
+  char buf[1024];
+  std::string s;
+  if (weights_gathered > 0)
+    std::snprintf(buf, sizeof buf, "  weights      %8.2f GiB  (shard %.2f + gathered %.2f)\n", weights / kGiB,
+                  (weights - weights_gathered) / kGiB, weights_gathered / kGiB);
+  else
+    std::snprintf(buf, sizeof buf, "  weights      %8.2f GiB\n", weights / kGiB);
+  s += buf;
   std::snprintf(buf, sizeof buf,
-                "  weights      %8.2f GiB\n  gradients    %8.2f GiB\n  optimizer    %8.2f GiB\n"
+                "  gradients    %8.2f GiB\n  optimizer    %8.2f GiB\n"
                 "  activations  %8.2f GiB\n  logits chunk %8.2f GiB\n  workspace    %8.2f GiB\n  total        %8.2f GiB\n",
-                weights / g, grads / g, optimizer / g, activations / g, logits / g, workspace / g, total() / g);
-  return buf;
+                grads / kGiB, optimizer / kGiB, activations / kGiB, logits / kGiB, workspace / kGiB, total() / kGiB);
+  s += buf;
+  if (offload) {
+    std::snprintf(buf, sizeof buf,
+                  "  host memory (optimizer offloaded):\n    fp32 master       %8.2f GiB\n"
+                  "    Adam moments      %8.2f GiB\n    grad accumulator  %8.2f GiB\n"
+                  "    process, staging  %8.2f GiB\n    per rank          %8.2f GiB\n",
+                  host_master / kGiB, host_moments / kGiB, host_grad_acc / kGiB, host_overhead / kGiB, host_per_rank() / kGiB);
+    s += buf;
+    const std::string per_node = "per node, " + std::to_string(ranks_per_node) + (ranks_per_node == 1 ? " rank" : " ranks");
+    std::snprintf(buf, sizeof buf, "    %-18s%8.2f GiB\n", per_node.c_str(), host_per_node() / kGiB);
+    s += buf;
+  }
+  return s;
+}
+
+std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits) {
+  char buf[256];
+  std::string shortfall;
+  if (limits.gpu_bytes > 0 && e.total() > limits.gpu_bytes) {
+    std::snprintf(buf, sizeof buf, "GPU memory %.1f GB > %.1f GB", e.total() / 1e9, limits.gpu_bytes / 1e9);
+    shortfall = buf;
+  }
+  if (e.offload && limits.host_bytes > 0 && e.host_per_node() > limits.host_bytes) {
+    std::snprintf(buf, sizeof buf, "host memory %.1f GB per node > %.1f GB", e.host_per_node() / 1e9,
+                  limits.host_bytes / 1e9);
+    shortfall += (shortfall.empty() ? "" : "; ") + std::string(buf);
+  }
+  if (!shortfall.empty()) return "does NOT fit: " + shortfall;
+  if (limits.gpu_bytes <= 0) return e.offload && limits.host_bytes > 0 ? "host memory suffices (GPU memory not known)" : "";
+  if (e.offload && limits.host_bytes <= 0) return "fits the GPU (host memory not known)";
+  return "fits";
+}
+
+std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const std::vector<int>& stages,
+                        const std::vector<bool>& checkpointing, const MemoryLimits& limits) {
+  std::string s;
+  char buf[512];
+  if (in.offload_optimizer) {
+    const int per_node = std::max(1, std::min(in.gpus_per_node, in.world_size));
+    if (limits.host_bytes > 0)
+      std::snprintf(buf, sizeof buf,
+                    "optimizer offloaded: fp32 master, Adam moments and gradient accumulators in host memory; "
+                    "%d rank%s per node, host memory %.1f GB per node (%s)\n",
+                    per_node, per_node == 1 ? "" : "s", limits.host_bytes / 1e9, limits.host_source.c_str());
+    else
+      std::snprintf(buf, sizeof buf,
+                    "optimizer offloaded: fp32 master, Adam moments and gradient accumulators in host memory; "
+                    "%d rank%s per node, host memory not known\n",
+                    per_node, per_node == 1 ? "" : "s");
+    s += buf;
+  }
+  for (bool ckpt : checkpointing) {
+    in.checkpointing = ckpt;
+    for (int z : stages) {
+      in.zero_stage = z;
+      const MemoryEstimate e = estimate_memory(arch, in);
+      const char* onoff = ckpt ? "on" : "off";
+      if (!e.invalid.empty()) {
+        std::snprintf(buf, sizeof buf, "\nZeRO-%d, activation checkpointing %s: not possible: %s\n", z, onoff,
+                      e.invalid.c_str());
+        s += buf;
+        continue;
+      }
+      const std::string verdict = fit_verdict(e, limits);
+      if (e.offload)
+        std::snprintf(buf, sizeof buf, "\nZeRO-%d, activation checkpointing %s: %.1f GB per GPU, %.1f GB host per node%s%s\n",
+                      z, onoff, e.total() / 1e9, e.host_per_node() / 1e9, verdict.empty() ? "" : " -> ", verdict.c_str());
+      else
+        std::snprintf(buf, sizeof buf, "\nZeRO-%d, activation checkpointing %s: %.1f GB%s%s\n", z, onoff,
+                      e.total() / 1e9, verdict.empty() ? "" : " -> ", verdict.c_str());
+      s += buf;
+      s += e.table();
+    }
+  }
+  return s;
+}
+
+MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_node) {
+  const auto& d = cfg.data.plan;
+  MemoryInputs in;
+  in.tokens = d.strategy == data::Strategy::pack ? d.max_tokens : d.max_tokens * d.batch_size;
+  in.param_bytes = cfg.optim.dtype == "fp32" ? 4 : 2;
+  in.loss_chunk_tokens = cfg.optim.loss_chunk_tokens;
+  in.checkpointing = cfg.optim.activation_checkpointing;
+  in.world_size = world_size;
+  in.zero_stage = cfg.distributed.zero;
+  in.offload_optimizer = cfg.distributed.offload_optimizer;
+  in.gpus_per_node = gpus_per_node > 0 ? gpus_per_node : std::min(world_size, 8);
+  return in;
+}
+
+double host_memory_total() {
+  std::ifstream f("/proc/meminfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ls(line);
+    std::string key, unit;
+    double kb = 0;
+    if (ls >> key >> kb >> unit && key == "MemTotal:") return unit == "kB" ? kb * 1024.0 : 0.0;
+  }
+  return 0;
 }
 
 }  // namespace longalign::train

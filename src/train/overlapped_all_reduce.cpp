@@ -51,7 +51,7 @@ void OverlappedAllReduce::on_grad(size_t k, const at::Tensor& g) {
   std::lock_guard lk(mu_);
   if (!armed_) return;
   torch::NoGradGuard ng;
-  opt_.grad_accumulator(k).add_(g.detach().to(torch::kFloat));
+  opt_.grad_accumulator(k).add_(g.detach().to(opt_.grad_accumulator(k).device(), torch::kFloat));
   if (--missing_[bucket_of_[k]] == 0) launch_ready();
 }
 

@@ -321,7 +321,8 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   Section output = {{"dir", path(c, cfg.output.dir, base)},
                     {"log_every", integer(c, cfg.output.log_every, 1, kMaxSteps)},
                     {"tensorboard", boolean(c, cfg.output.tensorboard)}};
-  Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 2)},
+  Section distributed = {{"zero", integer(c, cfg.distributed.zero, 0, 3)},
+                         {"offload_optimizer", boolean(c, cfg.distributed.offload_optimizer)},
                          {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)},
                          {"backend", choice(c, cfg.distributed.backend, {"auto", "nccl", "store"})},
                          {"bucket_mb", number(c, cfg.distributed.bucket_mb, 0, 1e6, true)}};
@@ -399,7 +400,8 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n";
   s << "output:\n  dir: " << data::yaml_quoted(fs::absolute(c.output.dir).lexically_normal().string()) << "\n  log_every: " << c.output.log_every
     << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
-  s << "distributed:\n  zero: " << c.distributed.zero << "\n  timeout_s: " << c.distributed.timeout_s
+  s << "distributed:\n  zero: " << c.distributed.zero
+    << "\n  offload_optimizer: " << (c.distributed.offload_optimizer ? "true" : "false") << "\n  timeout_s: " << c.distributed.timeout_s
     << "\n  backend: " << c.distributed.backend << "\n  bucket_mb: " << c.distributed.bucket_mb << "\n";
   return s.str();
 }

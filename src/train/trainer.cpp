@@ -1,6 +1,6 @@
-// The training loop. One optimizer step = one plan step: its units run as micro-steps on this
-// process (data parallelism splits them across ranks later); each unit's loss already carries
-// the epoch-normalized weights, so summing micro-step losses gives the step loss directly.
+// The training run: data (packed or cached), resume checks, the single-device model, the
+// parallelism pass (parallelize.hpp), then the loop of step functions (train_step.hpp) with
+// metrics, checkpoints, non-finite-step handling and graceful SIGINT/SIGTERM.
 #include "longalign/train/trainer.hpp"
 
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -18,19 +18,16 @@
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/rng.hpp"
-#include "longalign/data/batch.hpp"
-#include "longalign/data/batch_tensors.hpp"
 #include "longalign/data/pack_reader.hpp"
 #include "longalign/data/tokenizer.hpp"
 #include "longalign/model/weights.hpp"
-#include "longalign/ops/activation_checkpoint.hpp"
-#include "longalign/ops/lm_loss.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 #include "longalign/train/checkpoint.hpp"
 #include "longalign/train/lr_schedule.hpp"
 #include "longalign/train/memory_estimate.hpp"
 #include "longalign/train/metrics.hpp"
-#include "longalign/train/overlapped_all_reduce.hpp"
+#include "longalign/train/parallelize.hpp"
+#include "longalign/train/train_step.hpp"
 
 namespace fs = std::filesystem;
 
@@ -100,6 +97,64 @@ void check_resume(const fs::path& dir, const TrainerState& saved, int64_t total,
               std::to_string(total) + ", so the learning-rate schedule now spans " + std::to_string(total));
 }
 
+// The run's data, packed (by rank 0) or cached, opened and verified; `arch`'s vocabulary is
+// filled from the tokenizer when the config leaves it open.
+struct RunData {
+  fs::path pack_dir;
+  data::Plan plan;
+  std::optional<data::TokenDataset> ds;
+  std::string plan_crc, data_crc;
+};
+
+RunData load_run_data(const TrainConfig& cfg, Collectives* comm, model::LlamaConfig& arch) {
+  const int rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
+  const bool lead = rank == 0;
+  RunData rd;
+  // Checked by every rank before any collective, so that all of them refuse alike.
+  const int units = cfg.data.tokenize.inputs.empty() ? data::load_plan(cfg.data.output / "plan.json").options.units_per_step
+                                                     : cfg.data.plan.units_per_step;
+  if (units % world != 0)
+    throw UsageError("world size " + std::to_string(world) + " does not divide the plan's " + std::to_string(units) +
+                     " units per step; set data.units_per_step to a multiple of the world size");
+  if (lead) rd.pack_dir = prepare_data(cfg);  // one rank packs; the others wait and read it
+  if (comm) comm->barrier();
+  if (!lead) rd.pack_dir = pack_dir_for(cfg);
+  data::Pack pack = data::open_pack(rd.pack_dir, cfg.data.verify);
+  rd.ds.emplace(std::move(pack.dataset));
+  rd.plan = std::move(pack.plan);
+  rd.plan_crc = data::recorded_crc(rd.pack_dir, "plan.json");
+  rd.data_crc = data::recorded_crc(rd.pack_dir, "tokens.bin");
+  if (lead && world > 1 && rd.plan.options.strategy == data::Strategy::sort && rd.plan.options.world_size != world)
+    log::warn("this sorted-batching plan was not made for " + std::to_string(world) +
+              " ranks, so ranks get micro-batches of unrelated lengths and wait on each other; "
+              "set data.world_size: " + std::to_string(world) + " (pack --world-size) to balance them");
+  if (arch.vocab_size == 0) arch.vocab_size = rd.ds->info().vocab_size;
+  if (rd.ds->info().vocab_size > arch.vocab_size)
+    throw UsageError("the dataset's tokenizer has " + std::to_string(rd.ds->info().vocab_size) +
+                     " tokens but the model's vocab_size is " + std::to_string(arch.vocab_size));
+  return rd;
+}
+
+ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::ScalarType dtype) {
+  const auto& op = cfg.optim;
+  ParallelOptions po;
+  po.zero = cfg.distributed.zero;
+  po.offload_optimizer = cfg.distributed.offload_optimizer;
+  po.bucket_mb = cfg.distributed.bucket_mb;
+  po.device = device;
+  po.dtype = dtype;
+  po.adam = {op.beta1, op.beta2, op.eps, op.weight_decay};
+  po.activation_checkpointing = op.activation_checkpointing;
+  po.loss_chunk_tokens = op.loss_chunk_tokens;
+  const auto backend = ops::parse_attention_backend(cfg.attention_backend);
+  const bool deterministic = cfg.attention_deterministic;
+  po.attention = [backend, deterministic](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                          const at::Tensor& cu, int64_t max_len, double scale) {
+    return ops::varlen_attention(q, k, v, cu, max_len, scale, backend, deterministic);
+  };
+  return po;
+}
+
 }  // namespace
 
 bool cuda_available() { return torch::cuda::is_available(); }
@@ -109,6 +164,9 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   Collectives* comm = req.comm.get();
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
   const bool lead = rank == 0;  // writes metrics, logs progress, owns the run directory
+  if (lead && cfg.distributed.zero == 3 && !op.activation_checkpointing)
+    log::warn("distributed.zero: 3 recomputes each layer in backward (its weights are gathered again then), so "
+              "training runs with activation checkpointing although train.activation_checkpointing is false");
   if (!req.dry_run) {
     check_inputs_exist(cfg);
     check_writable_parent(cfg.output.dir / "x");
@@ -121,42 +179,18 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   const torch::Device device = use_cuda && cuda_ok ? torch::kCUDA : torch::kCPU;
   const bool bf16 = op.dtype == "bf16" || (op.dtype == "auto" && use_cuda);
   const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat;
-  const auto backend = ops::parse_attention_backend(cfg.attention_backend);
+  ops::parse_attention_backend(cfg.attention_backend);  // refused before any packing
 
   model::LlamaConfig arch = cfg.model.arch;
   std::optional<fs::path> resume_dir;
   if (!req.resume.empty()) resume_dir = resolve_checkpoint(cfg.output.dir, req.resume);
   // Weights that cannot fit the config are reported before any packing or training.
   if (!cfg.model.path.empty() && !req.dry_run) model::check_weight_shapes(cfg.model.path, arch);
-  fs::path pack_dir;
-  data::Plan plan;
-  std::optional<data::TokenDataset> ds;
-  std::string plan_crc, data_crc;
-  if (!req.dry_run) {
-    // Checked by every rank before any collective, so that all of them refuse alike.
-    const int units = cfg.data.tokenize.inputs.empty() ? data::load_plan(cfg.data.output / "plan.json").options.units_per_step
-                                                       : cfg.data.plan.units_per_step;
-    if (units % world != 0)
-      throw UsageError("world size " + std::to_string(world) + " does not divide the plan's " + std::to_string(units) +
-                       " units per step; set data.units_per_step to a multiple of the world size");
-    if (lead) pack_dir = prepare_data(cfg);  // one rank packs; the others wait and read it
-    if (comm) comm->barrier();
-    if (!lead) pack_dir = pack_dir_for(cfg);
-    data::Pack pack = data::open_pack(pack_dir, cfg.data.verify);
-    ds.emplace(std::move(pack.dataset));
-    plan = std::move(pack.plan);
-    plan_crc = data::recorded_crc(pack_dir, "plan.json");
-    data_crc = data::recorded_crc(pack_dir, "tokens.bin");
-    if (lead && world > 1 && plan.options.strategy == data::Strategy::sort && plan.options.world_size != world)
-      log::warn("this sorted-batching plan was not made for " + std::to_string(world) +
-                " ranks, so ranks get micro-batches of unrelated lengths and wait on each other; "
-                "set data.world_size: " + std::to_string(world) + " (pack --world-size) to balance them");
-
-    if (arch.vocab_size == 0) arch.vocab_size = ds->info().vocab_size;
-    if (ds->info().vocab_size > arch.vocab_size)
-      throw UsageError("the dataset's tokenizer has " + std::to_string(ds->info().vocab_size) +
-                       " tokens but the model's vocab_size is " + std::to_string(arch.vocab_size));
-  }
+  RunData rd;
+  if (!req.dry_run) rd = load_run_data(cfg, comm, arch);
+  const data::Plan& plan = rd.plan;
+  const fs::path& pack_dir = rd.pack_dir;
+  const std::string &plan_crc = rd.plan_crc, &data_crc = rd.data_crc;
   if (arch.vocab_size == 0) arch.vocab_size = 32000;  // dry run of a scratch model before packing
   arch.validate(cfg.source);
   if (resume_dir) model::check_weight_shapes(*resume_dir, arch);
@@ -167,18 +201,15 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   LrSchedule sched{op.schedule, op.lr, op.min_lr_ratio, int64_t(std::ceil(op.warmup_ratio * double(total))), total};
 
   if (req.dry_run) {
-    MemoryInputs mi;
-    mi.tokens = cfg.data.plan.strategy == data::Strategy::pack ? cfg.data.plan.max_tokens
-                                                                : cfg.data.plan.max_tokens * cfg.data.plan.batch_size;
-    mi.checkpointing = op.activation_checkpointing;
+    MemoryInputs mi = memory_inputs(cfg, world);
     mi.param_bytes = bf16 ? 2 : 4;
-    mi.loss_chunk_tokens = op.loss_chunk_tokens;
     std::printf("# resolved configuration\n%s\n", to_yaml(cfg).c_str());
     std::printf("parameters: %lld (%.2f B)\n", (long long)arch.num_parameters(), arch.num_parameters() / 1e9);
     std::printf("device: %s, dtype: %s, steps: %lld\n", use_cuda ? "cuda" : "cpu", bf16 ? "bf16" : "fp32",
                 (long long)total);
-    std::printf("estimated memory per GPU (%lld tokens per micro-step, world size 1, no sharding):\n%s",
-                (long long)mi.tokens, estimate_memory(arch, mi).table().c_str());
+    const MemoryLimits limits{0, mi.offload_optimizer ? host_memory_total() : 0, "this machine's MemTotal"};
+    std::printf("estimated memory per GPU (%lld tokens per micro-step, world size %d):\n%s", (long long)mi.tokens, world,
+                memory_plan(arch, mi, {cfg.distributed.zero}, {op.activation_checkpointing}, limits).c_str());
     return {};
   }
   if (total <= 0) throw RuntimeError("the plan has no steps; nothing to train");
@@ -195,24 +226,19 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
 
   torch::manual_seed(op.seed);
   model::LlamaForCausalLM m(arch);
-  if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
+  if (resume_dir) model::load_hf_weights(*m, *resume_dir);
+  else if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
   else model::load_hf_weights(*m, cfg.model.path);
-  m->to(device, dtype);
-  std::vector<std::pair<std::string, at::Tensor>> named;
-  for (auto& p : m->named_parameters()) named.emplace_back(p.key(), p.value());
-  AdamW opt(named, {op.beta1, op.beta2, op.eps, op.weight_decay});
-  if (comm && cfg.distributed.zero >= 1) opt.shard(world, rank, cfg.distributed.zero);
-  // Without gradient sharding, gradients are all-reduced in buckets while backward runs.
-  std::unique_ptr<OverlappedAllReduce> overlap;
-  if (comm && !opt.grads_sharded())
-    overlap = std::make_unique<OverlappedAllReduce>(opt, comm->split(), int64_t(cfg.distributed.bucket_mb * (1 << 20)));
+  std::unique_ptr<ParallelModel> pm = parallelize(m, comm, parallel_options(cfg, device, dtype));
+  m = nullptr;  // the parallel model owns it now
 
   TrainerState st;
   st.total_steps = total;
   st.plan_crc32c = plan_crc;
   st.data_crc32c = data_crc;
   if (resume_dir) {
-    const TrainerState saved = load_checkpoint(*resume_dir, *m, opt);
+    load_optimizer_state(*resume_dir, pm->optimizer());
+    const TrainerState saved = read_trainer_state(*resume_dir);
     st.step = saved.step;
     st.bad_steps = saved.bad_steps;
     st.skipped_total = saved.skipped_total;
@@ -230,7 +256,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   CheckpointPaths ckpt_paths{cfg.output.dir, data::tokenizer_in(pack_dir)};
   const uint64_t shard_bytes = uint64_t(cfg.checkpoint.max_shard_mb) << 20;
   auto save = [&] {
-    return save_checkpoint(ckpt_paths, *m, opt, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last, comm);
+    return save_checkpoint(ckpt_paths, arch, *pm, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last, comm);
   };
 
   g_signal = 0;
@@ -242,13 +268,13 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
 
   std::optional<MetricsSink> metrics;
   if (lead) metrics.emplace(cfg.output.dir, cfg.output.tensorboard);
-  const model::LayerRunner runner = op.activation_checkpointing ? ops::checkpointed_layers() : model::LayerRunner{};
-  const bool deterministic = cfg.attention_deterministic;
-  const model::AttentionFn attention = [backend, deterministic](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                                                const at::Tensor& cu, int64_t max_len, double scale) {
-    return ops::varlen_attention(q, k, v, cu, max_len, scale, backend, deterministic);
-  };
-  const int32_t pad_id = std::max(0, ds->info().eos_id);
+  StepInputs si;
+  si.plan = &plan;
+  si.ds = &*rd.ds;
+  si.comm = comm;
+  si.device = device;
+  si.pad_id = std::max(0, rd.ds->info().eos_id);
+  si.grad_clip = op.grad_clip;
 
   TrainSummary sum;
   const auto t0 = std::chrono::steady_clock::now();
@@ -257,69 +283,22 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   if (lead)
     log::info("training " + std::to_string(arch.num_parameters()) + " parameters on " + (device.is_cuda() ? "cuda" : "cpu") +
               " (" + (bf16 ? "bf16" : "fp32") + ") for " + std::to_string(total - st.step) + " steps" +
-              (comm ? " on " + std::to_string(world) + " ranks, ZeRO-" + std::to_string(cfg.distributed.zero) : ""));
+              (comm ? " on " + std::to_string(world) + " ranks" : "") +
+              (comm || cfg.distributed.zero == 3 ? ", ZeRO-" + std::to_string(cfg.distributed.zero) : "") +
+              (cfg.distributed.offload_optimizer ? ", optimizer offloaded to the host" : ""));
   while (st.step < total) {
-    const size_t ps = plan_step_for(st.step, size_t(plan_steps), cfg.data.plan.seed);
-    double loss_sum = 0;
-    int64_t step_tokens = 0;
-    const auto my_units = data::rank_units(plan, ps, world, rank);
-    // Under ZeRO-2 gradients are reduced to their owners after every micro-step, so every rank
-    // runs the same number of micro-steps (a rank short of units in a final step sends zeros).
-    const size_t micro = opt.grads_sharded() ? size_t(plan.options.units_per_step / world) : my_units.size();
-    for (size_t j = 0; j < micro; ++j) {
-      if (j >= my_units.size()) {
-        opt.reduce_grads_to_owners(*comm);
-        continue;
-      }
-      const size_t u = my_units[j];
-      if (overlap && j + 1 == my_units.size()) overlap->arm();  // the last backward of this step
-      data::Batch b = data::make_batch(*ds, plan.steps[ps].units[u], plan.options.strategy, pad_id);
-      data::BatchTensors t = data::to_tensors(b);
-      model::PackedInput in{t.input_ids.to(device), t.position_ids.to(device), t.cu_seqlens.to(device), t.max_seqlen};
-      at::Tensor h = m->hidden_states(in, attention, runner);
-      at::Tensor loss = ops::weighted_lm_loss(h, m->lm_head_weight(), t.labels.to(device), t.weights.to(device),
-                                              op.loss_chunk_tokens);
-      loss.backward();
-      if (opt.grads_sharded()) opt.reduce_grads_to_owners(*comm);
-      else if (!overlap || j + 1 < my_units.size()) opt.accumulate_grads();
-      loss_sum += loss.item<double>();
-      step_tokens += int64_t(b.input_ids.size());
-    }
-    // Loss weights are global, so summing over ranks gives the step's loss and gradient; the
-    // stop request travels with them so that every rank stops after the same step.
-    bool stop_requested = g_signal != 0;
-    if (comm) {
-      std::vector<double> extras = {loss_sum, double(step_tokens), stop_requested ? 1.0 : 0.0};
-      if (overlap) {
-        if (my_units.empty()) overlap->arm();  // no unit this step: contribute the zero accumulators
-        overlap->wait();
-      }
-      at::Tensor t = torch::tensor(extras, torch::kDouble);  // gradients are already reduced
-      comm->all_reduce_sum(t);
-      for (size_t i = 0; i < extras.size(); ++i) extras[i] = t[int64_t(i)].item<double>();
-      loss_sum = extras[0];
-      step_tokens = int64_t(extras[1]);
-      stop_requested = extras[2] > 0;
-    }
-    // The weights of a step sum to M/M̄ (see batch_plan.hpp): the logged loss divides by that
-    // sum, so it is the step's mean per-sequence (or per-token) loss, comparable across steps.
-    double weight_sum = 0;
-    for (const auto& u : plan.steps[ps].units)
-      for (size_t k = 0; k < u.seqs.size(); ++k) weight_sum += u.weights[k] * (*ds)[u.seqs[k]].n_targets;
-    loss_sum /= weight_sum;
+    si.plan_step = plan_step_for(st.step, size_t(plan_steps), cfg.data.plan.seed);
+    si.lr = sched.at(st.step);
+    si.stop_requested = g_signal != 0;
+    const StepResult r = train_step(*pm, si);
     StepMetrics mt;
     mt.step = st.step + 1;
     mt.total_steps = total;
-    mt.loss = loss_sum;
-    mt.lr = sched.at(st.step);
-    // The gradient is weight_sum times the step's mean-loss gradient. Clipping it against
-    // grad_clip * weight_sum clips that mean exactly as a per-step-normalized trainer would and
-    // keeps the M/M̄ scale, so a crowded step is never clipped harder for being crowded (which
-    // would undo the equal weight of its sequences). The logged norm is the mean's.
-    mt.grad_norm = opt.clip_grad_norm(op.grad_clip * weight_sum, comm) / weight_sum;
-    if (!std::isfinite(loss_sum) || !std::isfinite(mt.grad_norm)) {
-      opt.zero_grad();
-      mt.skipped = true;
+    mt.loss = r.loss;
+    mt.lr = si.lr;
+    mt.grad_norm = r.grad_norm;
+    mt.skipped = r.skipped;
+    if (r.skipped) {
       st.bad_steps += 1;
       st.skipped_total += 1;
       if (lead)
@@ -332,22 +311,20 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
                            (last ? last->string() : std::string("none")) + ". Lower train.lr or check the data.");
       }
     } else {
-      opt.step(mt.lr);
-      if (opt.sharded()) opt.sync_params(*comm);
       st.bad_steps = 0;
-      if (first) sum.first_loss = loss_sum, first = false;
-      sum.last_loss = loss_sum;
+      if (first) sum.first_loss = r.loss, first = false;
+      sum.last_loss = r.loss;
     }
     st.step += 1;
-    st.tokens_seen += step_tokens;
-    tokens_this_run += step_tokens;
+    st.tokens_seen += r.tokens;
+    tokens_this_run += r.tokens;
     mt.tokens = st.tokens_seen;
     mt.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     mt.tokens_per_s = tokens_this_run / std::max(mt.elapsed_s, 1e-9);
     if (metrics) metrics->record(mt, !req.quiet_progress && (st.step % cfg.output.log_every == 0 || st.step == total));
     sum.steps_done += 1;
     const bool due = cfg.checkpoint.every_steps > 0 && st.step % cfg.checkpoint.every_steps == 0;
-    if (stop_requested) {
+    if (r.stop_requested) {
       log::warn(std::string("received ") + (g_signal == SIGTERM ? "SIGTERM" : "SIGINT") + "; saving a checkpoint");
       sum.checkpoint = save();
       sum.interrupted = true;

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Data parallelism on CPU through scripts/launch.sh (TCPStore collectives): 2 processes match
-# 1 process with the same global batch (losses over 5 steps within 1e-6, final parameters 2e-6),
-# ZeRO-1 matches ZeRO-0, checkpoints move between world sizes 2 -> 1 and 1 -> 2 with the same
+# 1 process with the same global batch (losses over 6 steps within 1e-6, final parameters 2e-6),
+# ZeRO-1, 2 and 3 (on 1, 2 and 4 ranks) and optimizer offload match it, checkpoints move across
+# ZeRO stages, checkpoints move between world sizes 2 -> 1 and 1 -> 2 with the same
 # continuation, killing a worker makes the launcher exit non-zero promptly, and without a launcher a
 # rank whose peer died or hung exits within the timeout naming that peer.
 set -u
 bin="$1"; py="$2"; launch="$3"
+cfgdir="$(cd "$(dirname "$launch")/../configs" && pwd)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
@@ -18,7 +20,7 @@ ok() { echo "ok: $*"; }
 cat >c.yaml <<YAML
 model: {hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2}
 data: {inputs: [d.jsonl], tokenizer: tok.model, max_tokens: 512, units_per_step: 4}
-train: {lr: 3.0e-3, epochs: 1, max_steps: 5, warmup_ratio: 0.1, dtype: fp32, device: cpu, activation_checkpointing: true}
+train: {lr: 3.0e-3, epochs: 1, max_steps: 6, warmup_ratio: 0.1, dtype: fp32, device: cpu, activation_checkpointing: true}
 checkpoint: {every_steps: 0, keep_last: 5}
 output: {dir: one, log_every: 1}
 distributed: {timeout_s: 20}
@@ -50,7 +52,7 @@ train1 --set output.dir=one || fail "1-process run"
 train2 --set output.dir=two || fail "2-process run"
 r=$(same one two) && ok "2 processes == 1 process ($r)" || fail "2 vs 1 process: $r"
 train2 --set output.dir=zero1 --set distributed.zero=1 || fail "ZeRO-1 run"
-ls zero1/checkpoints/step-00000005/optimizer-00001.safetensors >/dev/null 2>&1 || fail "ZeRO-1 shards not saved"
+ls zero1/checkpoints/step-00000006/optimizer-00001.safetensors >/dev/null 2>&1 || fail "ZeRO-1 shards not saved"
 r=$(same two zero1) && ok "ZeRO-1 == ZeRO-0 ($r)" || fail "ZeRO-1 vs ZeRO-0: $r"
 train2 --set output.dir=zero2 --set distributed.zero=2 || fail "ZeRO-2 run"
 r=$(same two zero2) && ok "ZeRO-2 == ZeRO-0 ($r)" || fail "ZeRO-2 vs ZeRO-0: $r"
@@ -64,6 +66,38 @@ n_units=$("$py" -c "import json;p=json.load(open('ep1/data.pack/plan.json'));pri
 r=$(same ep1 ep2) && ok "full epoch with a final step of $n_units unit(s): ZeRO-2 on 2 == 1 process ($r)" \
   || fail "epoch ZeRO-2 vs 1 process: $r"
 
+# ZeRO-3 (weights sharded too, each layer gathered for its forward and its recompute) on 2 and 4
+# ranks, and on 1 process (a world of one), equals the replicated single process; so does the
+# optimizer offloaded to the host, alone and with ZeRO-3; and a full epoch whose last step leaves
+# ranks without a unit (they run idle micro-steps to take part in the gathers).
+train4() { "$launch" --nproc-per-node 4 --standalone -- "$bin" train --config c.yaml --no-progress "$@" >>"log.$$" 2>&1; }
+for w in 1 2 4; do
+  "train$w" --set output.dir=z3w$w --set distributed.zero=3 || fail "ZeRO-3 run on $w rank(s)"
+  r=$(same one z3w$w) && ok "ZeRO-3 on $w rank(s) == 1 process ($r)" || fail "ZeRO-3 on $w rank(s): $r"
+done
+ls z3w4/checkpoints/step-00000006/optimizer-00003.safetensors >/dev/null 2>&1 || fail "ZeRO-3 optimizer shards not saved"
+train1 --set output.dir=off1 --set distributed.offload_optimizer=true || fail "offload run"
+r=$(same one off1) && ok "optimizer offload on 1 process == 1 process ($r)" || fail "offload: $r"
+train2 --set output.dir=off3 --set distributed.offload_optimizer=true --set distributed.zero=3 || fail "ZeRO-3 + offload run"
+r=$(same one off3) && ok "ZeRO-3 + offload on 2 ranks == 1 process ($r)" || fail "ZeRO-3 + offload: $r"
+train2 --set output.dir=ep3 --set train.max_steps=0 --set distributed.zero=3 || fail "ZeRO-3 epoch"
+r=$(same ep1 ep3) && ok "full epoch with a final step of $n_units unit(s): ZeRO-3 on 2 == 1 process ($r)" \
+  || fail "epoch ZeRO-3 vs 1 process: $r"
+train2 --set output.dir=nockpt --set distributed.zero=3 --set train.activation_checkpointing=false \
+  && grep -q "runs with activation checkpointing although" "log.$$" && r=$(same one nockpt) \
+  && ok "ZeRO-3 with train.activation_checkpointing false recomputes anyway and says so ($r)" \
+  || fail "ZeRO-3 without checkpointing: $r"
+
+# Checkpoints move across stages and world sizes: ZeRO-3 on 2 ranks -> ZeRO-1 on 1 process ->
+# ZeRO-3 on 2 ranks, and ZeRO-3 on 4 ranks -> ZeRO-2 on 2, each continuing the uninterrupted run.
+train2 --set output.dir=x31 --set distributed.zero=3 --stop-at-step 2 \
+  && train1 --set output.dir=x31 --set distributed.zero=1 --resume --stop-at-step 4 \
+  && train2 --set output.dir=x31 --set distributed.zero=3 --resume || fail "ZeRO-3 -> ZeRO-1 -> ZeRO-3 resume runs"
+r=$(same one x31) && ok "ZeRO-3 on 2 -> ZeRO-1 on 1 -> ZeRO-3 on 2 ($r)" || fail "ZeRO-3 <-> ZeRO-1 resume: $r"
+train4 --set output.dir=x42 --set distributed.zero=3 --stop-at-step 3 \
+  && train2 --set output.dir=x42 --set distributed.zero=2 --resume || fail "ZeRO-3 on 4 -> ZeRO-2 on 2 resume runs"
+r=$(same one x42) && ok "ZeRO-3 on 4 -> ZeRO-2 on 2 ($r)" || fail "ZeRO-3 -> ZeRO-2 resume: $r"
+
 # 2 ranks (ZeRO-1) stop after step 2, 1 rank resumes; and the reverse.
 train2 --set output.dir=r21 --set distributed.zero=2 --stop-at-step 2 && train1 --set output.dir=r21 --resume \
   || fail "2 -> 1 resume runs"
@@ -71,6 +105,22 @@ r=$(same one r21) && ok "checkpoint from 2 ranks resumes on 1 ($r)" || fail "2 -
 train1 --set output.dir=r12 --stop-at-step 2 && train2 --set output.dir=r12 --set distributed.zero=1 --resume \
   || fail "1 -> 2 resume runs"
 r=$(same one r12) && ok "checkpoint from 1 rank resumes on 2 ($r)" || fail "1 -> 2: $r"
+
+# The demo's own model (configs/tiny_cpu.yaml, 4M parameters) on 2 ranks at ZeRO 0-3 == 1 rank.
+"$bin" synth -o demo.jsonl -n 60 --min-words 60 --max-words 400 --seed 5 >/dev/null 2>&1
+"$bin" tokenizer train -i demo.jsonl --vocab-size 2000 -o demo.model >/dev/null 2>&1
+tiny=(--config "$cfgdir/tiny_cpu.yaml" --set "data.inputs=[$tmp/demo.jsonl]" --set "data.tokenizer=$tmp/demo.model"
+      --set train.max_steps=2 --set train.epochs=1 --set checkpoint.at_end=true --no-progress)
+"$bin" train "${tiny[@]}" --set output.dir="$tmp/t1" >>"log.$$" 2>&1 || fail "tiny_cpu.yaml on 1 process"
+for z in 0 1 2 3; do
+  "$launch" --nproc-per-node 2 --standalone -- "$bin" train "${tiny[@]}" --set output.dir="$tmp/t2z$z" \
+    --set distributed.zero=$z >>"log.$$" 2>&1 || fail "tiny_cpu.yaml on 2 ranks at ZeRO-$z"
+  "$py" - t1 "t2z$z" <<'PY' && ok "configs/tiny_cpu.yaml on 2 ranks at ZeRO-$z == 1 process" || fail "tiny_cpu.yaml ZeRO-$z"
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(f"{d}/metrics.jsonl")] for d in sys.argv[1:3])
+assert len(a) == len(b) == 2 and max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-6, (a, b)
+PY
+done
 
 # Gradients far over the TCPStore's 8 MiB value limit (a 52M-parameter model: 208 MB of fp32
 # gradients) travel in chunks: 2 processes at ZeRO-0 (bucketed) and ZeRO-2 match 1 process.
@@ -80,7 +130,8 @@ big=(--set model.hidden_size=1024 --set model.intermediate_size=2816 --set model
 train1 --set output.dir=big1 "${big[@]}" || fail "1-process run of a 52M-parameter model"
 train2 --set output.dir=big2 "${big[@]}" || fail "2-process run with 208 MB of gradients"
 train2 --set output.dir=big3 --set distributed.zero=2 "${big[@]}" || fail "ZeRO-2 run with 208 MB of gradients"
-"$py" - big1 big2 big3 <<'PY' && ok "208 MB of gradients over the store: ZeRO-0 and ZeRO-2 on 2 == 1 process" || fail "large payloads"
+train2 --set output.dir=big4 --set distributed.zero=3 "${big[@]}" || fail "ZeRO-3 run of a 52M-parameter model"
+"$py" - big1 big2 big3 big4 <<'PY' && ok "208 MB of gradients over the store: ZeRO-0, 2 and 3 on 2 == 1 process" || fail "large payloads"
 import json, sys
 runs = [[json.loads(l)["loss"] for l in open(f"{d}/metrics.jsonl")] for d in sys.argv[1:]]
 assert all(len(r) == 2 for r in runs), runs
@@ -132,6 +183,10 @@ survivor() {  # survivor VICTIM SIGNAL ARGS...: runs 2 ranks by hand, signals VI
 survivor 1 KILL --set distributed.bucket_mb=0.01
 "$py" -c "import sys;sys.exit(0 if $sv_rc==1 and $sv_took<=12 else 1)" && grep -q "rank 1 sent nothing within 5 s" "$sv_log" \
   && ok "dead rank 1: rank 0 exits 1 after ${sv_took}s naming it" || { fail "dead rank 1: exit $sv_rc after ${sv_took}s"; tail -2 "$sv_log"; }
+survivor 1 KILL --set distributed.zero=3
+"$py" -c "import sys;sys.exit(0 if $sv_rc==1 and $sv_took<=12 else 1)" && grep -q "rank 1 sent nothing within 5 s" "$sv_log" \
+  && ok "ZeRO-3, rank 1 dies mid-gather: rank 0 exits 1 after ${sv_took}s naming it" \
+  || { fail "ZeRO-3 dead rank 1: exit $sv_rc after ${sv_took}s"; tail -2 "$sv_log"; }
 survivor 0 STOP
 "$py" -c "import sys;sys.exit(0 if $sv_rc==1 and $sv_took<=14 else 1)" && grep -q "waiting for rank 0" "$sv_log" \
   && ok "hung rank 0: rank 1 exits 1 after ${sv_took}s naming it" || { fail "hung rank 0: exit $sv_rc after ${sv_took}s"; tail -2 "$sv_log"; }

@@ -89,6 +89,8 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   explicit LlamaForCausalLMImpl(const LlamaConfig& c);
   // Final-normed hidden states [T, hidden]. `run_layer` defaults to a plain call.
   at::Tensor hidden_states(const PackedInput& in, const AttentionFn& attention, const LayerRunner& run_layer = {});
+  // What every layer of a forward over `in` shares: RoPE tables in `dtype`, the packing, attention.
+  LayerContext layer_context(const PackedInput& in, at::ScalarType dtype, const AttentionFn& attention) const;
   // [vocab, hidden]: lm_head.weight, or the embedding when tied.
   at::Tensor lm_head_weight();
   // Full logits [T, vocab] in fp32: for evaluation and tests, not for training at 64k.

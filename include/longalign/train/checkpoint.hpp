@@ -2,7 +2,8 @@
 //   RUN/checkpoints/step-00000100/
 //     config.json, model.safetensors (or shards + index), tokenizer.model   <- HF loads this
 //     optimizer.safetensors    AdamW moments, fp32 master weights, step (one process), or
-//     optimizer-RRRRR.safetensors  each rank's shard under ZeRO-1 (loadable at any world size)
+//     optimizer-RRRRR.safetensors  each rank's share under ZeRO 1-3 (pieces named by parameter
+//                              and offset: loadable at any world size and any stage)
 //     trainer_state.json       step, epoch, consecutive bad steps, losses so far
 //     train_config.yaml        the resolved configuration
 // Each checkpoint is written to a temp directory, fsynced and renamed; `keep_last` rotates.
@@ -14,6 +15,7 @@
 
 #include "longalign/model/llama.hpp"
 #include "longalign/train/adamw.hpp"
+#include "longalign/train/parallelize.hpp"
 
 namespace longalign::train {
 
@@ -33,17 +35,18 @@ struct CheckpointPaths {
   std::filesystem::path tokenizer;  // copied in when non-empty
 };
 
-// Collective when `comm` is given: every rank calls it; rank 0 writes the model, each rank its
-// optimizer shard (when sharded).
-std::filesystem::path save_checkpoint(const CheckpointPaths& where, model::LlamaForCausalLMImpl& m, const AdamW& opt,
+// Collective when `comm` is given: every rank calls it; rank 0 writes the model (streamed shard by
+// shard from `pm`), each rank its optimizer share (when sharded).
+std::filesystem::path save_checkpoint(const CheckpointPaths& where, const model::LlamaConfig& arch, ParallelModel& pm,
                                       const TrainerState& st, const std::string& config_yaml, at::ScalarType save_dtype,
                                       uint64_t max_shard_bytes, int64_t keep_last, Collectives* comm = nullptr);
 
 // "latest" -> the newest complete checkpoint under run_dir (or nullopt); otherwise the path.
 std::optional<std::filesystem::path> resolve_checkpoint(const std::filesystem::path& run_dir, const std::string& spec);
 
-// Loads weights, optimizer and trainer state. Errors name the missing or mismatched tensor.
-TrainerState load_checkpoint(const std::filesystem::path& dir, model::LlamaForCausalLMImpl& m, AdamW& opt);
+// The optimizer state of a checkpoint (its weights load like any HF model's, before the
+// parallelism pass). Errors name the missing or mismatched tensor.
+void load_optimizer_state(const std::filesystem::path& dir, AdamW& opt);
 
 // trainer_state.json alone (cheap: read before any weights to check the resume makes sense).
 TrainerState read_trainer_state(const std::filesystem::path& dir);

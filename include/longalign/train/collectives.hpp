@@ -23,6 +23,12 @@ class Collectives {
   virtual void reduce_sum(at::Tensor& t, int root) = 0;
   // In-place copy of `root`'s tensor to every rank.
   virtual void broadcast(at::Tensor& t, int root) = 0;
+  // Every rank's `shard` (same numel everywhere) concatenated in rank order into `full`
+  // (numel world x shard's); used by ZeRO-3 to rebuild a layer's weights.
+  virtual void all_gather(at::Tensor& full, const at::Tensor& shard) = 0;
+  // `full` (numel world x n, flat) summed over ranks in rank order; this rank's n-slice lands in
+  // `shard`. ZeRO-3 hands each rank the gradient of the parameters it owns this way.
+  virtual void reduce_scatter_sum(at::Tensor& shard, const at::Tensor& full) = 0;
   virtual void barrier() = 0;
   // A second, independent channel among the same ranks (own connection and key space or
   // communicator), so a background thread can run collectives without interleaving with this

@@ -1,28 +1,78 @@
-// Per-GPU memory estimate for a training configuration, used by `train --dry-run` (and by the
-// planner for multi-GPU runs). Counts are analytic, from the model shape and the token budget.
+// Per-GPU (and, with the optimizer offloaded, per-host) memory estimate for a training
+// configuration at a ZeRO stage and world size, and the "does it fit" table that `longalign plan`
+// and `train --dry-run` print. Counts are analytic, from the model shape and the token budget.
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "longalign/model/llama_config.hpp"
 
 namespace longalign::train {
+
+struct TrainConfig;
+
+// Host memory a rank needs beyond its offloaded optimizer state: the process itself (libtorch,
+// the CUDA context's host side, cuBLAS/NCCL libraries: 2-3 GiB resident) and the pinned buffers
+// that stream gradients to the host and updated weights back (bucket-sized, double-buffered).
+constexpr double kHostOverheadPerRank = 4.0 * double(1 << 30);
 
 struct MemoryInputs {
   int64_t tokens = 65536;      // tokens of one micro-step (a pack, or batch x padded length)
   bool checkpointing = true;
   int64_t param_bytes = 2;     // 2 for bf16 weights, 4 for fp32
   int world_size = 1;
-  int zero_stage = 0;          // 0: nothing sharded, 1: optimizer state, 2: + gradients
+  // 0: nothing sharded, 1: optimizer state, 2: + gradients, 3: + parameters (needs checkpointing)
+  int zero_stage = 0;
   int64_t loss_chunk_tokens = 4096;
+  bool offload_optimizer = false;  // fp32 master, Adam moments, gradient accumulators in host memory
+  int gpus_per_node = 1;           // ranks sharing one host's memory (at most world_size count)
+  double host_overhead_per_rank = kHostOverheadPerRank;
 };
 
 struct MemoryEstimate {
+  // GPU bytes per rank.
   double weights = 0, grads = 0, optimizer = 0, activations = 0, logits = 0, workspace = 0;
+  double weights_gathered = 0;  // of weights: the full groups gathered at ZeRO-3 (0 below it)
+  double grad_buffers = 0;      // of grads: low-precision .grad and reduce-scatter buffers, not the fp32 accumulator
+  // Host bytes per rank; all 0 unless the optimizer is offloaded.
+  double host_master = 0, host_moments = 0, host_grad_acc = 0, host_overhead = 0;
+  int ranks_per_node = 1;
+  bool offload = false;
+  std::string invalid;  // why this setting cannot run (ZeRO-3 without checkpointing); empty if it can
+
   double total() const { return weights + grads + optimizer + activations + logits + workspace; }
-  std::string table() const;  // GiB per row
+  double host_per_rank() const { return host_master + host_moments + host_grad_acc + host_overhead; }
+  double host_per_node() const { return host_per_rank() * ranks_per_node; }
+  std::string table() const;  // GiB per row; host rows when offloaded
 };
 
 MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& in);
+
+// What a plan is checked against. A size <= 0 is unknown: no verdict on that memory.
+struct MemoryLimits {
+  double gpu_bytes = 0;      // per GPU
+  double host_bytes = 0;     // per node
+  std::string host_source;   // where host_bytes came from, e.g. "--host-memory"
+};
+
+// "fits", or "does NOT fit: GPU memory ...; host memory ..." naming each memory that is short.
+std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits);
+
+// One block per activation-checkpointing setting x ZeRO stage, in `longalign plan`'s format:
+// "ZeRO-3, activation checkpointing on: 58.3 GB -> fits" and the table; ZeRO-3 rows with
+// checkpointing off say why they cannot run. With the optimizer offloaded, a first line names
+// the host memory checked against and where it came from. `in` gives everything but the stage
+// and the checkpointing, which are taken from `stages` and `checkpointing`.
+std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const std::vector<int>& stages,
+                        const std::vector<bool>& checkpointing, const MemoryLimits& limits);
+
+// The estimate's inputs from a train config (tokens per micro-step, dtype, loss chunk, ZeRO
+// stage, offload, checkpointing) at a world size; gpus_per_node 0 means min(world_size, 8).
+// dtype auto counts as bf16 (a GPU run).
+MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_node = 0);
+
+// This machine's MemTotal (/proc/meminfo) in bytes; 0 when it cannot be read.
+double host_memory_total();
 
 }  // namespace longalign::train

@@ -45,7 +45,12 @@ struct OutputSection {
 };
 
 struct DistributedSection {
-  int zero = 0;  // 0: replicated; 1: optimizer state sharded; 2: gradients sharded too
+  // 0: replicated; 1: optimizer state sharded; 2: gradients sharded too; 3: parameters too
+  // (each layer gathered for its forward and its backward recompute, see train/sharded_model.hpp)
+  int zero = 0;
+  // fp32 master weights, AdamW moments and gradient accumulators in (pinned) host memory; the
+  // update runs on the CPU. Any ZeRO stage, any world size.
+  bool offload_optimizer = false;
   double timeout_s = 300;    // a collective waiting longer than this fails (dead or hung peer)
   std::string backend = "auto";  // auto (NCCL on GPUs, TCPStore on CPU) | nccl | store
   double bucket_mb = 25;         // gradient all-reduce bucket size (overlapped with backward)

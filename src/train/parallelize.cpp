@@ -1,0 +1,139 @@
+// The two data-parallel shapes behind ParallelModel; see the header.
+#include "longalign/train/parallelize.hpp"
+
+#include <torch/torch.h>
+
+#include "longalign/model/weights.hpp"
+#include "longalign/ops/activation_checkpoint.hpp"
+#include "longalign/ops/lm_loss.hpp"
+#include "longalign/train/overlapped_all_reduce.hpp"
+#include "longalign/train/sharded_model.hpp"
+
+namespace longalign::train {
+namespace {
+
+// A world of one, so that ZeRO-3's code path (and its memory layout) also runs on one GPU.
+class SingleRank final : public Collectives {
+ public:
+  int rank() const override { return 0; }
+  int world() const override { return 1; }
+  void all_reduce_sum(at::Tensor&) override {}
+  void reduce_sum(at::Tensor&, int) override {}
+  void broadcast(at::Tensor&, int) override {}
+  void all_gather(at::Tensor& full, const at::Tensor& shard) override { full.view(-1).copy_(shard.reshape({-1})); }
+  void reduce_scatter_sum(at::Tensor& shard, const at::Tensor& full) override {
+    shard.view(-1).copy_(full.reshape({-1}));
+  }
+  void barrier() override {}
+  std::shared_ptr<Collectives> split() override { return std::make_shared<SingleRank>(); }
+};
+
+// ZeRO 0-2: every rank holds the whole model.
+class Replicated final : public ParallelModel {
+ public:
+  Replicated(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o) : m_(std::move(m)), comm_(comm), o_(o) {
+    m_->to(o.device, o.dtype);
+    std::vector<std::pair<std::string, at::Tensor>> named;
+    for (auto& p : m_->named_parameters()) named.emplace_back(p.key(), p.value());
+    AdamWConfig adam = o.adam;
+    adam.offload = o.offload_optimizer;
+    opt_ = std::make_unique<AdamW>(named, adam);
+    if (comm && o.zero >= 1) opt_->shard(comm->world(), comm->rank(), o.zero);
+    // Without gradient sharding, gradients are all-reduced in buckets while backward runs.
+    if (comm && !opt_->grads_sharded())
+      overlap_ = std::make_unique<OverlappedAllReduce>(*opt_, comm->split(), int64_t(o.bucket_mb * (1 << 20)));
+    if (o.activation_checkpointing) runner_ = ops::checkpointed_layers();
+  }
+
+  bool lockstep() const override { return opt_->grads_sharded(); }
+
+  double micro_step(const MicroBatch& b, bool last) override {
+    if (overlap_ && last) overlap_->arm();  // the last backward of this step
+    at::Tensor h = m_->hidden_states(b.in, o_.attention, runner_);
+    at::Tensor loss = ops::weighted_lm_loss(h, m_->lm_head_weight(), b.labels, b.weights, o_.loss_chunk_tokens);
+    loss.backward();
+    if (opt_->grads_sharded()) opt_->reduce_grads_to_owners(*comm_);
+    else if (!overlap_ || !last) opt_->accumulate_grads();
+    return loss.item<double>();
+  }
+
+  void idle_micro_step() override { opt_->reduce_grads_to_owners(*comm_); }
+
+  void finish_gradients(bool had_units) override {
+    if (!overlap_) return;
+    if (!had_units) overlap_->arm();  // no unit this step: contribute the zero accumulators
+    overlap_->wait();
+  }
+
+  void after_update() override {
+    if (opt_->sharded()) opt_->sync_params(*comm_);
+  }
+
+  void emit_weights(at::ScalarType dtype, const TensorSink& sink) override {
+    if (comm_ && comm_->rank() != 0) return;
+    for (auto& [name, t] : model::hf_state(*m_, dtype)) sink(name, t);
+  }
+
+ private:
+  model::LlamaForCausalLM m_;
+  Collectives* comm_;
+  ParallelOptions o_;
+  model::LayerRunner runner_;
+  std::unique_ptr<OverlappedAllReduce> overlap_;
+};
+
+// ZeRO-3: weights, gradients and optimizer state sharded.
+class Sharded final : public ParallelModel {
+ public:
+  Sharded(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
+      : m_(std::move(m)), comm_(comm), o_(o),
+        sharded_(*m_, comm ? comm->split() : std::make_shared<SingleRank>(), o.device, o.dtype, o.offload_optimizer) {
+    m_->to(o.device, o.dtype);  // what is left: empty parameters
+    AdamWConfig adam = o.adam;
+    adam.offload = o.offload_optimizer;
+    opt_ = std::make_unique<AdamW>(AdamW::over_pieces(sharded_.pieces(), adam));
+    opt_->shard(comm ? comm->world() : 1, comm ? comm->rank() : 0, 3);
+  }
+
+  bool lockstep() const override { return true; }
+
+  double micro_step(const MicroBatch& b, bool) override {
+    return sharded_.forward_backward(b.in, b.labels, b.weights, o_.loss_chunk_tokens, o_.attention);
+  }
+
+  // One token, ignored by the loss: the same gathers and reduce-scatters, a zero gradient.
+  void idle_micro_step() override {
+    auto i64 = torch::TensorOptions().dtype(torch::kLong).device(o_.device);
+    MicroBatch b{{torch::zeros({1}, i64), torch::zeros({1}, i64),
+                  torch::tensor({0, 1}, torch::TensorOptions().dtype(torch::kInt).device(o_.device)), 1},
+                 torch::full({1}, -100, i64), torch::zeros({1}, torch::TensorOptions().device(o_.device))};
+    micro_step(b, false);
+  }
+
+  void finish_gradients(bool) override { sharded_.finish(); }
+  void after_update() override {}  // each rank updated its own shard in place
+
+  void emit_weights(at::ScalarType dtype, const TensorSink& sink) override {
+    const bool writer = !comm_ || comm_->rank() == 0;
+    sharded_.for_each_group_gathered([&] {
+      if (!writer) return;
+      for (auto& [name, t] : model::hf_state(*m_, dtype))
+        if (t.numel() > 0) sink(name, t);  // parameters of other groups are empty now
+    });
+  }
+
+ private:
+  model::LlamaForCausalLM m_;
+  Collectives* comm_;
+  ParallelOptions o_;
+  ShardedModel sharded_;
+};
+
+}  // namespace
+
+std::unique_ptr<ParallelModel> parallelize(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o) {
+  if (o.zero >= 3) return std::make_unique<Sharded>(std::move(m), comm, o);
+  return std::make_unique<Replicated>(std::move(m), comm, o);
+}
+
+}  // namespace longalign::train

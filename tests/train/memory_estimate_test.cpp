@@ -1,0 +1,178 @@
+// The memory model against figures worked out by hand for a tiny model (every term at ZeRO-1,
+// ZeRO-2 with offload and ZeRO-3 with and without offload, tied and untied), the fit verdicts
+// and the plan text; the 13B and 7B acceptance figures are checked through the CLI
+// (plan_cli_test.sh).
+#include <gtest/gtest.h>
+
+#include "longalign/core/error.hpp"
+#include "longalign/train/memory_estimate.hpp"
+
+using namespace longalign;
+using namespace longalign::train;
+
+namespace {
+
+// V 1000, h 64, intermediate 128, 2 layers, 4 heads of 16, 2 KV heads (kv width 32). Per layer:
+// q,o 64x64 each, k,v 32x64 each = 12288; gate, up, down 3 x 64x128 = 24576; two norms 128;
+// layer = 36992. Embedding 64000; head = LM head 64000 + final norm 64 = 64064.
+// n = 64000 + 2 x 36992 + 64064 = 202048.
+model::LlamaConfig tiny(bool tied = false) {
+  model::LlamaConfig c;
+  c.vocab_size = 1000;
+  c.hidden_size = 64;
+  c.intermediate_size = 128;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.tie_word_embeddings = tied;
+  return c;
+}
+
+MemoryInputs inputs(int zero, int world, bool offload = false) {
+  MemoryInputs in;
+  in.tokens = 256;
+  in.loss_chunk_tokens = 128;
+  in.param_bytes = 2;
+  in.zero_stage = zero;
+  in.world_size = world;
+  in.offload_optimizer = offload;
+  in.gpus_per_node = 2;
+  return in;
+}
+
+// Per token and layer: 2 x (10 x 64 + 2 x 32 + 4 x 128) + 8 x 64 = 2944 bytes. At 256 tokens one
+// layer is 753664; checkpointed, 2 layers' inputs 2 x 256 x 64 x 2 = 65536 more.
+constexpr double kLayerActs = 753664, kCkptInputs = 65536;
+constexpr double kLogits = 2.0 * 128 * 1000 * 4;                        // 1024000
+constexpr double kWorkspace = 1.5 * 1073741824.0 + 256.0 * 64 * 2 * 4;  // 1610743808
+
+TEST(MemoryEstimate, TinyModelParameterCount) { EXPECT_EQ(tiny().num_parameters(), 202048); }
+
+TEST(MemoryEstimate, Zero1ByHand) {
+  const double n = 202048;
+  auto in = inputs(1, 4);
+  in.checkpointing = false;
+  const auto e = estimate_memory(tiny(), in);
+  EXPECT_DOUBLE_EQ(e.weights, 2 * n);
+  EXPECT_DOUBLE_EQ(e.grads, 2 * n + 4 * n);  // bf16 .grad + full fp32 accumulator (ZeRO-1 keeps it)
+  EXPECT_DOUBLE_EQ(e.optimizer, (4 * n + 8 * n) / 4);
+  EXPECT_DOUBLE_EQ(e.activations, 2 * kLayerActs);
+  EXPECT_DOUBLE_EQ(e.logits, kLogits);
+  EXPECT_DOUBLE_EQ(e.workspace, kWorkspace);
+  EXPECT_EQ(e.weights_gathered, 0);
+  EXPECT_EQ(e.host_per_rank(), 0);
+}
+
+// ZeRO-3 on 3 ranks. Shards: embedding ceil(64000/3) = 21334 (padded group 64002), layer
+// ceil(36992/3) = 12331 (36993), head ceil(64064/3) = 21355 (64065); owned 21334 + 2 x 12331 +
+// 21355 = 67351 elements.
+TEST(MemoryEstimate, Zero3ByHand) {
+  const auto e = estimate_memory(tiny(), inputs(3, 3));
+  // Gathered, the largest phase: the head with the last layer prefetched, 64065 + 36993 = 101058
+  // (embedding + layer 1: 100995; two layers: 73986).
+  EXPECT_DOUBLE_EQ(e.weights_gathered, 101058.0 * 2);
+  EXPECT_DOUBLE_EQ(e.weights, 67351.0 * 2 + 101058.0 * 2);
+  // The head's bf16 grads (64064 x 2), two fp32 flat buffers of the largest padded group
+  // (2 x 64065 x 4: one reducing, one being filled) and the in-flight fp32 output of its shard
+  // (21355 x 4).
+  const double buffers = 64064.0 * 2 + 2 * 64065.0 * 4 + 1 * 21355.0 * 4;
+  EXPECT_DOUBLE_EQ(e.grad_buffers, buffers);
+  EXPECT_DOUBLE_EQ(e.grads, buffers + 67351.0 * 4);
+  EXPECT_DOUBLE_EQ(e.optimizer, 67351.0 * (4 + 8));
+  EXPECT_DOUBLE_EQ(e.activations, kCkptInputs + kLayerActs);
+  EXPECT_DOUBLE_EQ(e.total(), e.weights + e.grads + e.optimizer + kCkptInputs + kLayerActs + kLogits + kWorkspace);
+  EXPECT_TRUE(e.invalid.empty());
+}
+
+TEST(MemoryEstimate, Zero3OffloadByHand) {
+  const auto e = estimate_memory(tiny(), inputs(3, 3, true));
+  EXPECT_DOUBLE_EQ(e.weights, 67351.0 * 2 + 101058.0 * 2);
+  EXPECT_DOUBLE_EQ(e.grads, 64064.0 * 2 + 2 * 64065.0 * 4 + 1 * 21355.0 * 4);  // no accumulator on the GPU
+  EXPECT_EQ(e.optimizer, 0);
+  EXPECT_DOUBLE_EQ(e.host_master, 67351.0 * 4);
+  EXPECT_DOUBLE_EQ(e.host_moments, 67351.0 * 8);
+  EXPECT_DOUBLE_EQ(e.host_grad_acc, 67351.0 * 4);
+  EXPECT_DOUBLE_EQ(e.host_overhead, kHostOverheadPerRank);
+  EXPECT_EQ(e.ranks_per_node, 2);  // --gpus-per-node 2 of 3 ranks
+  EXPECT_DOUBLE_EQ(e.host_per_node(), 2 * (67351.0 * 16 + kHostOverheadPerRank));
+}
+
+// Tied: no LM head, the head group is the final norm (64); n = 64000 + 73984 + 64 = 138048. On 2
+// ranks every group splits evenly: owned 32000 + 2 x 18496 + 32 = 69024 = n / 2.
+TEST(MemoryEstimate, Zero3TiedByHand) {
+  const auto c = tiny(true);
+  ASSERT_EQ(c.num_parameters(), 138048);
+  const auto e = estimate_memory(c, inputs(3, 2));
+  // At the head: the norm, the embedding (the LM head) and the last layer: 64 + 64000 + 36992.
+  EXPECT_DOUBLE_EQ(e.weights_gathered, 101056.0 * 2);
+  EXPECT_DOUBLE_EQ(e.weights, 69024.0 * 2 + 101056.0 * 2);
+  // bf16 grads at the head: norm + embedding (64064); largest group: the embedding, 64000.
+  EXPECT_DOUBLE_EQ(e.grad_buffers, 64064.0 * 2 + 2 * 64000.0 * 4 + 1 * 32000.0 * 4);
+  EXPECT_DOUBLE_EQ(e.optimizer, 69024.0 * 12);
+}
+
+TEST(MemoryEstimate, Zero2OffloadFp32ByHand) {
+  const double n = 202048;
+  auto in = inputs(2, 4, true);
+  in.param_bytes = 4;
+  in.gpus_per_node = 8;  // more than the world: the node holds the 4 ranks there are
+  const auto e = estimate_memory(tiny(), in);
+  EXPECT_DOUBLE_EQ(e.weights, 4 * n);
+  EXPECT_DOUBLE_EQ(e.grads, 4 * n);  // the .grad of a micro-step; the accumulator is on the host
+  EXPECT_EQ(e.optimizer, 0);
+  // fp32 weights on the GPU cannot be the CPU update's master: it has its own copy.
+  EXPECT_DOUBLE_EQ(e.host_master, 4 * n / 4);
+  EXPECT_DOUBLE_EQ(e.host_moments, 8 * n / 4);
+  EXPECT_DOUBLE_EQ(e.host_grad_acc, 4 * n / 4);
+  EXPECT_EQ(e.ranks_per_node, 4);
+}
+
+TEST(MemoryEstimate, Zero0OffloadKeepsFullStateOnHost) {
+  const double n = 202048;
+  const auto e = estimate_memory(tiny(), inputs(0, 4, true));
+  EXPECT_DOUBLE_EQ(e.host_master + e.host_moments + e.host_grad_acc, 16 * n);
+  EXPECT_DOUBLE_EQ(e.grads, 2 * n);
+}
+
+TEST(MemoryEstimate, Zero3NeedsCheckpointing) {
+  auto in = inputs(3, 2);
+  in.checkpointing = false;
+  const auto e = estimate_memory(tiny(), in);
+  EXPECT_NE(e.invalid.find("activation checkpointing"), std::string::npos);
+  EXPECT_DOUBLE_EQ(e.activations, kCkptInputs + kLayerActs);  // it would recompute anyway
+}
+
+TEST(MemoryEstimate, StageOutOfRangeRefused) {
+  EXPECT_THROW(estimate_memory(tiny(), inputs(4, 2)), UsageError);
+  EXPECT_THROW(estimate_memory(tiny(), inputs(-1, 2)), UsageError);
+}
+
+TEST(MemoryEstimate, Verdicts) {
+  const auto e = estimate_memory(tiny(), inputs(3, 3, true));
+  MemoryLimits ok{1e12, 1e12, "--host-memory"};
+  EXPECT_EQ(fit_verdict(e, ok), "fits");
+  MemoryLimits short_host{1e12, 1e9, "--host-memory"};
+  EXPECT_EQ(fit_verdict(e, short_host).rfind("does NOT fit: host memory", 0), 0u) << fit_verdict(e, short_host);
+  MemoryLimits short_both{1e9, 1e9, "--host-memory"};
+  const std::string both = fit_verdict(e, short_both);
+  EXPECT_NE(both.find("GPU memory 1.6 GB > 1.0 GB"), std::string::npos) << both;
+  EXPECT_NE(both.find("host memory 8.6 GB per node > 1.0 GB"), std::string::npos) << both;
+  // Without offload the host is not judged.
+  EXPECT_EQ(fit_verdict(estimate_memory(tiny(), inputs(3, 3)), short_host), "fits");
+}
+
+TEST(MemoryEstimate, PlanText) {
+  MemoryLimits lim{80e9, 256e9, "--host-memory"};
+  const std::string s = memory_plan(tiny(), inputs(0, 3, true), {0, 3}, {true, false}, lim);
+  EXPECT_NE(s.find("2 ranks per node, host memory 256.0 GB per node (--host-memory)"), std::string::npos) << s;
+  EXPECT_NE(s.find("ZeRO-3, activation checkpointing on: "), std::string::npos) << s;
+  EXPECT_NE(s.find("ZeRO-3, activation checkpointing off: not possible"), std::string::npos) << s;
+  EXPECT_NE(s.find("ZeRO-0, activation checkpointing off: "), std::string::npos) << s;
+  EXPECT_NE(s.find("per node, 2 ranks"), std::string::npos) << s;
+  EXPECT_NE(s.find("-> fits"), std::string::npos) << s;
+  // No offload: no host lines.
+  const std::string g = memory_plan(tiny(), inputs(2, 3), {2}, {true}, lim);
+  EXPECT_EQ(g.find("host"), std::string::npos) << g;
+}
+
+}  // namespace

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `longalign plan` through the CLI: the issue's acceptance figures (Llama-2-13B at 64k fits 8x80 GB
+# with ZeRO-3 + optimizer offload; Llama-2-7B at 64k fits one 80 GB GPU with the optimizer
+# offloaded), host memory stated and refused when short, and the flags' checks. Host memory is
+# always given so the verdicts do not depend on the machine running the tests.
+set -u
+bin="$1"; src="$2"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+c13="$src/configs/llama13b_64k.yaml"; c7="$src/configs/llama7b_64k.yaml"
+z3off="--set distributed.zero=3 --set distributed.offload_optimizer=true"
+line() { grep -m1 "^ZeRO-$1, activation checkpointing $2:" "$3"; }
+
+# 1. 13B, 8x80 GB, ZeRO-3 with the optimizer offloaded (the paper's DeepSpeed setting).
+"$bin" plan --config "$c13" --world-size 8 --gpu-memory 80GB $z3off --host-memory 1TB >"$tmp/13" 2>&1 || fail "13B plan exit $?"
+line 3 on "$tmp/13" | grep -q -- "-> fits$" && ok "13B ZeRO-3 + offload fits: $(line 3 on "$tmp/13")" \
+  || { fail "13B ZeRO-3 + offload"; cat "$tmp/13"; }
+line 3 off "$tmp/13" | grep -q "not possible: .*activation checkpointing" && ok "ZeRO-3 without checkpointing named" \
+  || fail "ZeRO-3 checkpointing-off row: $(line 3 off "$tmp/13")"
+grep -q "8 ranks per node, host memory 1000.0 GB per node (--host-memory)" "$tmp/13" && ok "host memory stated" \
+  || fail "host memory line"
+# The config as it stands (whatever its distributed section says) at the acceptance flags.
+"$bin" plan --config "$c13" --world-size 8 --gpu-memory 80GB --host-memory 1TB >"$tmp/13c" 2>&1 || fail "13B config exit $?"
+echo "   13B as configured: $(line 3 on "$tmp/13c")"
+# Plain ZeRO-3 (optimizer on the GPU) is reported, not asserted; ZeRO-2 is far over.
+"$bin" plan --config "$c13" --world-size 8 --gpu-memory 80GB --set distributed.offload_optimizer=false >"$tmp/13p" 2>&1 \
+  || fail "13B plain plan exit $?"
+echo "   13B without offload: $(line 3 on "$tmp/13p")"
+line 2 on "$tmp/13p" | grep -q "does NOT fit: GPU memory" && ok "13B ZeRO-2 does not fit" || fail "13B ZeRO-2: $(line 2 on "$tmp/13p")"
+grep -q "host" "$tmp/13p" && fail "host memory shown without offload" || ok "no host rows without offload"
+
+# 2. 7B on one 80 GB GPU with the optimizer in host memory.
+"$bin" plan --config "$c7" --world-size 1 --gpu-memory 80GB --set distributed.offload_optimizer=true --host-memory 256GB \
+  >"$tmp/7" 2>&1 || fail "7B plan exit $?"
+line 0 on "$tmp/7" | grep -q "GB host per node -> fits$" && ok "7B on one GPU, offloaded, fits: $(line 0 on "$tmp/7")" \
+  || { fail "7B offload"; cat "$tmp/7"; }
+grep -q "1 rank per node, host memory 256.0 GB per node (--host-memory)" "$tmp/7" || fail "7B host memory line"
+
+# 3. Host memory short: refused, with the figures.
+"$bin" plan --config "$c7" --world-size 1 --set distributed.offload_optimizer=true --host-memory 64GB >"$tmp/7s" 2>&1
+line 0 on "$tmp/7s" | grep -q "does NOT fit: host memory [0-9.]* GB per node > 64.0 GB" && ok "short host memory refused" \
+  || fail "short host memory: $(line 0 on "$tmp/7s")"
+# 16 ranks, 8 per node: each node holds 8 ranks' state.
+"$bin" plan --config "$c13" --world-size 16 --gpus-per-node 8 $z3off --host-memory 100GB --zero 3 >"$tmp/16" 2>&1
+grep -q "8 ranks per node" "$tmp/16" && line 3 on "$tmp/16" | grep -q "does NOT fit: host memory" \
+  && ok "--gpus-per-node: 8 ranks' host memory per node" || { fail "--gpus-per-node"; cat "$tmp/16"; }
+# Default: this machine's memory, and the plan says so.
+"$bin" plan --config "$c7" --set distributed.offload_optimizer=true --zero 0 >"$tmp/7d" 2>&1 || fail "default host memory exit $?"
+grep -q "this machine's MemTotal" "$tmp/7d" && ok "default host memory named" || fail "default host memory: $(head -2 "$tmp/7d")"
+
+# 4. Flags.
+"$bin" plan --config "$c7" --zero 4 >"$tmp/z4" 2>&1; rc=$?
+[ "$rc" = 2 ] && grep -q -- "--zero" "$tmp/z4" && ok "--zero 4 refused (exit 2)" || fail "--zero 4: exit $rc"
+"$bin" plan --config "$c7" --zero 3 >"$tmp/z3" 2>&1 && line 3 on "$tmp/z3" | grep -q "GB" && ! grep -q "^ZeRO-[012]" "$tmp/z3" \
+  && ok "--zero 3 alone" || fail "--zero 3"
+"$bin" plan --config "$c7" --set distributed.offload_optimizer=true --host-memory 12XB >"$tmp/hx" 2>&1; rc=$?
+[ "$rc" = 2 ] && grep -q -- "--host-memory 12XB is not a memory size" "$tmp/hx" && ok "bad --host-memory refused" \
+  || fail "bad --host-memory: exit $rc"
+"$bin" plan --config "$c7" --gpus-per-node 0 >"$tmp/g0" 2>&1; rc=$?
+[ "$rc" = 2 ] && ok "--gpus-per-node 0 refused" || fail "--gpus-per-node 0: exit $rc"
+
+[ "$fails" = 0 ] && echo "all plan checks passed" || echo "$fails plan check(s) failed"
+[ "$fails" = 0 ]
