@@ -49,7 +49,7 @@ class StoreCollectives final : public train::Collectives {
       put(op + "/" + std::to_string(rank_), c);
       at::Tensor sum;
       for (int r = 0; r < world_; ++r) {
-        at::Tensor part = take(op + "/" + std::to_string(r), c, r);
+        at::Tensor part = r == rank_ ? c.clone() : take(op + "/" + std::to_string(r), c, r);
         sum = r == 0 ? part : sum.add_(part);
       }
       t.copy_(sum);
@@ -65,7 +65,7 @@ class StoreCollectives final : public train::Collectives {
       if (rank_ != root) return;
       at::Tensor sum;
       for (int r = 0; r < world_; ++r) {
-        at::Tensor part = take(op + "/" + std::to_string(r), c, r);
+        at::Tensor part = r == rank_ ? c.clone() : take(op + "/" + std::to_string(r), c, r);
         sum = r == 0 ? part : sum.add_(part);
       }
       t.copy_(sum);
@@ -138,8 +138,14 @@ class StoreCollectives final : public train::Collectives {
     return std::max<size_t>(1, (n + kChunkBytes - 1) / kChunkBytes);
   }
 
+  // Store operations that wait on no peer can still hang on the store itself (rank 0's server).
+  void on_store() {
+    if (watch_ && rank_ != 0) watch_->waiting_for("rank 0, which hosts the store");
+  }
+
   // `c`'s bytes under key#0, key#1, ...; every rank knows the size from the tensor's shape.
   void put(const std::string& key, const at::Tensor& c) {
+    on_store();
     const auto* p = static_cast<const uint8_t*>(c.data_ptr());
     const size_t n = size_t(c.numel()) * c.element_size();
     for (size_t k = 0, chunks = chunks_of(c); k < chunks; ++k) {
@@ -170,6 +176,7 @@ class StoreCollectives final : public train::Collectives {
 
   // After everyone read: the last rank to finish deletes the payload keys.
   void finish(const std::string& op, int writers, int only_writer, const at::Tensor& like) {
+    on_store();
     if (store_->add(op + "/done", 1) != world_) return;
     for (int r = 0; r < world_; ++r)
       if (writers == world_ || r == only_writer) remove(op + "/" + std::to_string(r), like);

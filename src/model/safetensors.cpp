@@ -13,6 +13,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/model/safetensors_header.hpp"
+#include "longalign/model/safetensors_shard_writer.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -127,28 +128,9 @@ std::vector<std::string> CheckpointTensors::names() const {
 }
 
 void write_sharded_safetensors(const fs::path& dir, const NamedTensors& tensors, uint64_t max_shard_bytes) {
-  std::vector<NamedTensors> shards(1);
-  uint64_t cur = 0, total = 0;
-  for (const auto& nt : tensors) {
-    uint64_t b = nt.second.numel() * nt.second.element_size();
-    if (cur > 0 && cur + b > max_shard_bytes) shards.emplace_back(), cur = 0;
-    shards.back().push_back(nt);
-    cur += b;
-    total += b;
-  }
-  if (shards.size() == 1) {
-    write_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
-    return;
-  }
-  json weight_map = json::object();
-  for (size_t i = 0; i < shards.size(); ++i) {
-    char name[64];
-    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    write_safetensors(dir / name, shards[i], {{"format", "pt"}});
-    for (const auto& [n, _] : shards[i]) weight_map[n] = name;
-  }
-  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-  write_file_atomic(dir / "model.safetensors.index.json", index.dump(2) + "\n");
+  SafetensorsShardWriter w(dir, max_shard_bytes);
+  for (const auto& [name, t] : tensors) w.add(name, t);
+  w.close();
 }
 
 }  // namespace longalign::model

@@ -3,6 +3,7 @@
 // swaps empty tensors back, so the layer code is the single-device code unchanged.
 #include "longalign/train/sharded_model.hpp"
 
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/torch.h>
 
 #include <condition_variable>
@@ -25,7 +26,11 @@ using torch::autograd::variable_list;
 // error (the one naming the dead peer) instead of each waiting out the timeout.
 class CommWorker {
  public:
-  CommWorker() : thread_([this] { run(); }) {}
+  // `cuda_device` >= 0: the thread works on that GPU (a new thread's current device is 0).
+  explicit CommWorker(int cuda_device) : thread_([this, cuda_device] {
+    if (cuda_device >= 0) c10::cuda::set_device(static_cast<c10::DeviceIndex>(cuda_device));
+    run();
+  }) {}
   ~CommWorker() {
     {
       std::lock_guard lk(mu_);
@@ -105,7 +110,7 @@ struct ShardedModel::Impl {
   std::vector<Group> groups;  // 0: embedding, 1..L: layers, L + 1: head
   std::vector<std::vector<std::string>> group_names;
   std::vector<std::vector<std::vector<int64_t>>> shapes;
-  CommWorker worker;
+  CommWorker worker{device.is_cuda() ? int(device.has_index() ? device.index() : c10::cuda::current_device()) : -1};
   std::deque<std::shared_future<void>> scatters;
 
   Impl(model::LlamaForCausalLMImpl& m_, std::shared_ptr<Collectives> c, at::Device dev, at::ScalarType dt)
@@ -366,7 +371,7 @@ double ShardedModel::forward_backward(const model::PackedInput& in, const at::Te
   };
   auto ec = make(0);
   ec->ids = in.input_ids;
-  at::Tensor anchor = torch::empty({0}, torch::TensorOptions().requires_grad(true));
+  at::Tensor anchor = torch::empty({0}, torch::TensorOptions().device(s.device).requires_grad(true));
   at::Tensor h = ShardedEmbedding::apply(anchor, ec);
   const model::LayerContext lctx = s.m.layer_context(in, s.dtype, attention);
   for (int g = 1; g <= s.layers(); ++g) {

@@ -41,6 +41,7 @@ TEST(Safetensors, ShardedWithIndex) {
   write_sharded_safetensors(tmp.path, t, 2048);  // 1 KiB each: two per shard
   EXPECT_TRUE(std::filesystem::exists(tmp / "model.safetensors.index.json"));
   EXPECT_TRUE(std::filesystem::exists(tmp / "model-00003-of-00003.safetensors"));
+  EXPECT_FALSE(std::filesystem::exists(tmp / "model-part-0.safetensors"));  // renamed once the count was known
   CheckpointTensors c(tmp.path);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(c.view("w" + std::to_string(i))[7].item<float>(), float(i));
   EXPECT_THROW(c.view("missing"), RuntimeError);
