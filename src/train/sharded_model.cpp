@@ -1,9 +1,17 @@
 // ZeRO-3 parameter sharding; see the header. The module's Parameters stay the autograd leaves
 // the layers use: gathering swaps views of the gathered buffer into them (set_data), releasing
 // swaps empty tensors back, so the layer code is the single-device code unchanged.
+//
+// On a GPU the collectives run on the worker thread's own stream, so that NCCL never waits for
+// the compute queued on the default stream (which it would if both shared it, and the prefetch
+// would then hide nothing). Each job first waits for an event recorded on the submitting
+// thread's stream when it was queued (the shard or gradient it reads is complete), and ends by
+// synchronizing its stream, so a finished job's results are ready for any stream.
 #include "longalign/train/sharded_model.hpp"
 
+#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/torch.h>
 
 #include <condition_variable>
@@ -26,9 +34,14 @@ using torch::autograd::variable_list;
 // error (the one naming the dead peer) instead of each waiting out the timeout.
 class CommWorker {
  public:
-  // `cuda_device` >= 0: the thread works on that GPU (a new thread's current device is 0).
-  explicit CommWorker(int cuda_device) : thread_([this, cuda_device] {
-    if (cuda_device >= 0) c10::cuda::set_device(static_cast<c10::DeviceIndex>(cuda_device));
+  // `cuda_device` >= 0: the thread works on that GPU (a new thread's current device is 0), on
+  // a stream of its own.
+  explicit CommWorker(int cuda_device) : cuda_device_(cuda_device), thread_([this] {
+    if (cuda_device_ >= 0) {
+      const auto d = static_cast<c10::DeviceIndex>(cuda_device_);
+      c10::cuda::set_device(d);
+      c10::cuda::setCurrentCUDAStream(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, d));
+    }
     run();
   }) {}
   ~CommWorker() {
@@ -40,7 +53,18 @@ class CommWorker {
     thread_.join();
   }
 
+  // Runs `fn` after the work queued so far on the caller's current stream.
   std::shared_future<void> submit(std::function<void()> fn) {
+    if (cuda_device_ >= 0) {
+      auto ready = std::make_shared<at::cuda::CUDAEvent>();
+      ready->record(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(cuda_device_)));
+      fn = [ready, inner = std::move(fn)] {
+        const auto stream = c10::cuda::getCurrentCUDAStream();
+        ready->block(stream);
+        inner();
+        stream.synchronize();
+      };
+    }
     Job job{std::move(fn), {}};
     std::shared_future<void> f = job.done.get_future().share();
     {
@@ -82,11 +106,12 @@ class CommWorker {
     }
   }
 
+  int cuda_device_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
   bool stop_ = false;
-  std::thread thread_;
+  std::thread thread_;  // last: it starts running in the constructor
 };
 
 struct Group {
