@@ -57,7 +57,7 @@ void add_plan(CLI::App& app, Action& action) {
                   "Ranks sharing one host's memory, for the offloaded optimizer (default: min(world size, 8))")
       ->check(int_range(1, kMaxRanks));
   cmd->add_option("--host-memory", f->host_memory,
-                  "Host memory per node for the offloaded optimizer, e.g. 512GB (default: this machine's MemTotal)");
+                  "Host memory per node for the offloaded optimizer, e.g. 512GB (default: not checked, only shown)");
   cmd->footer("Examples:\n  longalign plan --config configs/llama7b_64k.yaml --world-size 8 --gpu-memory 80GB\n"
               "  longalign plan --config configs/llama7b_64k.yaml --set distributed.offload_optimizer=true --host-memory 256GB");
   cmd->callback([&action, f] {
@@ -73,15 +73,9 @@ void add_plan(CLI::App& app, Action& action) {
       auto cfg = train::load_train_config(f->config, f->sets);
       const std::vector<int> stages = f->zero.empty() ? std::vector<int>{0, 1, 2, 3} : f->zero;
       train::MemoryInputs in = train::memory_inputs(cfg, f->world, f->gpus_per_node);
-      // Host memory matters only when the optimizer lives there; read this machine's only then,
-      // and say so, since a plan made on a login node describes that node rather than the GPU node.
-      if (in.offload_optimizer && f->host_memory.empty()) {
-        limits.host_bytes = train::host_memory_total();
-        if (limits.host_bytes <= 0)
-          throw UsageError("the optimizer is offloaded and this machine's memory could not be read from /proc/meminfo: "
-                           "give the host memory per node with --host-memory, e.g. --host-memory 512GB");
-        limits.host_source = "this machine's MemTotal; --host-memory to plan for another";
-      }
+      // Host memory is checked only against --host-memory: a plan is often made on a login node
+      // or laptop, whose memory says nothing of the GPU nodes' (train --dry-run, which runs on the
+      // training machine, checks that machine's).
       std::printf("%s: %.2f B parameters, %lld tokens per micro-step, %s weights, world size %d, %.0f GB per GPU\n",
                   f->config.c_str(), cfg.model.arch.num_parameters() / 1e9, (long long)in.tokens,
                   in.param_bytes == 2 ? "bf16" : "fp32", f->world, gpu / 1e9);

@@ -164,7 +164,7 @@ std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits) {
   }
   if (!shortfall.empty()) return "does NOT fit: " + shortfall;
   if (limits.gpu_bytes <= 0) return e.offload && limits.host_bytes > 0 ? "host memory suffices (GPU memory not known)" : "";
-  if (e.offload && limits.host_bytes <= 0) return "fits the GPU (host memory not known)";
+  if (e.offload && limits.host_bytes <= 0) return "fits (GPU; host memory not checked: --host-memory)";
   return "fits";
 }
 
@@ -182,7 +182,7 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
     else
       std::snprintf(buf, sizeof buf,
                     "optimizer offloaded: fp32 master, Adam moments and gradient accumulators in host memory; "
-                    "%d rank%s per node, host memory not known\n",
+                    "%d rank%s per node; host memory not checked (give the training nodes' with --host-memory)\n",
                     per_node, per_node == 1 ? "" : "s");
     s += buf;
   }
