@@ -1,17 +1,47 @@
 # Finds every third-party dependency as a real package; nothing is vendored.
-# sentencepiece has no CMake config on Debian: pkg-config, or (on the GPU machine, which has no
-# pkg-config) a plain search under CMAKE_PREFIX_PATH, e.g. the unpacked .debs of gpu_check.sh.
+# sentencepiece: scripts/setup.sh builds 0.2.x from its PyPI source distribution into
+# build/deps/sentencepiece (static, PIC, -O3); it is preferred when present, as its public
+# Normalize() (absent from Debian's 0.1.97) enables the word-cached encoding of BPE models. Otherwise Debian's: it has no CMake config, so pkg-config, or (on the
+# GPU machine, which has no pkg-config) a plain search under CMAKE_PREFIX_PATH, e.g. the unpacked
+# .debs of gpu_check.sh. Either way the target is SentencePiece::SentencePiece.
 find_package(PkgConfig QUIET)
-if(PkgConfig_FOUND)
-  pkg_check_modules(SPM QUIET IMPORTED_TARGET sentencepiece)
-endif()
-if(NOT TARGET PkgConfig::SPM)
-  find_path(SPM_INCLUDE_DIR sentencepiece_processor.h REQUIRED)
-  find_library(SPM_LIBRARY sentencepiece REQUIRED)
-  find_library(SPM_TRAIN_LIBRARY sentencepiece_train REQUIRED)
-  add_library(PkgConfig::SPM INTERFACE IMPORTED)
-  target_include_directories(PkgConfig::SPM INTERFACE ${SPM_INCLUDE_DIR})
-  target_link_libraries(PkgConfig::SPM INTERFACE ${SPM_TRAIN_LIBRARY} ${SPM_LIBRARY})
+get_filename_component(_longalign_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+set(LONGALIGN_SENTENCEPIECE_ROOT "${_longalign_root}/build/deps/sentencepiece" CACHE PATH
+    "sentencepiece built by scripts/setup.sh (lib/, include/); empty to use the system's")
+if(NOT TARGET SentencePiece::SentencePiece)
+  set(_spm_root "${LONGALIGN_SENTENCEPIECE_ROOT}")
+  if(_spm_root AND EXISTS "${_spm_root}/lib/libsentencepiece.a" AND EXISTS "${_spm_root}/lib/libsentencepiece_train.a"
+     AND EXISTS "${_spm_root}/include/sentencepiece_processor.h")
+    file(STRINGS "${_spm_root}/VERSION" _spm_version LIMIT_COUNT 1)
+    add_library(SentencePiece::SentencePiece INTERFACE IMPORTED)
+    target_include_directories(SentencePiece::SentencePiece INTERFACE "${_spm_root}/include")
+    # The trainer library uses the encoder's symbols: it comes first.
+    target_link_libraries(SentencePiece::SentencePiece INTERFACE "${_spm_root}/lib/libsentencepiece_train.a"
+                          "${_spm_root}/lib/libsentencepiece.a" Threads::Threads)
+    message(STATUS "sentencepiece: ${_spm_version} from ${_spm_root} (static)")
+  else()
+    if(PkgConfig_FOUND)
+      pkg_check_modules(SPM QUIET IMPORTED_TARGET sentencepiece)
+    endif()
+    add_library(SentencePiece::SentencePiece INTERFACE IMPORTED)
+    if(TARGET PkgConfig::SPM)
+      target_link_libraries(SentencePiece::SentencePiece INTERFACE PkgConfig::SPM)
+      set(_spm_where "${SPM_VERSION}, pkg-config")
+    else()
+      find_path(SPM_INCLUDE_DIR sentencepiece_processor.h REQUIRED)
+      find_library(SPM_LIBRARY sentencepiece REQUIRED)
+      find_library(SPM_TRAIN_LIBRARY sentencepiece_train REQUIRED)
+      target_include_directories(SentencePiece::SentencePiece INTERFACE ${SPM_INCLUDE_DIR})
+      target_link_libraries(SentencePiece::SentencePiece INTERFACE ${SPM_TRAIN_LIBRARY} ${SPM_LIBRARY})
+      set(_spm_where "${SPM_LIBRARY}")
+    endif()
+    if(_spm_root)
+      message(STATUS "sentencepiece: the system's (${_spm_where}), as ${_spm_root} holds no build; before "
+                     "0.2, tokenizing is about 2x slower: run scripts/setup.sh to build sentencepiece 0.2 there")
+    else()
+      message(STATUS "sentencepiece: the system's (${_spm_where}), as LONGALIGN_SENTENCEPIECE_ROOT is empty")
+    endif()
+  endif()
 endif()
 # PCRE2 (tokenizer.json regexes) and ICU (its normalizers): the same pkg-config-or-search pair.
 if(PkgConfig_FOUND)

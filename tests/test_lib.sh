@@ -1,5 +1,6 @@
-# Shared by the shell tests that talk to a loopback stand-in server: a temp dir removed on exit
-# (with the server), ok/fail counters, and start_server. Source it after setting `py`.
+# Shared by the shell tests: a temp dir removed on exit (with the loopback stand-in server, for
+# the tests that talk to one), ok/fail counters, start_server and need_module. Source it after
+# setting `py`.
 tmp=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -17,6 +18,14 @@ start_server() {
   server=$!
   for _ in $(seq 1 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
   url="http://127.0.0.1:$(cat "$tmp/port")/v1/chat/completions"
+}
+
+# need_module MODULE: ends the test as skipped (exit 0) when `py` is unset or lacks MODULE.
+need_module() {
+  if [ -z "${py:-}" ] || ! "$py" -c "import $1" 2>/dev/null; then
+    echo "skipped: ${py:-no python} has no $1 package"
+    exit 0
+  fi
 }
 
 # finish NAME: the closing line and exit status.

@@ -203,7 +203,8 @@ void add_eval(CLI::App& app, Action& action) {
       for (const auto& in : o->data.tokenize.inputs) check_input_file(in, "--input");
       if (!out->empty()) {
         std::vector<std::filesystem::path> read = o->data.tokenize.inputs;
-        for (const char* f : {"config.json", "tokenizer.model", "tokenizer.json", "model.safetensors"})
+        for (const char* f :
+             {"config.json", "tokenizer.model", "tokenizer.json", "model.safetensors", "pytorch_model.bin"})
           read.push_back(o->model_dir / f);
         read.push_back(*tok);
         check_output_path(*out, OutputKind::stream, "--output", read);

@@ -27,7 +27,7 @@ void check_paths(const Flags& f) {
   const std::filesystem::path m = f.model;
   check_output_path(f.output, OutputKind::stream, "--output",
                     {f.input, f.tokenizer, m / "config.json", m / "tokenizer.model", m / "tokenizer.json",
-                     m / "model.safetensors"});
+                     m / "model.safetensors", m / "pytorch_model.bin"});
 }
 
 using Prompts = std::vector<std::pair<nlohmann::json, std::string>>;  // each line and its prompt

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <deque>
@@ -23,6 +22,7 @@
 #include <unordered_map>
 
 #include "longalign/core/error.hpp"
+#include "longalign/data/piece_cache.hpp"
 #include "longalign/data/tokenizer_regex.hpp"
 #include "longalign/data/utf8.hpp"
 
@@ -403,29 +403,17 @@ const PreStep& gpt2_split() {
 
 struct Scratch {
   uint64_t owner = 0;
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> cache;  // piece -> ids[offset, count]
-  std::deque<std::string> cache_keys;
-  std::vector<int32_t> cache_ids;
+  PieceCache cache;
   std::vector<Cut> raw_cuts, norm_cuts;
   std::string norm, norm_tmp;
   std::vector<std::string_view> pieces, next_pieces;
   std::deque<std::string> prefixed;  // pieces given a prefix space
   std::vector<Run> runs, acc;
   std::vector<int32_t> syms, ranks, merged;
-
-  void clear_cache() {
-    cache.clear();
-    cache_keys.clear();
-    cache_ids.clear();
-  }
 };
 
-constexpr size_t kMaxCachedPiece = 256;     // longer pieces are rare and would bloat the cache
-constexpr size_t kMaxCacheEntries = 65536;   // then it starts over (~10 MB a thread)
 constexpr size_t kSmallWord = 64;            // up to here a linear scan beats a heap
 constexpr int32_t kNoRank = std::numeric_limits<int32_t>::max();
-
-std::atomic<uint64_t> next_serial{1};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -496,14 +484,7 @@ class BpeTokenizer final : public Tokenizer {
   void build_indexes();
 
   // Encoding.
-  Scratch& scratch() const {
-    thread_local Scratch s;
-    if (s.owner != serial_) {
-      s = Scratch{};
-      s.owner = serial_;
-    }
-    return s;
-  }
+  Scratch& scratch() const { return thread_scratch<Scratch>(serial_); }
   void encode_segment(std::string_view raw, Scratch& s, std::vector<int32_t>& ids) const;
   void encode_text(std::string_view text, Scratch& s, std::vector<int32_t>& ids) const;
   void pre_tokenize(std::string_view text, Scratch& s) const;
@@ -519,7 +500,7 @@ class BpeTokenizer final : public Tokenizer {
   void append_bytes_of(std::string_view token, std::string& out) const;
 
   std::string file_;
-  uint64_t serial_ = next_serial++;
+  uint64_t serial_ = next_tokenizer_serial();
   std::vector<Piece> pieces_;                                   // by id
   std::unordered_map<std::string_view, int32_t> vocab_;        // byte-level string -> id
   std::unordered_map<std::string_view, int32_t> byte_vocab_;   // the bytes it stands for -> id
@@ -592,24 +573,12 @@ void BpeTokenizer::encode_piece(std::string_view piece, Scratch& s, std::vector<
   if (ignore_merges_) {
     if (auto it = byte_vocab_.find(piece); it != byte_vocab_.end()) return ids.push_back(it->second);
   }
-  const bool cacheable = piece.size() <= kMaxCachedPiece;
-  if (cacheable) {
-    if (auto it = s.cache.find(piece); it != s.cache.end()) {
-      ids.insert(ids.end(), s.cache_ids.begin() + it->second.first,
-                 s.cache_ids.begin() + it->second.first + it->second.second);
-      return;
-    }
-  }
+  if (s.cache.append(piece, ids)) return;
   initial_symbols(piece, s.syms);
   if (s.syms.size() > kSmallWord) merge_large(s.syms);
   else if (s.syms.size() > 1) merge_small(s);
   ids.insert(ids.end(), s.syms.begin(), s.syms.end());
-  if (!cacheable) return;
-  if (s.cache.size() >= kMaxCacheEntries) s.clear_cache();
-  s.cache_keys.emplace_back(piece);
-  s.cache.emplace(s.cache_keys.back(), std::make_pair(static_cast<uint32_t>(s.cache_ids.size()),
-                                                      static_cast<uint32_t>(s.syms.size())));
-  s.cache_ids.insert(s.cache_ids.end(), s.syms.begin(), s.syms.end());
+  s.cache.insert(piece, s.syms.data(), s.syms.size());
 }
 
 // One symbol per byte, as the library reads the byte-level string one character at a time;

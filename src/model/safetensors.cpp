@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "longalign/core/read_file.hpp"
 #include "longalign/model/safetensors_header.hpp"
 #include "longalign/model/safetensors_shard_writer.hpp"
+#include "longalign/model/torch_bin.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -86,15 +88,29 @@ void write_safetensors(const fs::path& path, const NamedTensors& tensors, const 
   w.close();
 }
 
+namespace {
+
+// An index's weight_map: tensor name -> shard file name, each checked.
+std::map<std::string, std::string> weight_map(const fs::path& index) {
+  json j = json::parse(read_file(index).value_or(""), nullptr, false);
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw RuntimeError(index.string() + " has no weight_map object");
+  std::map<std::string, std::string> out;
+  for (auto& [name, file] : j["weight_map"].items()) {
+    if (!file.is_string() || file.get<std::string>().empty())
+      throw RuntimeError(index.string() + ": weight_map entry " + name + " must name a shard file");
+    out[name] = file.get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
 CheckpointTensors::CheckpointTensors(const fs::path& dir) : dir_(dir) {
   fs::path index = dir / "model.safetensors.index.json";
-  std::vector<std::string> shards;
   if (fs::exists(index)) {
-    json j = json::parse(read_file(index).value_or(""), nullptr, false);
-    if (!j.is_object() || !j.contains("weight_map")) throw RuntimeError(index.string() + " has no weight_map");
     std::map<std::string, size_t> shard_ids;
-    for (auto& [name, file] : j["weight_map"].items()) {
-      std::string fname = file.get<std::string>();
+    for (const auto& [name, fname] : weight_map(index)) {
       if (!shard_ids.count(fname)) {
         shard_ids[fname] = files_.size();
         files_.push_back(std::make_unique<SafetensorsFile>(dir / fname));
@@ -104,18 +120,39 @@ CheckpointTensors::CheckpointTensors(const fs::path& dir) : dir_(dir) {
   } else if (fs::exists(dir / "model.safetensors")) {
     files_.push_back(std::make_unique<SafetensorsFile>(dir / "model.safetensors"));
     for (const auto& n : files_[0]->names()) where_[n] = 0;
-  } else if (fs::exists(dir / "pytorch_model.bin") || fs::exists(dir / "pytorch_model.bin.index.json")) {
-    // .bin is a pickle: loading one runs whatever it names, and LibTorch's unpickler accepts only
-    // some torch.save files, so such weights are converted rather than read.
-    throw UsageError(dir.string() + " holds only PyTorch .bin weights, which longalign does not read; convert "
-                     "them to safetensors first (e.g. load the state dict with torch.load and write it with "
-                     "safetensors.torch.save_file as model.safetensors, keeping the tensor names)");
+  } else if (fs::exists(dir / "pytorch_model.bin.index.json") || fs::exists(dir / "pytorch_model.bin")) {
+    read_bin(dir / "pytorch_model.bin.index.json");
   } else {
-    throw UsageError("no model.safetensors or model.safetensors.index.json in " + dir.string());
+    throw UsageError("no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+                     "pytorch_model.bin.index.json in " + dir.string());
   }
 }
 
+// transformers loads every tensor of each shard the index names; so does this, and each tensor
+// the index places in a shard must be found there.
+void CheckpointTensors::read_bin(const fs::path& index) {
+  std::map<std::string, std::string> wanted;
+  std::vector<std::string> shards = {"pytorch_model.bin"};
+  if (fs::exists(index)) {
+    wanted = weight_map(index);
+    shards.clear();
+    for (const auto& [name, fname] : wanted)
+      if (std::find(shards.begin(), shards.end(), fname) == shards.end()) shards.push_back(fname);
+  }
+  for (const auto& fname : shards) {
+    for (auto& [name, t] : read_torch_bin(dir_ / fname)) {
+      if (loaded_.count(name)) throw RuntimeError("tensor " + name + " is in more than one shard of " + dir_.string());
+      loaded_[name] = std::move(t);
+      if (auto it = wanted.find(name); it != wanted.end() && it->second != fname)
+        throw RuntimeError(index.string() + " places tensor " + name + " in " + it->second + " but it is in " + fname);
+    }
+  }
+  for (const auto& [name, fname] : wanted)
+    if (!loaded_.count(name)) throw RuntimeError(index.string() + " names tensor " + name + " in " + fname + ", which lacks it");
+}
+
 at::Tensor CheckpointTensors::view(const std::string& name) const {
+  if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
   auto it = where_.find(name);
   if (it == where_.end()) throw RuntimeError("checkpoint " + dir_.string() + " has no tensor " + name);
   return files_[it->second]->view(name);
@@ -124,6 +161,7 @@ at::Tensor CheckpointTensors::view(const std::string& name) const {
 std::vector<std::string> CheckpointTensors::names() const {
   std::vector<std::string> out;
   for (const auto& [n, _] : where_) out.push_back(n);
+  for (const auto& [n, _] : loaded_) out.push_back(n);
   return out;
 }
 

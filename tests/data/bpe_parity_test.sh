@@ -9,10 +9,7 @@ bin="$1"; py="${2:-}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/../test_lib.sh"
 
-if [ -z "$py" ] || ! "$py" -c 'import tokenizers' 2>/dev/null; then
-  echo "skipped: $py has no tokenizers package"
-  exit 0
-fi
+need_module tokenizers
 helper="$here/bpe_parity.py"
 export TOKENIZERS_PARALLELISM=false
 "$py" "$helper" corpus "$tmp/corpus.txt" 4000 7 || { echo "FAIL: corpus"; exit 1; }

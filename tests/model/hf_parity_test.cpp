@@ -1,9 +1,10 @@
 // Parity with HF transformers: our logits on a packed batch of several sequences equal HF's
 // logits computed one sequence at a time (fp32, within 1e-4), for GQA/MQA, tied and untied
 // heads, linear and llama3 rope scaling, Llama with attention and MLP biases, Qwen2 (q/k/v
-// biases), GLM (fused gate_up_proj, partial interleaved rope) and GLM in ChatGLM3's own
-// checkpoint layout (its names, fused query_key_value, its config keys). The models are random ones
-// built by tests/model/hf_reference.py, offline, with nonzero biases.
+// biases), GLM (fused gate_up_proj, partial interleaved rope, also with rope scaling) and GLM in
+// ChatGLM3's own checkpoint layout (its names, fused query_key_value, its config keys), also from
+// PyTorch .bin weights. The models are random ones built by tests/model/hf_reference.py, offline,
+// with nonzero biases.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -38,8 +39,9 @@ const fs::path& reference_dir() {
   return dir.path;
 }
 
-// Our logits for the reference batch from the model in `dir`, compared with HF's in `ref_dir`.
-void check_dir(const fs::path& dir, const fs::path& ref_dir, const std::string& name) {
+// The largest difference between our logits for the reference batch from the model in `dir`
+// and HF's in `ref_dir`.
+double max_logit_diff(const fs::path& dir, const fs::path& ref_dir) {
   auto cfg = model::load_hf_config(dir / "config.json");
   model::check_weight_shapes(dir, cfg);
   model::LlamaForCausalLM m(cfg);
@@ -57,11 +59,16 @@ void check_dir(const fs::path& dir, const fs::path& ref_dir, const std::string& 
   torch::NoGradGuard ng;
   auto attention = [](auto&&... a) { return ops::varlen_attention(a...); };
   at::Tensor logits = m->logits(m->hidden_states(in, attention));
-  ASSERT_EQ(logits.sizes(), expect.sizes());
-  double diff = (logits - expect).abs().max().item<double>();
+  if (logits.sizes() != expect.sizes()) throw std::runtime_error("logits of another shape than HF's");
+  EXPECT_GT(expect.abs().max().item<double>(), 0.1);  // the oracle is not trivially zero
+  return (logits - expect).abs().max().item<double>();
+}
+
+// Our logits from the model in `dir` equal HF's in `ref_dir`.
+void check_dir(const fs::path& dir, const fs::path& ref_dir, const std::string& name) {
+  const double diff = max_logit_diff(dir, ref_dir);
   std::printf("%s: max |ours - HF| = %.3g\n", name.c_str(), diff);
   EXPECT_LT(diff, 1e-4) << name << ": max |ours - HF| = " << diff;
-  EXPECT_GT(expect.abs().max().item<double>(), 0.1);  // the oracle is not trivially zero
 }
 
 void check_variant(const std::string& name) { check_dir(reference_dir() / name, reference_dir() / name, name); }
@@ -155,15 +162,50 @@ TEST(HfParity, UnsupportedChatGlmVariantsAreRefused) {
   }
 }
 
-TEST(HfParity, BinWeightsAreAClearErrorAskingForSafetensors) {
-  fixture::TempDir tmp;
-  std::ofstream(tmp.path / "pytorch_model.bin") << "not read";
-  try {
-    model::CheckpointTensors ckpt(tmp.path);
-    ADD_FAILURE() << "a .bin checkpoint was accepted";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("safetensors"), std::string::npos) << e.what();
+// GLM with rope scaling (transformers scales the frequencies of the rotary half of each head).
+// Read without its scaling the same model is far from HF's logits, so the scaling is exercised.
+TEST(HfParity, GlmLinearAndLlama3RopeScaling) {
+  for (const std::string type : {"linear", "llama3"}) {
+    const std::string name = "glm_" + type;
+    check_variant(name);
+    fixture::TempDir tmp;
+    fs::path plain = edited_copy(name, "\"rope_type\": \"" + type + "\"", "\"rope_type\": \"default\"", tmp.path);
+    EXPECT_GT(max_logit_diff(plain, reference_dir() / name), 1e-2) << name << " without its scaling still matches";
   }
+  check_round_trip("glm_llama3");
+}
+
+// PyTorch .bin weights are read natively: one file (Llama with biases) and ChatGLM3's layout in
+// three shards named by pytorch_model.bin.index.json give HF's logits like their safetensors twins.
+TEST(HfParity, BinWeightsOneFileAndShardedChatGlm) {
+  check_variant("llama_bias_bin");
+  check_variant("chatglm_bin");
+}
+
+// What LibTorch's unpickler cannot read is a RuntimeError naming the file and the way out.
+TEST(HfParity, UnreadableBinWeightsAreClearErrors) {
+  auto expect_error = [](const fs::path& dir, const std::vector<std::string>& parts) {
+    try {
+      model::CheckpointTensors ckpt(dir);
+      ADD_FAILURE() << "the .bin weights in " << dir << " were accepted";
+    } catch (const RuntimeError& e) {
+      for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+    }
+  };
+  fixture::TempDir tmp;
+  fs::create_directories(tmp.path / "garbage");
+  std::ofstream(tmp.path / "garbage" / "pytorch_model.bin") << "not a zip archive";
+  expect_error(tmp.path / "garbage", {"garbage/pytorch_model.bin", "zip", "safetensors"});
+  // torch.save(model.state_dict()) pickles an OrderedDict, which the unpickler turns into None.
+  expect_error(reference_dir() / "ordered_dict_bin", {"ordered_dict_bin/pytorch_model.bin", "OrderedDict", "safetensors"});
+  // An index that places a tensor in a shard lacking it.
+  fs::path sharded = tmp.path / "sharded";
+  fs::copy(reference_dir() / "chatglm_bin", sharded);
+  std::ifstream in(sharded / "pytorch_model.bin.index.json");
+  auto index = nlohmann::json::parse(in);
+  index["weight_map"]["transformer.extra.weight"] = "pytorch_model-00001-of-00003.bin";
+  std::ofstream(sharded / "pytorch_model.bin.index.json") << index.dump();
+  expect_error(sharded, {"pytorch_model.bin.index.json", "transformer.extra.weight", "pytorch_model-00001-of-00003.bin"});
 }
 
 // Biases a config does not enable are refused by name, never dropped: a Qwen2 checkpoint read

@@ -3,7 +3,10 @@ the model directory and HF's logits for a few sequences computed one sequence at
 parity oracle). Biases get random values: transformers initializes them to zero, which would
 hide a model that ignores them. `chatglm` is the GLM model `glm_rope2` rewritten in ChatGLM3's
 own checkpoint layout (modeling_chatglm.py's names, q/k/v fused, its config keys), with the
-same oracle: transformers has no ChatGLM3 class to run it directly.
+same oracle: transformers has no ChatGLM3 class to run it directly. `llama_bias_bin` and
+`chatglm_bin` are those models as PyTorch .bin weights (one file; three shards with
+pytorch_model.bin.index.json, as ChatGLM3-6B ships), and `ordered_dict_bin` a state dict saved
+whole with torch.save(model.state_dict()), which is an OrderedDict.
 
 Usage: hf_reference.py OUT_DIR
 """
@@ -37,6 +40,15 @@ VARIANTS = {
     # GLM: q/k/v biased, fused gate_up_proj, interleaved rope on half of each head
     "glm": ((GlmConfig, GlmForCausalLM), dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16,
                                               tie_word_embeddings=False, pad_token_id=None)),
+    # GLM with linear and llama3 rope scaling (of the rotary half of each head)
+    "glm_linear": ((GlmConfig, GlmForCausalLM), dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                                     tie_word_embeddings=False, pad_token_id=None,
+                                                     rope_scaling={"rope_type": "linear", "factor": 2.0})),
+    "glm_llama3": ((GlmConfig, GlmForCausalLM), dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                                     tie_word_embeddings=False, pad_token_id=None,
+                                                     rope_scaling={"rope_type": "llama3", "factor": 8.0,
+                                                                   "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                                   "original_max_position_embeddings": 16})),
     # GLM with a rotary base of 2 * 10000, the twin of the ChatGLM3-layout copy (rope_ratio 2)
     "glm_rope2": ((GlmConfig, GlmForCausalLM), dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16,
                                                     tie_word_embeddings=False, pad_token_id=None,
@@ -71,7 +83,8 @@ def main(out: Path) -> None:
         if rope is not None:
             rope = dict(rope, rope_theta=10000.0)
             if hasattr(cfg, "rope_parameters"):
-                cfg.rope_parameters = rope
+                # transformers 5 keeps GLM's partial_rotary_factor in rope_parameters: merge, never replace
+                cfg.rope_parameters = dict(cfg.rope_parameters or {}, **rope)
             else:
                 cfg.rope_scaling = rope
         model = model_cls(cfg).float().eval()
@@ -84,6 +97,36 @@ def main(out: Path) -> None:
         save_file({"input_ids": torch.cat(ids).long(), "cu_seqlens": cu, "logits": torch.cat(logits).contiguous()},
                   str(out / name / "reference.safetensors"))
     to_chatglm(out / "glm_rope2", out / "chatglm", rope_ratio=2.0)
+    to_bin(out / "llama_bias", out / "llama_bias_bin", shards=1)
+    to_bin(out / "chatglm", out / "chatglm_bin", shards=3)
+    odict = out / "ordered_dict_bin"
+    odict.mkdir()
+    shutil.copy(out / "gqa_untied" / "config.json", odict / "config.json")
+    torch.save(LlamaForCausalLM.from_pretrained(out / "gqa_untied").state_dict(), odict / "pytorch_model.bin")
+
+
+def to_bin(src: Path, dst: Path, shards: int) -> None:
+    """The model in `src` as .bin weights, laid out as transformers 4.x's
+    save_pretrained(safe_serialization=False) wrote them: torch.save of a plain dict of tensors per
+    shard, and, when sharded, pytorch_model-0000K-of-0000N.bin files named by
+    pytorch_model.bin.index.json. (transformers 5 writes safetensors whatever it is asked.)"""
+    tensors = load_file(str(src / "model.safetensors"))
+    names = list(tensors)
+    dst.mkdir(parents=True, exist_ok=True)
+    if shards == 1:
+        torch.save(dict(tensors), dst / "pytorch_model.bin")
+    else:
+        weight_map = {}
+        for k in range(shards):
+            fname = f"pytorch_model-{k + 1:05d}-of-{shards:05d}.bin"
+            part = names[k::shards]
+            torch.save({n: tensors[n] for n in part}, dst / fname)
+            weight_map.update({n: fname for n in part})
+        total = sum(t.numel() * t.element_size() for t in tensors.values())
+        (dst / "pytorch_model.bin.index.json").write_text(
+            json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n")
+    for f in ("config.json", "reference.safetensors"):
+        shutil.copy(src / f, dst / f)
 
 
 def to_chatglm(src: Path, dst: Path, rope_ratio: float) -> None:

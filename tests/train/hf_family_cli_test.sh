@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Qwen2 (q/k/v biases) and GLM (biases, fused gate_up_proj, partial interleaved rope) through
-# the CLI: `eval loss` on a random tiny transformers model equals HF's per-sequence loss; two
-# training steps from it (model.path) write a checkpoint that transformers loads as the same
-# family, whose `eval loss` again equals HF's. A GLM model in ChatGLM3's own layout gives the
-# same `eval loss` as its GLM-named twin (transformers has no ChatGLM3 class to compare with),
-# and training from it writes a ChatGLM3-layout checkpoint.
+# Qwen2 (q/k/v biases) and GLM (biases, fused gate_up_proj, partial interleaved rope; also with
+# llama3 rope scaling) through the CLI: `eval loss` on a random tiny transformers model equals
+# HF's per-sequence loss; two training steps from it (model.path) write a checkpoint that
+# transformers loads as the same family, whose `eval loss` again equals HF's. A GLM model in
+# ChatGLM3's own layout gives the same `eval loss` as its GLM-named twin (transformers has no
+# ChatGLM3 class to compare with), and training from it writes a ChatGLM3-layout checkpoint.
+# PyTorch .bin copies (one file; ChatGLM3's layout in three shards with
+# pytorch_model.bin.index.json) give the same `eval loss` as their safetensors twins.
 set -u
 bin="$1"; py="$2"; here="$3"
 tmp=$(mktemp -d)
@@ -36,7 +38,10 @@ eval_matches() {
     && ok "$2: eval loss matches HF: $(tail -1 "$tmp/check-$2.log")" || { fail "$2: eval loss differs from HF"; tail -5 "$tmp/check-$2.log"; }
 }
 
-for fam in qwen2 glm; do
+# glm_llama3: GLM with llama3 rope scaling, whose written config transformers must read back
+# with the scaling on the rotary half of each head.
+for fam in qwen2 glm glm_llama3; do
+  type=${fam%%_*}
   eval_matches "$tmp/ref/$fam" "$fam"
   cat >"$tmp/$fam.yaml" <<YAML
 model: {path: $tmp/ref/$fam}
@@ -47,15 +52,15 @@ output: {dir: run-$fam, log_every: 1}
 YAML
   if "$bin" train --config "$tmp/$fam.yaml" --no-progress >"$tmp/train-$fam.log" 2>&1; then
     ck="$tmp/run-$fam/checkpoints/step-00000002"
-    grep -q "\"model_type\": \"$fam\"" "$ck/config.json" && ok "$fam: checkpoint keeps model_type $fam" \
-      || fail "$fam: checkpoint config.json lost model_type $fam"
+    grep -q "\"model_type\": \"$type\"" "$ck/config.json" && ok "$fam: checkpoint keeps model_type $type" \
+      || fail "$fam: checkpoint config.json lost model_type $type"
     eval_matches "$ck" "$fam-trained"
   else
     fail "$fam: training from model.path failed"; tail -5 "$tmp/train-$fam.log"
   fi
 done
 
-# eval loss of ChatGLM3-layout $1 equals that of GLM-named $2 within 1e-4, labelled $3.
+# eval loss of the model in $1 equals that of its twin $2 within 1e-4, labelled $3.
 same_loss() {
   for d in "$1" "$2"; do
     "$bin" eval loss --model "$d" --input "$tmp/tokens.jsonl" -o "$d.loss.jsonl" --max-tokens 64 >"$d.eval.log" 2>&1 \
@@ -66,12 +71,14 @@ same_loss() {
 import json, sys
 a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:3])
 worst = max(abs(x - y) for x, y in zip(a, b))
-print(f"eval loss equals the GLM-named twin's over {len(a)} sequences, worst difference {worst:.2e}")
+print(f"eval loss equals its twin's over {len(a)} sequences, worst difference {worst:.2e}")
 sys.exit(0 if len(a) == len(b) and worst < 1e-4 else 1)
 PY
 }
 
 same_loss "$tmp/ref/chatglm" "$tmp/ref/glm_rope2" chatglm
+same_loss "$tmp/ref/llama_bias_bin" "$tmp/ref/llama_bias" llama_bias_bin
+same_loss "$tmp/ref/chatglm_bin" "$tmp/ref/chatglm" chatglm_bin_sharded
 eval_matches "$tmp/ref/glm_rope2" glm_rope2
 sed "s/ref\/glm/ref\/chatglm/; s/run-glm/run-chatglm/" "$tmp/glm.yaml" >"$tmp/chatglm.yaml"
 if "$bin" train --config "$tmp/chatglm.yaml" --no-progress >"$tmp/train-chatglm.log" 2>&1; then

@@ -45,17 +45,20 @@ void write_safetensors(const std::filesystem::path& path, const NamedTensors& te
                        const std::map<std::string, std::string>& metadata = {});
 
 // A HF model directory's weights: model.safetensors, or the shards named by
-// model.safetensors.index.json.
+// model.safetensors.index.json; else PyTorch's pytorch_model.bin, or the shards named by
+// pytorch_model.bin.index.json (read whole into memory by torch_bin.hpp's reader).
 class CheckpointTensors {
  public:
   explicit CheckpointTensors(const std::filesystem::path& dir);
-  bool contains(const std::string& name) const { return where_.count(name) > 0; }
+  bool contains(const std::string& name) const { return where_.count(name) > 0 || loaded_.count(name) > 0; }
   at::Tensor view(const std::string& name) const;  // RuntimeError naming the tensor if absent
   std::vector<std::string> names() const;
 
  private:
+  void read_bin(const std::filesystem::path& index);
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, size_t> where_;
+  std::map<std::string, at::Tensor> loaded_;  // tensors of .bin files
   std::filesystem::path dir_;
 };
 

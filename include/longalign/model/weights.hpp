@@ -1,5 +1,5 @@
-// Moving weights between a LlamaForCausalLM and HF safetensors directories, and the
-// from-scratch initialization.
+// Moving weights between a LlamaForCausalLM and HF model directories (safetensors, or PyTorch
+// .bin to read), and the from-scratch initialization.
 #pragma once
 #include <filesystem>
 
@@ -18,7 +18,7 @@ void init_weights(LlamaForCausalLMImpl& m, double std = 0.02, uint64_t seed = 0)
 void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir);
 
 // Fails before any work when the weights in `dir` do not fit `c`: names the first missing,
-// mis-shaped or unused tensor. Reads only the safetensors headers.
+// mis-shaped or unused tensor. Reads only the safetensors headers (.bin files are read whole).
 void check_weight_shapes(const std::filesystem::path& dir, const LlamaConfig& c);
 
 // Named parameters in the checkpoint's naming (GLM's gate and up re-fused; chatglm in ChatGLM3's
