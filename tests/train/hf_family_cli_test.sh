@@ -92,5 +92,13 @@ sys.exit(0 if 'transformer.encoder.layers.0.self_attention.query_key_value.weigh
 else
   fail "chatglm: training from model.path failed"; tail -5 "$tmp/train-chatglm.log"
 fi
+# ZeRO-3 (one process, a world of one) writes the ChatGLM3 layout from one gathered layer at a
+# time, fused query_key_value included, and trains the same model as the replicated run.
+{ sed "s/run-chatglm/run-chatglm-z3/" "$tmp/chatglm.yaml"; echo "distributed: {zero: 3}"; } >"$tmp/chatglm-z3.yaml"
+if "$bin" train --config "$tmp/chatglm-z3.yaml" --no-progress >"$tmp/train-chatglm-z3.log" 2>&1; then
+  same_loss "$tmp/run-chatglm/checkpoints/step-00000002" "$tmp/run-chatglm-z3/checkpoints/step-00000002" chatglm_zero3
+else
+  fail "chatglm: ZeRO-3 training failed"; tail -5 "$tmp/train-chatglm-z3.log"
+fi
 
 [ "$fails" = 0 ] && echo "all Qwen2/GLM CLI checks passed" || { echo "$fails failed"; exit 1; }
