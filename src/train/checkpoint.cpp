@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -115,6 +116,19 @@ void load_optimizer_state(const fs::path& dir, AdamW& opt) {
   std::vector<const model::SafetensorsFile*> views;
   for (const auto& f : files) views.push_back(f.get());
   opt.load_state(views);
+}
+
+std::vector<fs::path> set_aside_later_checkpoints(const fs::path& run_dir, int64_t step) {
+  std::vector<fs::path> moved;
+  const std::string stamp = std::to_string(std::time(nullptr));
+  for (const auto& dir : list_checkpoints(run_dir)) {
+    const int64_t s = std::stoll(dir.filename().string().substr(5));
+    if (s <= step) continue;
+    fs::path to = dir.parent_path() / ("abandoned-" + dir.filename().string() + "-" + stamp);
+    fs::rename(dir, to);
+    moved.push_back(to);
+  }
+  return moved;
 }
 
 TrainerState read_trainer_state(const fs::path& dir) {

@@ -244,6 +244,10 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     st.skipped_total = saved.skipped_total;
     st.tokens_seen = saved.tokens_seen;
     log::info("resumed from " + resume_dir->string() + " at step " + std::to_string(st.step));
+    if (lead)
+      for (const auto& p : set_aside_later_checkpoints(cfg.output.dir, st.step))
+        log::warn("a checkpoint after step " + std::to_string(st.step) + " belongs to the abandoned trajectory; kept as " +
+                  p.string());
   } else if (!req.resume.empty()) {
     log::info("no checkpoint under " + cfg.output.dir.string() + "; starting fresh");
   }

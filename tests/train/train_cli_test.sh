@@ -38,6 +38,15 @@ fi
   && ok "resume is bit-exact" || { fail "resume differs"; losses "$tmp/run1/metrics.jsonl"; losses "$tmp/run2/metrics.jsonl"; }
 ls "$tmp/run1/checkpoints" | grep -q step-00000004 && ls "$tmp/run1/checkpoints" | grep -q step-00000008 \
   && ok "checkpoints every 4 steps" || fail "checkpoints missing"
+# Resuming from an earlier checkpoint of a run sets the later ones aside (kept, renamed), so that
+# `latest` is the new trajectory's and keep_last never rotates the new checkpoints out for them.
+cp -r "$tmp/run1" "$tmp/run1b"
+"$bin" train --config "$tmp/c.yaml" --set output.dir=run1b --set checkpoint.every_steps=1 --no-progress --stop-at-step 6 \
+  --resume "$tmp/run1b/checkpoints/step-00000004" >"$tmp/log2b" 2>&1 || fail "resume from an earlier checkpoint"
+ls "$tmp/run1b/checkpoints" | grep -q "^abandoned-step-00000008-" && grep -q "abandoned trajectory" "$tmp/log2b" \
+  && [ "$(ls "$tmp/run1b/checkpoints" | grep -c '^step-')" = 3 ] \
+  && ok "resume from step 4 of 8: step 8 set aside, latest is step 6: $(ls "$tmp/run1b/checkpoints" | tr '\n' ' ')" \
+  || { fail "earlier-checkpoint resume"; ls "$tmp/run1b/checkpoints"; tail -3 "$tmp/log2b"; }
 
 # 3. HF loads the checkpoint unchanged, and `eval loss` equals HF's per-sequence loss.
 "$py" - "$tmp/tokens.jsonl" <<'PY'

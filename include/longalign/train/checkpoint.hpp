@@ -48,6 +48,11 @@ std::optional<std::filesystem::path> resolve_checkpoint(const std::filesystem::p
 // parallelism pass). Errors name the missing or mismatched tensor.
 void load_optimizer_state(const std::filesystem::path& dir, AdamW& opt);
 
+// A run resumed from step `step` leaves the checkpoints after it behind (another trajectory):
+// they are renamed to abandoned-step-NNNNNNNN-<unix time>, so that "latest" and keep_last see only
+// the new trajectory and nothing is deleted. Returns the new names.
+std::vector<std::filesystem::path> set_aside_later_checkpoints(const std::filesystem::path& run_dir, int64_t step);
+
 // trainer_state.json alone (cheap: read before any weights to check the resume makes sense).
 TrainerState read_trainer_state(const std::filesystem::path& dir);
 
