@@ -6,7 +6,6 @@
 
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
-#include <unicode/uchar.h>
 
 #include <algorithm>
 #include <array>
@@ -22,6 +21,7 @@
 #include <unordered_map>
 
 #include "longalign/core/error.hpp"
+#include "longalign/data/added_tokens.hpp"
 #include "longalign/data/piece_cache.hpp"
 #include "longalign/data/tokenizer_regex.hpp"
 #include "longalign/data/utf8.hpp"
@@ -79,57 +79,7 @@ class Spec {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Code points. Text is validated UTF-8 before any of these run.
-
-// Unicode White_Space: what \s means to Oniguruma (the regexes of `tokenizers`) and to Rust.
-bool is_white_space(uint32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-// Rust regex's \w, which decides single_word added tokens.
-bool is_word_char(uint32_t c) {
-  const auto gc = U_GET_GC_MASK(static_cast<UChar32>(c));
-  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_ALPHABETIC) ||
-         (gc & (U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK)) != 0 ||
-         u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_JOIN_CONTROL);
-}
-
-size_t char_len(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
-
-uint32_t decode_at(std::string_view s, size_t i, size_t* len) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
-  *len = char_len(p[0]);
-  if (*len == 1) return p[0];
-  uint32_t c = p[0] & (0xFF >> (*len + 1));
-  for (size_t k = 1; k < *len; ++k) c = (c << 6) | (p[k] & 0x3F);
-  return c;
-}
-
-// Start of the character that ends just before byte i.
-size_t char_start_before(std::string_view s, size_t i) {
-  do --i;
-  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80);
-  return i;
-}
-
-void append_utf8(std::string& out, uint32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
+// Byte-level symbols. Text is validated UTF-8 before any of these run.
 
 // GPT-2's reversible byte -> character map: printable Latin-1 bytes stand for themselves, the
 // others move to U+0100 onwards, so every byte is a visible non-space character in the vocab.
@@ -157,7 +107,7 @@ const ByteAlphabet& byte_alphabet() {
 std::optional<std::string> byte_level_to_bytes(std::string_view token) {
   std::string out;
   for (size_t i = 0, len = 0; i < token.size(); i += len) {
-    int b = byte_alphabet().byte_of(decode_at(token, i, &len));
+    int b = byte_alphabet().byte_of(decode_utf8_at(token, i, &len));
     if (b < 0) return std::nullopt;
     out += static_cast<char>(b);
   }
@@ -203,112 +153,6 @@ class Normalizer {
   };
   std::vector<Step> steps_;
 };
-
-// ---------------------------------------------------------------------------------------------
-// Added tokens.
-
-struct AddedToken {
-  std::string content;
-  int32_t id = -1;
-  bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
-};
-
-// Leftmost-longest matching (what the library's Aho-Corasick automaton does): a byte trie walked
-// from each position; the root's children sit in a table since most bytes start no token.
-class AddedMatcher {
- public:
-  AddedMatcher() { root_.fill(-1); }
-  bool empty() const { return terminal_.size() <= 1; }
-
-  void add(std::string_view pattern, int32_t token) {
-    int32_t node = 0;
-    for (size_t i = 0; i < pattern.size(); ++i) {
-      const auto b = static_cast<unsigned char>(pattern[i]);
-      int32_t next = child(node, b);
-      if (next < 0) {
-        next = static_cast<int32_t>(terminal_.size());
-        terminal_.push_back(-1);
-        if (node == 0) root_[b] = next;
-        else edges_[edge_key(node, b)] = next;
-      }
-      node = next;
-    }
-    terminal_[node] = token;
-  }
-
-  // The longest token starting at s[pos] (its length in *len), or -1.
-  int32_t longest_at(std::string_view s, size_t pos, size_t* len) const {
-    int32_t node = root_[static_cast<unsigned char>(s[pos])], best = -1;
-    for (size_t i = pos + 1; node >= 0; ++i) {
-      if (terminal_[node] >= 0) best = terminal_[node], *len = i - pos;
-      if (i == s.size()) break;
-      node = child(node, static_cast<unsigned char>(s[i]));
-    }
-    return best;
-  }
-
- private:
-  static uint64_t edge_key(int32_t node, unsigned char b) { return (static_cast<uint64_t>(node) << 8) | b; }
-  int32_t child(int32_t node, unsigned char b) const {
-    if (node == 0) return root_[b];
-    auto it = edges_.find(edge_key(node, b));
-    return it == edges_.end() ? -1 : it->second;
-  }
-  std::vector<int32_t> terminal_{-1};  // per node: the token ending there, or -1
-  std::array<int32_t, 256> root_{};
-  std::unordered_map<uint64_t, int32_t> edges_;
-};
-
-// A stretch of text: an added token (its index) or plain text (-1).
-struct Cut {
-  size_t begin, end;
-  int32_t token;
-};
-
-// How far whitespace reaches left of `end` / right of `begin`.
-size_t white_space_start(std::string_view s, size_t end) {
-  while (end > 0) {
-    size_t prev = char_start_before(s, end), len = 0;
-    if (!is_white_space(decode_at(s, prev, &len))) break;
-    end = prev;
-  }
-  return end;
-}
-size_t white_space_end(std::string_view s, size_t begin) {
-  size_t len = 0;
-  while (begin < s.size() && is_white_space(decode_at(s, begin, &len))) begin += len;
-  return begin;
-}
-
-bool single_word_ok(std::string_view s, size_t begin, size_t end) {
-  size_t len = 0;
-  if (begin > 0 && is_word_char(decode_at(s, char_start_before(s, begin), &len))) return false;
-  return end == s.size() || !is_word_char(decode_at(s, end, &len));
-}
-
-// Cuts `s` at the added tokens found by `m`, with the library's lstrip/rstrip/single_word rules.
-void cut_added(std::string_view s, const AddedMatcher& m, const std::vector<AddedToken>& tokens,
-               std::vector<Cut>& out) {
-  out.clear();
-  size_t done = 0, pos = 0, len = 0;
-  while (pos < s.size()) {
-    const int32_t t = m.longest_at(s, pos, &len);
-    if (t < 0) {
-      ++pos;
-      continue;
-    }
-    size_t begin = pos, end = pos + len;
-    pos = end;
-    const AddedToken& tok = tokens[t];
-    if (tok.single_word && !single_word_ok(s, begin, end)) continue;
-    if (tok.lstrip) begin = std::max(white_space_start(s, begin), done);
-    if (tok.rstrip) end = white_space_end(s, end), pos = end;
-    if (done < begin) out.push_back({done, begin, -1});
-    out.push_back({begin, end, t});
-    done = end;
-  }
-  if (done < s.size()) out.push_back({done, s.size(), -1});
-}
 
 // ---------------------------------------------------------------------------------------------
 // Pre-tokenizers.
@@ -404,7 +248,7 @@ const PreStep& gpt2_split() {
 struct Scratch {
   uint64_t owner = 0;
   PieceCache cache;
-  std::vector<Cut> raw_cuts, norm_cuts;
+  std::vector<AddedCut> raw_cuts, norm_cuts;
   std::string norm, norm_tmp;
   std::vector<std::string_view> pieces, next_pieces;
   std::deque<std::string> prefixed;  // pieces given a prefix space
@@ -432,7 +276,7 @@ class BpeTokenizer final : public Tokenizer {
       return ids;
     }
     cut_added(text, raw_added_, added_, s.raw_cuts);
-    for (const Cut& c : s.raw_cuts) {
+    for (const AddedCut& c : s.raw_cuts) {
       if (c.token >= 0) ids.push_back(added_[c.token].id);
       else encode_segment(text.substr(c.begin, c.end - c.begin), s, ids);
     }
@@ -530,7 +374,7 @@ void BpeTokenizer::encode_segment(std::string_view raw, Scratch& s, std::vector<
   const std::string_view text = normalizer_.empty() ? raw : normalizer_.apply(raw, s.norm, s.norm_tmp);
   if (norm_added_.empty()) return encode_text(text, s, ids);
   cut_added(text, norm_added_, added_, s.norm_cuts);
-  for (const Cut& c : s.norm_cuts) {
+  for (const AddedCut& c : s.norm_cuts) {
     if (c.token >= 0) ids.push_back(added_[c.token].id);
     else encode_text(text.substr(c.begin, c.end - c.begin), s, ids);
   }
@@ -665,7 +509,7 @@ void BpeTokenizer::merge_large(std::vector<int32_t>& syms) const {
 
 void BpeTokenizer::append_bytes_of(std::string_view token, std::string& out) const {
   for (size_t i = 0, len = 0; i < token.size(); i += len) {
-    const uint32_t cp = decode_at(token, i, &len);
+    const uint32_t cp = decode_utf8_at(token, i, &len);
     const int b = byte_alphabet().byte_of(cp);
     if (b >= 0) out += static_cast<char>(b);
     else out.append(token.substr(i, len));

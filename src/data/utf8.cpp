@@ -1,4 +1,5 @@
-// Strict UTF-8 validator (RFC 3629 ranges) and zero-width character removal.
+// Strict UTF-8 validator (RFC 3629 ranges), zero-width character removal, and code-point
+// decoding and encoding for the tokenizers.
 #include "longalign/data/utf8.hpp"
 
 #include <cstdint>
@@ -50,6 +51,44 @@ std::string strip_zero_width(std::string_view s) {
     out.push_back(s[i++]);
   }
   return out;
+}
+
+namespace {
+size_t char_len(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
+
+}  // namespace
+
+uint32_t decode_utf8_at(std::string_view s, size_t i, size_t* len) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
+  *len = char_len(p[0]);
+  if (*len == 1) return p[0];
+  uint32_t c = p[0] & (0xFF >> (*len + 1));
+  for (size_t k = 1; k < *len; ++k) c = (c << 6) | (p[k] & 0x3F);
+  return c;
+}
+
+size_t utf8_char_start_before(std::string_view s, size_t i) {
+  do --i;
+  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80);
+  return i;
+}
+
+void append_utf8(std::string& out, uint32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
 }
 
 }  // namespace longalign::data

@@ -1,6 +1,8 @@
-// UTF-8 validation and the zero-width clean-up LongAlign applies to assistant text.
+// UTF-8 validation, the zero-width clean-up LongAlign applies to assistant text, and code-point
+// access for the tokenizers.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,5 +14,11 @@ size_t find_invalid_utf8(std::string_view s);
 
 // Removes U+200B, U+200C, U+200D and U+FEFF, as the reference does for assistant answers.
 std::string strip_zero_width(std::string_view s);
+
+// Code points of text already validated as UTF-8: the one starting at byte i (its length in
+// *len), the start of the one ending just before byte i, and appending one.
+uint32_t decode_utf8_at(std::string_view s, size_t i, size_t* len);
+size_t utf8_char_start_before(std::string_view s, size_t i);
+void append_utf8(std::string& out, uint32_t c);
 
 }  // namespace longalign::data
