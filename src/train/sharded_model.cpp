@@ -115,8 +115,12 @@ class CommWorker {
 };
 
 struct Group {
-  std::vector<at::Tensor> params;  // the module's Parameters
-  std::vector<int64_t> offsets;    // each one's start in the flat group
+  // The module's Parameters, and what their emptied tensors no longer say: name, shape, size,
+  // start in the flat group.
+  std::vector<at::Tensor> params;
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<int64_t> numels, offsets;
   int64_t numel = 0, shard = 0;
   at::Tensor shard_w, grad_shard;  // this rank's slice [rank x shard, (rank + 1) x shard)
   at::Tensor full;                 // the gathered buffer, while requested
@@ -133,8 +137,6 @@ struct ShardedModel::Impl {
   at::ScalarType dtype, reduce_dtype;
   bool tied;
   std::vector<Group> groups;  // 0: embedding, 1..L: layers, L + 1: head
-  std::vector<std::vector<std::string>> group_names;
-  std::vector<std::vector<std::vector<int64_t>>> shapes;
   CommWorker worker{device.is_cuda() ? int(device.has_index() ? device.index() : c10::cuda::current_device()) : -1};
   std::deque<std::shared_future<void>> scatters;
 
@@ -163,13 +165,8 @@ struct ShardedModel::Impl {
     Group& G = groups[size_t(g)];
     G.ready.get();
     torch::NoGradGuard ng;
-    for (size_t i = 0; i < G.params.size(); ++i) {
-      at::Tensor& p = G.params[i];
-      const auto& shape = shapes[size_t(g)][i];
-      int64_t n = 1;
-      for (auto d : shape) n *= d;
-      p.set_data(G.full.narrow(0, G.offsets[i], n).view(shape));
-    }
+    for (size_t i = 0; i < G.params.size(); ++i)
+      G.params[i].set_data(G.full.narrow(0, G.offsets[i], G.numels[i]).view(G.shapes[i]));
   }
 
   void release(int g) {
@@ -261,7 +258,7 @@ struct ShardedEmbedding : torch::autograd::Function<ShardedEmbedding> {
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     auto call = call_of(ctx);
     auto& s = *call->impl;
-    const auto& shape = s.shapes[0][0];
+    const auto& shape = s.groups[0].shapes[0];
     s.make_room();
     at::Tensor flat = at::zeros({s.groups[0].shard * s.world}, grad_out[0].options().dtype(s.reduce_dtype));
     flat.narrow(0, 0, shape[0] * shape[1]).view({shape[0], shape[1]}).index_add_(0, call->ids, grad_out[0].to(s.reduce_dtype));
@@ -337,8 +334,6 @@ ShardedModel::ShardedModel(model::LlamaForCausalLMImpl& m, std::shared_ptr<Colle
   Impl& s = *impl_;
   const int64_t n_layers = m.config().num_hidden_layers;
   s.groups.resize(size_t(n_layers + 2));
-  s.shapes.resize(s.groups.size());
-  s.group_names.resize(s.groups.size());
   for (auto& p : m.named_parameters()) {
     const std::string& name = p.key();
     size_t g;
@@ -347,10 +342,11 @@ ShardedModel::ShardedModel(model::LlamaForCausalLMImpl& m, std::shared_ptr<Colle
     else g = size_t(n_layers + 1);  // model.norm, lm_head
     Group& G = s.groups[g];
     G.params.push_back(p.value());
+    G.names.push_back(name);
+    G.shapes.push_back(p.value().sizes().vec());
+    G.numels.push_back(p.value().numel());
     G.offsets.push_back(G.numel);
-    G.numel += p.value().numel();
-    s.shapes[g].push_back(p.value().sizes().vec());
-    s.group_names[g].push_back(name);
+    G.numel += G.numels.back();
   }
   torch::NoGradGuard ng;
   const auto grad_opts = at::TensorOptions().dtype(at::kFloat).device(offload_grads ? at::kCPU : device);
@@ -358,7 +354,7 @@ ShardedModel::ShardedModel(model::LlamaForCausalLMImpl& m, std::shared_ptr<Colle
     G.shard = (G.numel + s.world - 1) / s.world;
     at::Tensor flat = at::zeros({G.shard * s.world}, G.params.front().options().dtype(at::kFloat));
     for (size_t i = 0; i < G.params.size(); ++i)
-      flat.narrow(0, G.offsets[i], G.params[i].numel()).copy_(G.params[i].reshape({-1}));
+      flat.narrow(0, G.offsets[i], G.numels[i]).copy_(G.params[i].reshape({-1}));
     G.shard_w = flat.narrow(0, G.shard * s.rank, G.shard).to(device, dtype).clone();
     G.grad_shard = at::zeros({G.shard}, grad_opts.pinned_memory(offload_grads && device.is_cuda()));
     for (auto& p : G.params) p.set_data(s.empty_param());  // the full copy is freed group by group
@@ -370,16 +366,14 @@ ShardedModel::~ShardedModel() = default;
 std::vector<ParamPiece> ShardedModel::pieces() const {
   const Impl& s = *impl_;
   std::vector<ParamPiece> out;
-  for (size_t g = 0; g < s.groups.size(); ++g) {
-    const Group& G = s.groups[g];
+  for (const Group& G : s.groups) {
     const int64_t lo = G.shard * s.rank, hi = lo + G.shard;
     for (size_t i = 0; i < G.params.size(); ++i) {
-      int64_t n = 1;
-      for (auto d : s.shapes[g][i]) n *= d;
+      const int64_t n = G.numels[i];
       const int64_t b = std::max(lo, G.offsets[i]), e = std::min(hi, G.offsets[i] + n);
       if (b >= e) continue;
-      out.push_back({s.group_names[g][i], G.shard_w.narrow(0, b - lo, e - b), b - G.offsets[i], n,
-                     s.shapes[g][i].size() >= 2, G.grad_shard.narrow(0, b - lo, e - b)});
+      out.push_back({G.names[i], G.shard_w.narrow(0, b - lo, e - b), b - G.offsets[i], n, G.shapes[i].size() >= 2,
+                     G.grad_shard.narrow(0, b - lo, e - b)});
     }
   }
   return out;

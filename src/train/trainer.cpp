@@ -213,10 +213,11 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     return {};
   }
   if (total <= 0) throw RuntimeError("the plan has no steps; nothing to train");
+  std::optional<TrainerState> saved;  // the resumed checkpoint's, read once before any weights
   if (resume_dir) {
-    const TrainerState saved = read_trainer_state(*resume_dir);
-    check_resume(*resume_dir, saved, total, plan_crc, data_crc, req.resume_new_data);
-    if (saved.step == total) {
+    saved = read_trainer_state(*resume_dir);
+    check_resume(*resume_dir, *saved, total, plan_crc, data_crc, req.resume_new_data);
+    if (saved->step == total) {
       if (lead)
         log::info("checkpoint " + resume_dir->string() + " is at step " + std::to_string(total) +
                   ", the run's last: nothing left to train");
@@ -238,11 +239,10 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   st.data_crc32c = data_crc;
   if (resume_dir) {
     load_optimizer_state(*resume_dir, pm->optimizer());
-    const TrainerState saved = read_trainer_state(*resume_dir);
-    st.step = saved.step;
-    st.bad_steps = saved.bad_steps;
-    st.skipped_total = saved.skipped_total;
-    st.tokens_seen = saved.tokens_seen;
+    st.step = saved->step;
+    st.bad_steps = saved->bad_steps;
+    st.skipped_total = saved->skipped_total;
+    st.tokens_seen = saved->tokens_seen;
     log::info("resumed from " + resume_dir->string() + " at step " + std::to_string(st.step));
     if (lead)
       for (const auto& p : set_aside_later_checkpoints(cfg.output.dir, st.step))

@@ -18,15 +18,7 @@ ok() { echo "ok: $*"; }
 "$py" "$here/../model/hf_reference.py" "$tmp/ref" >"$tmp/ref.log" 2>&1 || { echo "FAIL: hf_reference.py"; tail -5 "$tmp/ref.log"; exit 1; }
 "$bin" synth -o "$tmp/d.jsonl" -n 60 --min-words 20 --max-words 60 --seed 5 >/dev/null 2>&1
 "$bin" tokenizer train -i "$tmp/d.jsonl" --vocab-size 400 -o "$tmp/tok.model" >/dev/null 2>&1
-"$py" - "$tmp/tokens.jsonl" <<'PY'
-import json, random, sys
-random.seed(0)
-with open(sys.argv[1], "w") as f:
-    for n in [7, 30, 2, 55, 16]:
-        ids = [1] + [random.randrange(3, 400) for _ in range(n - 1)]
-        cut = max(1, n // 3)
-        f.write(json.dumps({"input_ids": ids, "labels": [-100] * cut + ids[cut:]}) + "\n")
-PY
+"$py" "$here/eval_tokens.py" "$tmp/tokens.jsonl"
 
 # eval loss of the model in $1 against HF's, labelled $2.
 eval_matches() {

@@ -49,15 +49,7 @@ ls "$tmp/run1b/checkpoints" | grep -q "^abandoned-step-00000008-" && grep -q "ab
   || { fail "earlier-checkpoint resume"; ls "$tmp/run1b/checkpoints"; tail -3 "$tmp/log2b"; }
 
 # 3. HF loads the checkpoint unchanged, and `eval loss` equals HF's per-sequence loss.
-"$py" - "$tmp/tokens.jsonl" <<'PY'
-import json, random, sys
-random.seed(0)
-with open(sys.argv[1], "w") as f:
-    for n in [7, 30, 2, 55, 16]:
-        ids = [1] + [random.randrange(3, 400) for _ in range(n - 1)]
-        cut = max(1, n // 3)
-        f.write(json.dumps({"input_ids": ids, "labels": [-100] * cut + ids[cut:]}) + "\n")
-PY
+"$py" "$here/eval_tokens.py" "$tmp/tokens.jsonl"
 ck="$tmp/run1/checkpoints/step-00000008"
 if "$bin" eval loss --model "$ck" --input "$tmp/tokens.jsonl" -o "$tmp/ours.jsonl" --max-tokens 64 >"$tmp/log3" 2>&1; then
   if "$py" "$here/hf_eval_check.py" "$ck" "$tmp/tokens.jsonl" "$tmp/ours.jsonl" >"$tmp/log3b" 2>&1; then
