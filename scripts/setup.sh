@@ -29,10 +29,20 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating venv at $venv"
   python3 -m venv "$venv"
 fi
+# sentencepiece: one version for the C++ library built below and the Python package, the oracle of
+# tests/data/spm_parity_test.sh and the peer of bench/tokenizer_bench.sh. Versions differ in how
+# Unigram breaks ties between equal-score segmentations (0.2.1 and 0.2.3 split 23 nines as 12+11
+# and 11+12), so a newer wheel beside an older library fails the parity test for no fault of ours.
+# Held at 0.2.1: 0.2.3's sources fetch abseil from GitHub at configure time, out of reach here.
+spm_version=0.2.1
+spm_sha256=8138cec27c2f2282f4a34d9a016e3374cd40e5c6e9cb335063db66a0a3b71fad
 if ! "$venv/bin/python" -c 'import torch, transformers, safetensors, tensorboard, sentencepiece' 2>/dev/null; then
   echo "[setup] installing $torch_spec and transformers into $venv (cached by pip)"
-  # sentencepiece: the Python peer of bench/tokenizer_bench.sh's pack figures.
-  "$venv/bin/pip" install -q "$torch_spec" "transformers>=4.45" safetensors numpy tensorboard "sentencepiece>=0.2"
+  "$venv/bin/pip" install -q "$torch_spec" "transformers>=4.45" safetensors numpy tensorboard "sentencepiece==$spm_version"
+fi
+if [ "$("$venv/bin/python" -c 'import sentencepiece; print(sentencepiece.__version__)')" != "$spm_version" ]; then
+  echo "[setup] installing Python sentencepiece $spm_version into $venv (the library's version)"
+  "$venv/bin/pip" install -q "sentencepiece==$spm_version"
 fi
 
 # sentencepiece >= 0.2 from its PyPI source distribution (the C++ sources sit under sentencepiece/
@@ -41,8 +51,6 @@ fi
 # lacks it (bench/RESULTS.md). Built once into build/deps/sentencepiece as static, PIC, -O3
 # libraries that CMake prefers (cmake/Dependencies.cmake); when the download or build fails, the
 # build falls back to Debian's, and sentencepiece's own (slower) encoding.
-spm_version=0.2.1
-spm_sha256=8138cec27c2f2282f4a34d9a016e3374cd40e5c6e9cb335063db66a0a3b71fad
 spm_prefix="$root/build/deps/sentencepiece"
 build_sentencepiece() {
   local work="$root/build/deps/sentencepiece-$spm_version.work" tarball
