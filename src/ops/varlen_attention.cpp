@@ -6,9 +6,12 @@
 #include <ATen/ATen.h>
 
 #include <limits>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/log.hpp"
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
 #include "longalign/ops/cuda_kernel_self_check.hpp"
 #include "longalign/ops/varlen_attention_cuda.hpp"
@@ -24,6 +27,16 @@ AttentionBackend parse_attention_backend(const std::string& s) {
   throw UsageError("unknown attention backend '" + s + "'; use auto, cuda, flash or reference");
 }
 
+void check_cu_seqlens(const at::Tensor& cu_host, int64_t total) {
+  const at::Tensor c = cu_host.contiguous();
+  const int32_t* p = c.data_ptr<int32_t>();
+  const int64_t n = c.numel();
+  if (p[0] != 0 || p[n - 1] != total)
+    throw RuntimeError("varlen_attention: cu_seqlens must run from 0 to the total tokens (" + std::to_string(total) + ")");
+  for (int64_t i = 1; i < n; ++i)
+    if (p[i] < p[i - 1]) throw RuntimeError("varlen_attention: cu_seqlens decreases at index " + std::to_string(i));
+}
+
 void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu) {
   auto fail = [](const std::string& m) { throw RuntimeError("varlen_attention: " + m); };
   if (q.dim() != 3 || k.dim() != 3 || v.dim() != 3) fail("q, k and v must be [total, heads, head_dim]");
@@ -33,22 +46,19 @@ void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Ten
   if (q.scalar_type() != k.scalar_type() || q.scalar_type() != v.scalar_type()) fail("q, k, v dtypes differ");
   if (q.device() != k.device() || q.device() != v.device()) fail("q, k, v are on different devices");
   if (cu.dim() != 1 || cu.scalar_type() != at::kInt || cu.size(0) < 2) fail("cu_seqlens must be int32 [B+1]");
-  // Every implementation indexes rows through cu_seqlens without bounds checks. Checked on the
-  // host: B + 1 integers, one small copy when they live on the GPU.
-  const at::Tensor host = cu.to(at::kCPU).contiguous();
-  const int32_t* c = host.data_ptr<int32_t>();
-  const int64_t n = host.numel();
-  if (c[0] != 0 || c[n - 1] != q.size(0))
-    fail("cu_seqlens must run from 0 to the total tokens (" + std::to_string(q.size(0)) + ")");
-  for (int64_t i = 1; i < n; ++i)
-    if (c[i] < c[i - 1]) fail("cu_seqlens decreases at index " + std::to_string(i));
+  // Contents are checked here only where that costs nothing: reading a GPU tensor would stall
+  // the GPU on every layer and every recompute. Batches are checked once on the host before
+  // upload (data::to_tensors).
+  if (cu.is_cpu()) check_cu_seqlens(cu, q.size(0));
 }
 
 at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
                                       int64_t block_rows) {
   check_varlen_inputs(q, k, v, cu_seqlens);
+  // The reference reads the lengths on the host anyway, so it checks them wherever they live.
   at::Tensor cu = cu_seqlens.to(at::kCPU);
+  check_cu_seqlens(cu, q.size(0));
   const int32_t* c = cu.data_ptr<int32_t>();
   const int64_t groups = q.size(1) / k.size(1);
   std::vector<at::Tensor> outs;
@@ -89,6 +99,25 @@ at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   return std::get<0>(out);
 }
 
+#ifdef LONGALIGN_HAVE_CUDA_KERNELS
+// `auto`'s choice on CUDA: the kernel where it serves the device and shape and its self-check
+// found it correct and at least as fast as FlashAttention-2. A device it cannot serve at all is
+// said once (per device and head_dim), not per layer.
+bool auto_may_use_kernel(const at::Tensor& q, int64_t kv_heads) {
+  if (!q.is_cuda() || (q.scalar_type() != at::kBFloat16 && q.scalar_type() != at::kHalf)) return false;
+  if (const std::string problem = cuda_kernel_support_problem(q); !problem.empty()) {
+    static std::mutex mu;
+    static std::set<std::pair<int, int64_t>> said;
+    const std::lock_guard<std::mutex> lock(mu);
+    if (said.insert({q.get_device(), q.size(2)}).second)
+      log::info("attention kernel not used on " + q.device().str() + ": " + problem +
+                "; attention.backend auto uses FlashAttention-2");
+    return false;
+  }
+  return cuda_kernel_verdict(q, kv_heads).use_kernel;
+}
+#endif
+
 }  // namespace
 
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -97,8 +126,8 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   switch (backend) {
     case AttentionBackend::cuda:
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
-      if (!cuda_kernel_supports(q))
-        throw UsageError("attention.backend: cuda needs CUDA bf16/fp16 tensors with head_dim 64 or 128; use auto");
+      if (const std::string problem = cuda_kernel_support_problem(q); !problem.empty())
+        throw UsageError("attention.backend: cuda: " + problem + "; use auto or flash");
       return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
 #else
       throw UsageError("attention.backend: cuda requested, but this build has no CUDA kernels (no CUDA toolkit at "
@@ -110,7 +139,7 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
       return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
     case AttentionBackend::automatic:
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
-      if (cuda_kernel_supports(q) && cuda_kernel_passes_self_check(q))
+      if (auto_may_use_kernel(q, k.size(1)))
         return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
 #endif
       if (flash_supports(q)) return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);

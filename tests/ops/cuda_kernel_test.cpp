@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "longalign/ops/cuda_kernel_self_check.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 
 using namespace longalign;
@@ -43,16 +44,34 @@ TEST(CudaKernel, MatchesReferenceForwardAndBackward) {
     }
 }
 
-// `auto` serves supported shapes with the project's kernel once its self-check passes on this
-// GPU: its output is then bit-identical to `cuda`'s (FlashAttention-2, the fallback, is not).
-TEST(CudaKernel, AutoUsesTheKernelAfterItsSelfCheck) {
+// `auto` follows its self-check's verdict: the project's kernel (output bit-identical to `cuda`'s)
+// where the child found it correct and at least as fast as FlashAttention-2, else FlashAttention-2
+// (bit-identical to `flash`'s). On a GPU the kernel must at least be found correct.
+TEST(CudaKernel, AutoFollowsItsSelfCheck) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU here; scripts/gpu_check.sh runs this on the GPU machine";
   auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
   auto q = torch::randn({300, 8, 128}, opts), k = torch::randn({300, 2, 128}, opts), v = torch::randn({300, 2, 128}, opts);
   auto cu = torch::tensor({0, 100, 300}, torch::kInt).to(torch::kCUDA);
+  const ops::KernelVerdict verdict = ops::cuda_kernel_verdict(q, 2);
+  EXPECT_TRUE(verdict.correct) << verdict.message;
   auto via_auto = ops::varlen_attention(q, k, v, cu, 200, 0.088, ops::AttentionBackend::automatic);
-  auto via_cuda = ops::varlen_attention(q, k, v, cu, 200, 0.088, ops::AttentionBackend::cuda);
-  EXPECT_TRUE(torch::equal(via_auto, via_cuda)) << "auto did not use the kernel: its self-check failed (see the log)";
+  const auto chosen = verdict.use_kernel ? ops::AttentionBackend::cuda : ops::AttentionBackend::flash;
+  auto via_chosen = ops::varlen_attention(q, k, v, cu, 200, 0.088, chosen);
+  EXPECT_TRUE(torch::equal(via_auto, via_chosen)) << "auto did not follow its verdict: " << verdict.message;
+}
+
+// No launch for an empty batch (an empty grid is a CUDA error); the outputs are empty too.
+TEST(CudaKernel, EmptyBatchLaunchesNothing) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU here; scripts/gpu_check.sh runs this on the GPU machine";
+  auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  auto q = torch::randn({0, 8, 128}, opts).requires_grad_(), k = torch::randn({0, 2, 128}, opts).requires_grad_(),
+       v = torch::randn({0, 2, 128}, opts).requires_grad_();
+  auto cu = torch::tensor({0, 0}, torch::kInt).to(torch::kCUDA);
+  auto o = ops::varlen_attention(q, k, v, cu, 0, 0.088, ops::AttentionBackend::cuda);
+  auto g = torch::autograd::grad({o}, {q, k, v}, {torch::zeros_like(o)});
+  torch::cuda::synchronize();
+  EXPECT_EQ(o.numel(), 0);
+  EXPECT_EQ(g[0].numel(), 0);
 }
 
 // The deterministic backward is bitwise reproducible run to run.

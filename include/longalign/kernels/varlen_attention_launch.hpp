@@ -43,8 +43,11 @@ LA_DEVICE void varlen_attention_bwd_dq_entry(const VarlenAttentionBwdParams& p, 
 
 // Exec::fwd(Grid) launches varlen_attention_fwd_entry with kFwdThreads threads and
 // fwd_smem_bytes<D>() of shared memory.
+// Nothing is launched for zero tokens: an empty grid is a CUDA launch error, and blocks of empty
+// sequences would only start to exit.
 template <class Exec>
 void plan_fwd(const VarlenAttentionParams& p, Exec& ex) {
+  if (p.total == 0) return;
   ex.fwd(Grid{unsigned(p.batch * p.num_heads), tile_blocks(p.max_seqlen, kFwdRows)});
 }
 
@@ -55,6 +58,7 @@ void plan_fwd(const VarlenAttentionParams& p, Exec& ex) {
 template <int D, typename E, class Exec>
 void plan_bwd(const VarlenAttentionBwdParams& p, Exec& ex) {
   const VarlenAttentionParams& f = p.fwd;
+  if (f.total == 0) return;
   const unsigned tiles = tile_blocks(f.max_seqlen, kBwdTile);
   const Grid kv_grid{unsigned(f.batch * f.num_kv_heads), tiles};
   const bool atomic = p.dq_accum != nullptr;

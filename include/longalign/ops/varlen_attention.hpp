@@ -2,9 +2,10 @@
 //   q [total, Hq, D]; k, v [total, Hkv, D] with Hq % Hkv == 0 (GQA);
 //   cu_seqlens int32 [B+1] (sequence b is rows cu[b]..cu[b+1]); returns o [total, Hq, D].
 // `varlen_attention` dispatches: `cuda` is the project's kernel (CUDA bf16/fp16, head_dim 64/128; built
-// when the CUDA toolkit is present); `auto` takes that kernel where it applies and has passed its
-// one-time self-check on the device (cuda_kernel_self_check.hpp), else PyTorch's bundled
-// FlashAttention-2 varlen op on CUDA, else the reference. The reference doubles as the test oracle.
+// when the CUDA toolkit is present); `auto` takes that kernel where it serves the device and shape
+// and its one-time self-check found it correct and at least as fast as FlashAttention-2
+// (cuda_kernel_self_check.hpp), else PyTorch's bundled FlashAttention-2 varlen op on CUDA, else
+// the reference. The reference doubles as the test oracle.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -21,11 +22,15 @@ at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, 
                                       const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
                                       int64_t block_rows = 1024);
 
-// Shape/dtype/device validation with errors naming the argument.
+// Shape/dtype/device validation with errors naming the argument; cu_seqlens' contents too when it
+// is on the host (never a device-to-host copy).
 void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens);
 
 // deterministic: where the project's kernel runs, its backward computes dQ without atomics
 // (bitwise reproducible, slower). The reference is deterministic anyway; flash ignores it.
+// cu_seqlens (int32, on the host) runs from 0 to total without decreasing.
+void check_cu_seqlens(const at::Tensor& cu_host, int64_t total);
+
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
                             AttentionBackend backend = AttentionBackend::automatic, bool deterministic = false);
