@@ -46,6 +46,7 @@ void add_train(CLI::App& app, Action& action) {
         if (env.rank > 0) log::set_level(log::Level::warn);  // rank 0 speaks for the job
         const bool cuda = cfg.optim.device == "cuda" || (cfg.optim.device == "auto" && train::cuda_available());
         req->comm = dist::make_collectives(env, cfg.distributed.backend, cuda, cfg.distributed.timeout_s);
+        req->local_rank = env.local_rank, req->local_world = env.local_world_size;
       }
       auto s = train::run_training(cfg, *req);
       if (req->dry_run || env.rank > 0) return 0;

@@ -87,7 +87,8 @@ class Sharded final : public ParallelModel {
  public:
   Sharded(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
       : m_(std::move(m)), comm_(comm), o_(o),
-        sharded_(*m_, comm ? comm->split() : std::make_shared<SingleRank>(), o.device, o.dtype, o.offload_optimizer) {
+        sharded_(*m_, o.zero3_channel ? o.zero3_channel : comm ? comm->split() : std::make_shared<SingleRank>(), o.device,
+                 o.dtype, o.offload_optimizer) {
     m_->to(o.device, o.dtype);  // what is left: empty parameters
     AdamWConfig adam = o.adam;
     adam.offload = o.offload_optimizer;

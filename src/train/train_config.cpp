@@ -325,7 +325,8 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
                          {"offload_optimizer", boolean(c, cfg.distributed.offload_optimizer)},
                          {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)},
                          {"backend", choice(c, cfg.distributed.backend, {"auto", "nccl", "store"})},
-                         {"bucket_mb", number(c, cfg.distributed.bucket_mb, 0, 1e6, true)}};
+                         {"bucket_mb", number(c, cfg.distributed.bucket_mb, 0, 1e6, true)},
+                         {"build_concurrency", integer(c, cfg.distributed.build_concurrency, 0, kMaxCount)}};
   const std::map<std::string, const Section*> sections = {{"model", &model},           {"train", &train},
                                                           {"attention", &attention},   {"checkpoint", &checkpoint},
                                                           {"output", &output},         {"distributed", &distributed}};
@@ -402,7 +403,8 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n  tensorboard: " << (c.output.tensorboard ? "true" : "false") << "\n";
   s << "distributed:\n  zero: " << c.distributed.zero
     << "\n  offload_optimizer: " << (c.distributed.offload_optimizer ? "true" : "false") << "\n  timeout_s: " << c.distributed.timeout_s
-    << "\n  backend: " << c.distributed.backend << "\n  bucket_mb: " << c.distributed.bucket_mb << "\n";
+    << "\n  backend: " << c.distributed.backend << "\n  bucket_mb: " << c.distributed.bucket_mb
+    << "\n  build_concurrency: " << c.distributed.build_concurrency << "\n";
   return s.str();
 }
 

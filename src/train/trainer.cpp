@@ -6,6 +6,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -105,6 +106,25 @@ struct RunData {
   std::optional<data::TokenDataset> ds;
   std::string plan_crc, data_crc;
 };
+
+// ZeRO-3 start-up waves: ceil(local ranks / ranks at once), where at once is
+// distributed.build_concurrency or as many full fp32 copies (plus a 16-bit load buffer, 6 bytes a
+// parameter) as half the host memory holds.
+int zero3_build_waves(const DistributedSection& d, const TrainRequest& req, int64_t params) {
+  const double copy_bytes = double(params) * 6;
+  int at_once = d.build_concurrency;
+  if (at_once == 0) at_once = int(std::clamp(0.5 * host_memory_total() / copy_bytes, 1.0, 1e6));
+  const int waves = (req.local_world + at_once - 1) / at_once;
+  if (waves > 1 && req.local_rank == 0) {
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "ZeRO-3 start-up: this node's %d ranks build the full model (%.1f GB each, fp32) %d at a time, in %d "
+                  "waves (distributed.build_concurrency)",
+                  req.local_world, copy_bytes / 1e9, at_once, waves);
+    log::info(line);
+  }
+  return waves;
+}
 
 RunData load_run_data(const TrainConfig& cfg, Collectives* comm, model::LlamaConfig& arch) {
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
@@ -225,13 +245,28 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     }
   }
 
-  torch::manual_seed(op.seed);
-  model::LlamaForCausalLM m(arch);
-  if (resume_dir) model::load_hf_weights(*m, *resume_dir);
-  else if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
-  else model::load_hf_weights(*m, cfg.model.path);
-  std::unique_ptr<ParallelModel> pm = parallelize(m, comm, parallel_options(cfg, device, dtype));
-  m = nullptr;  // the parallel model owns it now
+  auto build_model = [&] {
+    torch::manual_seed(op.seed);
+    model::LlamaForCausalLM m(arch);
+    if (resume_dir) model::load_hf_weights(*m, *resume_dir);
+    else if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
+    else model::load_hf_weights(*m, cfg.model.path);
+    return m;
+  };
+  ParallelOptions po = parallel_options(cfg, device, dtype);
+  std::unique_ptr<ParallelModel> pm;
+  const int waves = cfg.distributed.zero >= 3 && comm ? zero3_build_waves(cfg.distributed, req, arch.num_parameters()) : 1;
+  if (waves <= 1) {
+    pm = parallelize(build_model(), comm, po);
+  } else {
+    // Sharding needs no collective once the channel exists, so a node's ranks take turns; the
+    // barrier after each wave lets the next one start as the last one's full copies are freed.
+    po.zero3_channel = comm->split();
+    for (int w = 0; w < waves; ++w) {
+      if (req.local_rank % waves == w) pm = parallelize(build_model(), comm, po);
+      comm->barrier();
+    }
+  }
 
   TrainerState st;
   st.total_steps = total;

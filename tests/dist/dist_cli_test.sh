@@ -78,6 +78,11 @@ done
 ls z3w4/checkpoints/step-00000006/optimizer-00003.safetensors >/dev/null 2>&1 || fail "ZeRO-3 optimizer shards not saved"
 train1 --set output.dir=off1 --set distributed.offload_optimizer=true || fail "offload run"
 r=$(same one off1) && ok "optimizer offload on 1 process == 1 process ($r)" || fail "offload: $r"
+# Ranks taking turns to build the full model before sharding it (as host memory would force for a
+# large model): one at a time on 2 ranks, same result.
+train2 --set output.dir=z3turns --set distributed.zero=3 --set distributed.build_concurrency=1 || fail "ZeRO-3 in waves"
+r=$(same one z3turns) && grep -q "2 ranks build the full model .* 1 at a time, in 2 waves" "log.$$" \
+  && ok "ZeRO-3 with the model built one rank at a time == 1 process ($r)" || fail "ZeRO-3 in waves: $r"
 train2 --set output.dir=off3 --set distributed.offload_optimizer=true --set distributed.zero=3 || fail "ZeRO-3 + offload run"
 r=$(same one off3) && ok "ZeRO-3 + offload on 2 ranks == 1 process ($r)" || fail "ZeRO-3 + offload: $r"
 train2 --set output.dir=ep3 --set train.max_steps=0 --set distributed.zero=3 || fail "ZeRO-3 epoch"

@@ -32,6 +32,9 @@ struct ParallelOptions {
   bool activation_checkpointing = true;  // ZeRO-3 recomputes every layer whatever this says
   model::AttentionFn attention;
   int64_t loss_chunk_tokens = 4096;
+  // ZeRO-3's channel for its background gathers, split from comm beforehand by every rank; null:
+  // the pass splits it (a collective, so all ranks must then parallelize at the same time).
+  std::shared_ptr<Collectives> zero3_channel;
 };
 
 using TensorSink = std::function<void(const std::string& name, const at::Tensor& t)>;
