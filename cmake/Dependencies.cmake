@@ -8,6 +8,9 @@ find_package(PkgConfig QUIET)
 get_filename_component(_longalign_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 set(LONGALIGN_SENTENCEPIECE_ROOT "${_longalign_root}/build/deps/sentencepiece" CACHE PATH
     "sentencepiece built by scripts/setup.sh (lib/, include/); empty to use the system's")
+# LONGALIGN_SENTENCEPIECE_VERSION: the library's version where known (empty when found by a plain
+# search), for tests/data/spm_parity_test.sh, whose Unigram oracle depends on it.
+set(LONGALIGN_SENTENCEPIECE_VERSION "")
 if(NOT TARGET SentencePiece::SentencePiece)
   set(_spm_root "${LONGALIGN_SENTENCEPIECE_ROOT}")
   if(_spm_root AND EXISTS "${_spm_root}/lib/libsentencepiece.a" AND EXISTS "${_spm_root}/lib/libsentencepiece_train.a"
@@ -19,6 +22,7 @@ if(NOT TARGET SentencePiece::SentencePiece)
     target_link_libraries(SentencePiece::SentencePiece INTERFACE "${_spm_root}/lib/libsentencepiece_train.a"
                           "${_spm_root}/lib/libsentencepiece.a" Threads::Threads)
     message(STATUS "sentencepiece: ${_spm_version} from ${_spm_root} (static)")
+    set(LONGALIGN_SENTENCEPIECE_VERSION "${_spm_version}")
   else()
     if(PkgConfig_FOUND)
       pkg_check_modules(SPM QUIET IMPORTED_TARGET sentencepiece)
@@ -27,6 +31,7 @@ if(NOT TARGET SentencePiece::SentencePiece)
     if(TARGET PkgConfig::SPM)
       target_link_libraries(SentencePiece::SentencePiece INTERFACE PkgConfig::SPM)
       set(_spm_where "${SPM_VERSION}, pkg-config")
+      set(LONGALIGN_SENTENCEPIECE_VERSION "${SPM_VERSION}")
     else()
       find_path(SPM_INCLUDE_DIR sentencepiece_processor.h REQUIRED)
       find_library(SPM_LIBRARY sentencepiece REQUIRED)
