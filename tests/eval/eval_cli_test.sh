@@ -36,8 +36,15 @@ printf '%s\n' '{"idx": 0, "query": "q zero", "prompt": "long context zero", "ans
   '{"idx": 2, "query": "q two", "prompt": "long context two", "answer": "a2"}' >"$tmp/lb.jsonl"
 run_lb() { TEST_JUDGE_KEY=test-key "$bin" eval longbench-chat -m "$m" --data "$tmp/lb.jsonl" --judge-url "$url" \
   --judge-key-env TEST_JUDGE_KEY --judge-model stand-in --backoff-ms 10 --max-length 64 --max-new-tokens 8 -o "$tmp/lb" >>"$tmp/lb.log" 2>&1; }
-run_lb || { grep -q "without libcurl" "$tmp/lb.log" && { echo "not run: this build has no libcurl (longbench-chat judge)"; \
-  echo "$fails eval check(s) failed"; exit $((fails > 0)); }; fail "longbench-chat run"; tail -5 "$tmp/lb.log"; }
+run_lb
+lb_status=$?
+# A build without libcurl (scripts/gpu_bundle.sh's) records every item unscored with that reason
+# and exits 0: the judge-dependent checks that follow cannot run there.
+if grep -qs "without libcurl" "$tmp/lb.log" "$tmp/lb/results.jsonl"; then
+  echo "not run: this build has no libcurl (longbench-chat judge, judged needle test)"
+  finish eval && exit 0  # finish exits only on failures
+fi
+((lb_status == 0)) || { fail "longbench-chat run"; tail -5 "$tmp/lb.log"; }
 "$py" - "$tmp/lb" <<'PY' && ok "longbench-chat: retry after HTTP 500, mean of scored items, malformed reply unscored" || fail "longbench-chat report"
 import json, sys
 rep = json.load(open(sys.argv[1] + "/report.json"))

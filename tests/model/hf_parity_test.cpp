@@ -21,6 +21,7 @@
 #include "longalign/model/safetensors.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/varlen_attention.hpp"
+#include "test_paths.hpp"
 #include "test_util.hpp"
 
 using namespace longalign;
@@ -31,11 +32,11 @@ namespace {
 const fs::path& reference_dir() {
   static fixture::TempDir dir;
   static bool made = [] {
-    std::string cmd = std::string(LONGALIGN_PYTHON) + " " LONGALIGN_SOURCE_DIR "/tests/model/hf_reference.py " +
+    std::string cmd = fixture::python() + " " + fixture::source_dir() + "/tests/model/hf_reference.py " +
                       dir.path.string() + " >/dev/null 2>&1";
     return std::system(cmd.c_str()) == 0;
   }();
-  if (!made) throw std::runtime_error("could not run tests/model/hf_reference.py with " LONGALIGN_PYTHON "; run scripts/setup.sh");
+  if (!made) throw std::runtime_error("could not run tests/model/hf_reference.py with " + fixture::python() + "; run scripts/setup.sh");
   return dir.path;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "longalign/train/tfevents.hpp"
+#include "test_paths.hpp"
 #include "test_util.hpp"
 
 using namespace longalign;
@@ -31,7 +32,7 @@ TEST(TfEvents, TensorBoardReadsOurScalarsBack) {
     train::TfEventsWriter w(tmp.path);
     for (int s = 1; s <= 3; ++s) w.scalar("train/loss", 1.0f / s, s, 1700000000.0 + s);
   }
-  std::string cmd = std::string(LONGALIGN_PYTHON) +
+  std::string cmd = fixture::python() +
                     " -c \"import glob,sys;from tensorboard.backend.event_processing.event_file_loader import "
                     "EventFileLoader as L;from tensorboard.util import tensor_util as T;"
                     "f=glob.glob(sys.argv[1]+'/events.out.tfevents.*')[0];"

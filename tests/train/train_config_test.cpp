@@ -7,6 +7,7 @@
 
 #include "longalign/core/error.hpp"
 #include "longalign/train/train_config.hpp"
+#include "test_paths.hpp"
 #include "test_util.hpp"
 
 using namespace longalign;
@@ -88,7 +89,7 @@ std::string hf_config(int64_t hidden, int64_t inter, int64_t layers, int64_t voc
          ",\"tie_word_embeddings\":false}";
 }
 
-const std::string kConfigs = std::string(LONGALIGN_SOURCE_DIR) + "/configs/";
+const std::string kConfigs = fixture::source_dir() + "/configs/";
 
 }  // namespace
 
