@@ -109,12 +109,16 @@ struct RunData {
 
 // ZeRO-3 start-up waves: ceil(local ranks / ranks at once), where at once is
 // distributed.build_concurrency or as many full fp32 copies (plus a 16-bit load buffer, 6 bytes a
-// parameter) as half the host memory holds.
-int zero3_build_waves(const DistributedSection& d, const TrainRequest& req, int64_t params) {
+// parameter) as half the host memory holds. Every rank must run the same number of waves (each
+// ends in a barrier), so nodes with different memory agree on the most any of them needs.
+int zero3_build_waves(const DistributedSection& d, const TrainRequest& req, Collectives& comm, int64_t params) {
   const double copy_bytes = double(params) * 6;
   int at_once = d.build_concurrency;
   if (at_once == 0) at_once = int(std::clamp(0.5 * host_memory_total() / copy_bytes, 1.0, 1e6));
-  const int waves = (req.local_world + at_once - 1) / at_once;
+  at::Tensor each = torch::zeros({comm.world()}, torch::kDouble);
+  each[comm.rank()] = double((req.local_world + at_once - 1) / at_once);
+  comm.all_reduce_sum(each);
+  const int waves = int(each.max().item<double>());
   if (waves > 1 && req.local_rank == 0) {
     char line[256];
     std::snprintf(line, sizeof line,
@@ -255,7 +259,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   };
   ParallelOptions po = parallel_options(cfg, device, dtype);
   std::unique_ptr<ParallelModel> pm;
-  const int waves = cfg.distributed.zero >= 3 && comm ? zero3_build_waves(cfg.distributed, req, arch.num_parameters()) : 1;
+  const int waves = cfg.distributed.zero >= 3 && comm ? zero3_build_waves(cfg.distributed, req, *comm, arch.num_parameters()) : 1;
   if (waves <= 1) {
     pm = parallelize(build_model(), comm, po);
   } else {
