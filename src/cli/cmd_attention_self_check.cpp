@@ -3,7 +3,6 @@
 // FlashAttention-2 on one device, then prints one report line; the parent (a trainer, generator or
 // evaluator) reads it. Run by hand it shows what `auto` would decide on this machine.
 #include "commands.hpp"
-#include "longalign/core/error.hpp"
 #include "longalign/ops/cuda_kernel_self_check.hpp"
 
 #include <iostream>

@@ -100,25 +100,49 @@ at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 }
 
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
-// `auto`'s choice on CUDA: the kernel where it serves the device and shape and its self-check
-// found it correct and at least as fast as FlashAttention-2. A device it cannot serve at all is
-// said once (per device and head_dim), not per layer.
-bool auto_may_use_kernel(const at::Tensor& q, int64_t kv_heads) {
-  if (!q.is_cuda() || (q.scalar_type() != at::kBFloat16 && q.scalar_type() != at::kHalf)) return false;
-  if (const std::string problem = cuda_kernel_support_problem(q); !problem.empty()) {
-    static std::mutex mu;
-    static std::set<std::pair<int, int64_t>> said;
-    const std::lock_guard<std::mutex> lock(mu);
-    if (said.insert({q.get_device(), q.size(2)}).second)
-      log::info("attention kernel not used on " + q.device().str() + ": " + problem +
-                "; attention.backend auto uses FlashAttention-2");
-    return false;
-  }
-  return cuda_kernel_verdict(q, kv_heads).use_kernel;
+// Whether the kernel serves q's device and shape at all; a device it cannot serve is said once
+// (per device and head_dim), not per layer.
+bool kernel_serves(const at::Tensor& q) {
+  const std::string problem = cuda_kernel_support_problem(q);
+  if (problem.empty()) return true;
+  static std::mutex mu;
+  static std::set<std::pair<int, int64_t>> said;
+  const std::lock_guard<std::mutex> lock(mu);
+  if (said.insert({q.get_device(), q.size(2)}).second)
+    log::info("attention kernel not used on " + q.device().str() + ": " + problem +
+              "; attention.backend auto uses FlashAttention-2");
+  return false;
 }
 #endif
 
 }  // namespace
+
+AttentionBackend resolve_auto_backend(const at::Tensor& q, int64_t kv_heads, bool deterministic) {
+  if (!q.is_cuda() || (q.scalar_type() != at::kBFloat16 && q.scalar_type() != at::kHalf))
+    return AttentionBackend::reference;
+#ifdef LONGALIGN_HAVE_CUDA_KERNELS
+  if (kernel_serves(q)) {
+    const KernelVerdict v = cuda_kernel_verdict(q, kv_heads);
+    // FlashAttention-2 ignores `deterministic`: with it, a correct kernel wins even if slower.
+    const bool use = v.use_kernel || (deterministic && v.correct);
+    static std::mutex mu;
+    static std::set<std::tuple<int, int, int64_t, int64_t, int64_t, bool>> said;
+    const std::lock_guard<std::mutex> lock(mu);
+    if (said.insert({q.get_device(), int(q.scalar_type()), q.size(2), q.size(1), kv_heads, deterministic}).second) {
+      std::string line = "attention kernel self-check (" + std::string(q.scalar_type() == at::kHalf ? "fp16" : "bf16") +
+                         ", head_dim " + std::to_string(q.size(2)) + ", " + std::to_string(q.size(1)) + "/" +
+                         std::to_string(kv_heads) + " heads, " + q.device().str() + "): " + v.message;
+      if (use) log::info(line + (v.use_kernel ? "" : " (attention.deterministic: kept although slower)") +
+                         "; attention.backend auto uses the project's kernel");
+      else if (v.correct) log::info(line + "; attention.backend auto uses FlashAttention-2, the faster here");
+      else log::warn(line + "; attention.backend auto uses FlashAttention-2. Please report this.");
+    }
+    if (use) return AttentionBackend::cuda;
+  }
+#endif
+  (void)kv_heads, (void)deterministic;
+  return flash_supports(q) ? AttentionBackend::flash : AttentionBackend::reference;
+}
 
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale, AttentionBackend backend,
@@ -137,13 +161,12 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
       if (!flash_supports(q))
         throw UsageError("attention.backend: flash needs CUDA bf16/fp16 tensors with head_dim a multiple of 8, <= 256");
       return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
-    case AttentionBackend::automatic:
-#ifdef LONGALIGN_HAVE_CUDA_KERNELS
-      if (auto_may_use_kernel(q, k.size(1)))
-        return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
-#endif
-      if (flash_supports(q)) return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
-      [[fallthrough]];
+    case AttentionBackend::automatic: {
+      const AttentionBackend chosen = resolve_auto_backend(q, k.size(1), deterministic);
+      if (chosen != AttentionBackend::automatic)
+        return varlen_attention(q, k, v, cu_seqlens, max_seqlen, scale, chosen, deterministic);
+      break;
+    }
     case AttentionBackend::reference:
       break;
   }

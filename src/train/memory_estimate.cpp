@@ -227,15 +227,23 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
 }
 
 double host_memory_total() {
+  double total = 0;
   std::ifstream f("/proc/meminfo");
   std::string line;
   while (std::getline(f, line)) {
     std::istringstream ls(line);
     std::string key, unit;
     double kb = 0;
-    if (ls >> key >> kb >> unit && key == "MemTotal:") return unit == "kB" ? kb * 1024.0 : 0.0;
+    if (ls >> key >> kb >> unit && key == "MemTotal:") total = unit == "kB" ? kb * 1024.0 : 0.0;
   }
-  return 0;
+  // Under Slurm or Kubernetes the job's cgroup limit, not the machine, is what can be used:
+  // cgroup v2's memory.max ("max" when unlimited), else v1's limit (a huge number when unlimited).
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream c(path);
+    double limit = 0;
+    if (c >> limit && limit > 0 && (total == 0 || limit < total)) total = limit;
+  }
+  return total;
 }
 
 }  // namespace longalign::train

@@ -122,8 +122,8 @@ int zero3_build_waves(const DistributedSection& d, const TrainRequest& req, Coll
   if (waves > 1 && req.local_rank == 0) {
     char line[256];
     std::snprintf(line, sizeof line,
-                  "ZeRO-3 start-up: this node's %d ranks build the full model (%.1f GB each, fp32) %d at a time, in %d "
-                  "waves (distributed.build_concurrency)",
+                  "ZeRO-3 start-up: this node's %d ranks build the full model (%.1f GB each: fp32 weights and a 16-bit "
+                  "load buffer) %d at a time, in %d waves (distributed.build_concurrency)",
                   req.local_world, copy_bytes / 1e9, at_once, waves);
     log::info(line);
   }
@@ -159,7 +159,29 @@ RunData load_run_data(const TrainConfig& cfg, Collectives* comm, model::LlamaCon
   return rd;
 }
 
-ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::ScalarType dtype) {
+// `attention.backend: auto` decided before training, the same on every rank: each rank's
+// self-check may time differently near a 1.0x ratio, and ranks on different backends would train
+// with different numerics. A kernel every rank chose stays; otherwise all use FlashAttention-2.
+ops::AttentionBackend agreed_attention_backend(const TrainConfig& cfg, const model::LlamaConfig& arch, at::Device device,
+                                               at::ScalarType dtype, Collectives* comm) {
+  const auto backend = ops::parse_attention_backend(cfg.attention_backend);
+  if (backend != ops::AttentionBackend::automatic || !device.is_cuda()) return backend;
+  at::Tensor probe = torch::empty({1, arch.num_attention_heads, arch.resolved_head_dim()},
+                                  torch::TensorOptions().device(device).dtype(dtype));
+  auto mine = ops::resolve_auto_backend(probe, arch.num_key_value_heads, cfg.attention_deterministic);
+  if (!comm) return mine;
+  at::Tensor votes = torch::tensor(std::vector<double>{mine == ops::AttentionBackend::cuda ? 1.0 : 0.0}, torch::kDouble);
+  comm->all_reduce_sum(votes);
+  const int for_kernel = int(votes.item<double>());
+  if (for_kernel == 0 || for_kernel == comm->world()) return mine;
+  if (comm->rank() == 0)
+    log::warn("attention.backend auto: " + std::to_string(comm->world() - for_kernel) + " of " +
+              std::to_string(comm->world()) + " ranks chose FlashAttention-2 over the project's kernel; every rank uses it");
+  return ops::AttentionBackend::flash;
+}
+
+ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::ScalarType dtype,
+                                 ops::AttentionBackend backend) {
   const auto& op = cfg.optim;
   ParallelOptions po;
   po.zero = cfg.distributed.zero;
@@ -170,7 +192,6 @@ ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::
   po.adam = {op.beta1, op.beta2, op.eps, op.weight_decay};
   po.activation_checkpointing = op.activation_checkpointing;
   po.loss_chunk_tokens = op.loss_chunk_tokens;
-  const auto backend = ops::parse_attention_backend(cfg.attention_backend);
   const bool deterministic = cfg.attention_deterministic;
   po.attention = [backend, deterministic](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                           const at::Tensor& cu, int64_t max_len, double scale) {
@@ -231,7 +252,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     std::printf("parameters: %lld (%.2f B)\n", (long long)arch.num_parameters(), arch.num_parameters() / 1e9);
     std::printf("device: %s, dtype: %s, steps: %lld\n", use_cuda ? "cuda" : "cpu", bf16 ? "bf16" : "fp32",
                 (long long)total);
-    const MemoryLimits limits{0, mi.offload_optimizer ? host_memory_total() : 0, "this machine's MemTotal"};
+    const MemoryLimits limits{0, mi.offload_optimizer ? host_memory_total() : 0, "this machine's memory (MemTotal, or the cgroup limit)"};
     std::printf("estimated memory per GPU (%lld tokens per micro-step, world size %d):\n%s", (long long)mi.tokens, world,
                 memory_plan(arch, mi, {cfg.distributed.zero}, {op.activation_checkpointing}, limits).c_str());
     return {};
@@ -257,7 +278,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     else model::load_hf_weights(*m, cfg.model.path);
     return m;
   };
-  ParallelOptions po = parallel_options(cfg, device, dtype);
+  ParallelOptions po = parallel_options(cfg, device, dtype, agreed_attention_backend(cfg, arch, device, dtype, comm));
   std::unique_ptr<ParallelModel> pm;
   const int waves = cfg.distributed.zero >= 3 && comm ? zero3_build_waves(cfg.distributed, req, *comm, arch.num_parameters()) : 1;
   if (waves <= 1) {
@@ -268,7 +289,13 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     po.zero3_channel = comm->split();
     for (int w = 0; w < waves; ++w) {
       if (req.local_rank % waves == w) pm = parallelize(build_model(), comm, po);
-      comm->barrier();
+      try {
+        comm->barrier();
+      } catch (const std::exception& e) {
+        throw RuntimeError(std::string(e.what()) + " (while the ZeRO-3 start-up wave " + std::to_string(w + 1) + " of " +
+                           std::to_string(waves) + " built its model: each wave must finish within distributed.timeout_s; "
+                           "raise it, or distributed.build_concurrency if host memory allows)");
+      }
     }
   }
 

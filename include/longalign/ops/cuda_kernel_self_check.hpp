@@ -4,7 +4,8 @@
 // FlashAttention-2. A child, because a fault in an unproven kernel (illegal address, misaligned
 // access) ruins the CUDA context of the process it happens in: catching it and falling back
 // in-process would leave training on a dead device. `auto` uses the kernel only when the child
-// reports it correct and at least as fast as FlashAttention-2 (fwd+bwd); one log line says why.
+// reports it correct and at least as fast as FlashAttention-2 (fwd+bwd), or correct where
+// attention.deterministic asks for it; one log line says why.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -44,7 +45,8 @@ KernelVerdict judge_self_check(const ProcessResult& child, double timeout_s);
 std::vector<std::string> self_check_command(int device, at::ScalarType dtype, int64_t head_dim, int64_t heads,
                                             int64_t kv_heads);
 
-// Runs the check once per (device, dtype, head_dim, heads, kv_heads), logs the verdict, remembers it.
+// Runs the check once per (device, dtype, head_dim, heads, kv_heads) and remembers the verdict
+// (resolve_auto_backend in varlen_attention.hpp decides from it and logs both).
 KernelVerdict cuda_kernel_verdict(const at::Tensor& q, int64_t kv_heads);
 
 // The child's work (the hidden subcommand): check and time on one device. Throws where this

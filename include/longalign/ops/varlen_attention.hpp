@@ -26,11 +26,17 @@ at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, 
 // is on the host (never a device-to-host copy).
 void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens);
 
-// deterministic: where the project's kernel runs, its backward computes dQ without atomics
-// (bitwise reproducible, slower). The reference is deterministic anyway; flash ignores it.
 // cu_seqlens (int32, on the host) runs from 0 to total without decreasing.
 void check_cu_seqlens(const at::Tensor& cu_host, int64_t total);
 
+// What `auto` means for tensors like q (device, dtype, head_dim, heads) with kv_heads: cuda,
+// flash or reference, decided once per shape and logged in one line with the self-check's
+// measurements. With deterministic, a kernel found correct is kept even where slower, since
+// FlashAttention-2 ignores the flag. Trainers call it up front so that all ranks can agree.
+AttentionBackend resolve_auto_backend(const at::Tensor& q, int64_t kv_heads, bool deterministic);
+
+// deterministic: where the project's kernel runs, its backward computes dQ without atomics
+// (bitwise reproducible, slower). The reference is deterministic anyway; flash ignores it.
 at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
                             AttentionBackend backend = AttentionBackend::automatic, bool deterministic = false);

@@ -72,7 +72,8 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
 // dtype auto counts as bf16 (a GPU run).
 MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_node = 0);
 
-// This machine's MemTotal (/proc/meminfo) in bytes; 0 when it cannot be read.
+// The host memory this process may use, in bytes: MemTotal (/proc/meminfo), or the cgroup's
+// limit where that is lower; 0 when neither can be read.
 double host_memory_total();
 
 }  // namespace longalign::train
