@@ -2,6 +2,8 @@
 # Builds HERE everything scripts/gpu_check.sh runs on the GPU machine and packs it into one archive
 # for the device tool's `carry`, so the device's few minutes go to running, not compiling:
 #   scripts/gpu_bundle.sh [OUT_DIR]        (default build/gpu-bundle; under build/, so ignored)
+#   OUT_DIR is replaced as a whole, so it must be absent or hold only a bundle's own files
+#   (longalign-gpu.tar.xz, MANIFEST.txt): any other directory is refused, not emptied.
 # then, on the device, with `carry: ["build/gpu-bundle"]`:
 #   scripts/gpu_check.sh --prebuilt build/gpu-bundle
 # OUT_DIR receives longalign-gpu.tar.xz and a copy of its MANIFEST.txt. The archive holds:
@@ -31,6 +33,25 @@ locked() { flock "$lock" "$@"; }
 die() { echo "gpu_bundle: $*" >&2; exit 1; }
 t0=$SECONDS
 
+# OUT_DIR is replaced as a whole at the end: only one that is absent or holds nothing but what this
+# script writes there (a previous bundle) may be, so that `gpu_bundle.sh .` cannot delete a tree.
+bundle_files=(longalign-gpu.tar.xz MANIFEST.txt)
+check_out() {
+  [ -e "$out" ] || return 0
+  [ -d "$out" ] || die "OUT_DIR $out exists and is not a directory; give an absent one (default build/gpu-bundle)"
+  local f name b ours others=()
+  while IFS= read -r -d '' f; do
+    name=${f#"$out"/} ours=0
+    if [ -f "$f" ] && [ ! -L "$f" ]; then
+      for b in "${bundle_files[@]}"; do [ "$name" = "$b" ] && ours=1; done
+    fi
+    ((ours)) || others+=("$name")
+  done < <(find "$out" -mindepth 1 -maxdepth 1 -print0)
+  ((${#others[@]} == 0)) ||
+    die "refusing OUT_DIR $out: it holds more than a bundle (${others[*]:0:5}$( ((${#others[@]} > 5)) && echo ' ...')); the script replaces OUT_DIR as a whole, so give one that is absent or holds only ${bundle_files[*]}"
+}
+check_out
+
 [ -x "$venv/bin/python" ] || die "$venv/bin/python not found: run scripts/setup.sh first"
 torch_version=$("$venv/bin/python" -c 'import torch; print(torch.__version__)')
 # The binaries link the wheel's libraries by soname; the GPU machine supplies its own copies.
@@ -52,16 +73,22 @@ locked cmake --build "$bdir" -j "$(nproc)"
 # Runs the PRE_TEST GoogleTest discovery here, which writes the *_tests.cmake lists carried below.
 locked ctest --test-dir "$bdir" -N >/dev/null
 
-stage="$out.stage"  # beside, not inside, the build dir that is searched for CTest files
-rm -rf "$stage"
+# A fresh folder beside OUT_DIR (not inside the build dir, which is searched for CTest files) for
+# the staging tree and the new OUT_DIR, removed on exit: nothing that was there before is touched.
+mkdir -p "$(dirname "$out")"
+tmp=$(mktemp -d "$(dirname "$out")/.gpu-bundle.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+stage="$tmp/stage"
 mkdir -p "$stage/bin" "$stage/lib" "$stage/ctest"
 
 echo "== binaries (stripped)"
 for b in "$bdir"/bin/*; do
-  [ -f "$b" ] && [ -x "$b" ] || continue
+  { [ -f "$b" ] && [ -x "$b" ]; } || continue
   cp "$b" "$stage/bin/"
 done
-strip --strip-all "$stage"/bin/*
+bins=("$stage"/bin/*)
+[ -e "${bins[0]}" ] || die "no executables in $bdir/bin: the build made none?"
+strip --strip-all "${bins[@]}"
 
 echo "== Debian libraries"
 # glibc, the GCC runtime and zlib: present and newer on the GPU machine (Ubuntu 24.04-like, glibc
@@ -69,18 +96,27 @@ echo "== Debian libraries"
 # under LD_LIBRARY_PATH, python included. Torch, CUDA and NCCL: the wheel in /opt/torch/.venv there.
 system_re='^(libc|libm|libdl|libpthread|librt|libutil|libresolv|libanl|libmvec|libnsl|ld-linux-x86-64|libstdc\+\+|libgcc_s|libz)\.so'
 wheel_re='^lib(torch|c10|shm|cuda|cudart|cublas|cublasLt|cudnn|cufft|cufile|curand|cusparse|cusolver|cupti|nvrtc|nvJitLink|nvshmem|nccl|nvToolsExt|nvperf|gomp|caffe2)'
-missing=$(for b in "$stage"/bin/*; do ldd "$b"; done | awk '/=> not found/ {print $1}' | sort -u)
+# ldd's output is captured once, whole, and read from the variable: a reader that stops early
+# (grep -q) would end ldd by SIGPIPE, which pipefail turns into a false "not found". A binary that
+# is not dynamic makes ldd fail; it needs no libraries.
+ldd_out=$(for b in "${bins[@]}"; do ldd "$b" || true; done)
+missing=$(awk '/=> not found/ {print $1}' <<<"$ldd_out" | sort -u)
 [ -z "$missing" ] || die "libraries not found here for the binaries: $missing (install them, then rerun)"
-for b in "$stage"/bin/*; do ldd "$b"; done | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' <<<"$ldd_out" | sort -u |
   while read -r name path; do
     [[ "$path" == /lib/x86_64-linux-gnu/* || "$path" == /usr/lib/x86_64-linux-gnu/* ]] || continue
     [[ "$name" =~ $system_re || "$name" =~ $wheel_re ]] && continue
     cp -L "$path" "$stage/lib/$name"
   done
-if ldd "$stage"/bin/* | grep -q 'libsentencepiece'; then
+if grep -q 'libsentencepiece' <<<"$ldd_out"; then
   echo "note: sentencepiece is linked from Debian (build/deps missing?); its library is carried in lib/"
 fi
-du -b "$stage"/lib/* | sort -n | awk '{printf "  %8.1f KiB  %s\n", $1 / 1024, $2}' | sed "s#$stage/##"
+libs=("$stage"/lib/*)
+if [ -e "${libs[0]}" ]; then
+  du -b "${libs[@]}" | sort -n | awk '{printf "  %8.1f KiB  %s\n", $1 / 1024, $2}' | sed "s#$stage/##"
+else
+  echo "  none needed"
+fi
 
 echo "== CTest files"
 # Longest path first: the Python and the build dir lie inside the source root.
@@ -105,8 +141,12 @@ echo "  $(find "$stage/ctest" -type f | wc -l) files, $(cat "$stage"/ctest/tests
 
 echo "== manifest"
 # What the binaries were built from: gpu_check.sh compares it with the checkout it runs in.
+# The build files (CMakeLists.txt, *.cmake, *.in) count; the scripts, docs and data the tests read
+# at run time come from the checkout there, not from the binaries.
 git ls-files -co --exclude-standard -- CMakeLists.txt cmake src include tests bench configs/tiny_cpu.yaml |
-  grep -vE '\.(sh|py|md|txt|json|jsonl)$|^tests/fuzz/corpus/' | while read -r f; do [ -f "$f" ] && echo "$f"; done |
+  awk '/(^|\/)CMakeLists\.txt$/ || /\.(cmake|in)$/ { print; next }
+       /\.(sh|py|md|txt|json|jsonl)$/ || /^tests\/fuzz\/corpus\// { next }
+       { print }' | while read -r f; do [ -f "$f" ] && echo "$f"; done |
   xargs -d '\n' sha256sum >"$stage/sources.sha256"
 {
   echo "longalign GPU bundle (scripts/gpu_bundle.sh); run: scripts/gpu_check.sh --prebuilt <dir holding this archive>"
@@ -118,24 +158,28 @@ git ls-files -co --exclude-standard -- CMakeLists.txt cmake src include tests be
   echo "sentencepiece $(cat "$root/build/deps/sentencepiece/VERSION" 2>/dev/null || echo 'Debian (build/deps absent)')"
   echo "sources    $(wc -l <"$stage/sources.sha256") files hashed in sources.sha256"
   echo "bin/"; (cd "$stage/bin" && du -b -- * | awk '{printf "  %-24s %8.1f MiB\n", $2, $1 / 1048576}')
-  echo "lib/"; (cd "$stage/lib" && du -b -- * | awk '{printf "  %-24s %8.1f MiB\n", $2, $1 / 1048576}')
+  echo "lib/"
+  if [ -e "${libs[0]}" ]; then (cd "$stage/lib" && du -b -- * | awk '{printf "  %-24s %8.1f MiB\n", $2, $1 / 1048576}')
+  else echo "  (empty)"; fi
 } >"$stage/MANIFEST.txt"
 
 echo "== archive"
 # One .tar.xz: the binaries and ICU's 30 MB data table compress about 5:1, and xz (or Python's
 # tarfile, gpu_check.sh's fallback) unpacks it on the GPU machine without a package registry.
-new="$out.new"
-rm -rf "$new" && mkdir -p "$new"
+new="$tmp/new"
+mkdir -p "$new"
 tar -C "$stage" -cf - . | xz -9 -T0 >"$new/longalign-gpu.tar.xz"
 cp "$stage/MANIFEST.txt" "$new/"
-rm -rf "$out" && mv "$new" "$out"
-
 raw=$(du -sb "$stage" | cut -f1)
-packed=$(du -b "$out/longalign-gpu.tar.xz" | cut -f1)
-rm -rf "$stage"
-tracked=$(git ls-files -z | xargs -0 du -bc 2>/dev/null | tail -1 | cut -f1)
-untracked=$( (git ls-files -zo --exclude-standard | xargs -0 -r du -bc 2>/dev/null || true) | tail -1 | cut -f1)
-untracked=${untracked:-0}
+check_out  # again: the build took minutes, and OUT_DIR may have been filled meanwhile
+rm -rf "$out" && mv "$new" "$out"
+packed=$(stat -c %s "$out/longalign-gpu.tar.xz")
+
+# What the device tool carries besides the bundle: the tracked files (those deleted in the work tree
+# are skipped) and the untracked ones git does not ignore. Summed whole, not per xargs batch.
+bytes_of() { { xargs -0 -r stat -c %s -- 2>/dev/null || true; } | awk '{ s += $1 } END { print s + 0 }'; }
+tracked=$(git ls-files -z | bytes_of)
+untracked=$(git ls-files -zo --exclude-standard | bytes_of)
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 total=$((packed + tracked + untracked))
 echo "bundle     $out/longalign-gpu.tar.xz: $(mib "$packed") ($(mib "$raw") unpacked)"

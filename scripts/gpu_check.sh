@@ -8,13 +8,18 @@
 #   scripts/gpu_check.sh
 #       builds there first, from Debian libraries fetched by scripts/fetch_debs.sh (carry build/debs
 #       and build/deps): a full build costs several of the device's minutes.
-# Each step runs under `timeout`, capped by what is left of LONGALIGN_GPU_BUDGET_S (default 360 s,
-# the whole check within the device tool's 10-minute call), and the log ends with every step's
-# duration and outcome. Results go to LONGALIGN_GPU_OUT (default build/gpu-out; give it the device
-# tool's $OUT): gpu_check.log, attention.json, train_gpu.json (also written to bench/results/),
-# the compute-sanitizer logs and CTest's log. LONGALIGN_GPU_PYTHON: the torch venv's python
-# (default /opt/torch/.venv/bin/python). LONGALIGN_GPU_CTEST_JOBS (8) and LONGALIGN_GPU_CTEST_S (240):
-# CTest's parallelism and time limit; LONGALIGN_GPU_ALL_TESTS=1 adds the long CPU-only tests.
+# Each step runs under `timeout`, capped by what is left of LONGALIGN_GPU_BUDGET_S (default 420 s;
+# give the device call timeout_s=540 for it), and the log ends with every step's duration and
+# outcome. The required results come first, so that a spent budget cuts only the optional steps:
+# the attention benchmark, the ~1B training run (train_gpu.json), then CTest with compute-sanitizer
+# beside it (started after the timed benchmarks, so never sharing the GPU with them), then the rest.
+# The caps of the steps up to CTest add up to the default budget. Results go to LONGALIGN_GPU_OUT
+# (default build/gpu-out; give it the device tool's $OUT): gpu_check.log, attention.json,
+# train_gpu.json (also written to bench/results/), the compute-sanitizer logs and CTest's log.
+# LONGALIGN_GPU_PYTHON: the torch venv's python (default /opt/torch/.venv/bin/python).
+# LONGALIGN_GPU_CTEST_JOBS (8) and LONGALIGN_GPU_CTEST_S (140): CTest's parallelism and time limit;
+# LONGALIGN_GPU_SANITIZER_S (CTest's limit): each compute-sanitizer tool's; LONGALIGN_GPU_ALL_TESTS=1
+# adds the long CPU-only tests. LONGALIGN_GPU_ONLY='REGEX' runs only the steps whose names match.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root" || exit 1
@@ -36,23 +41,29 @@ only="${LONGALIGN_GPU_ONLY:-}"  # a regex: run only the steps whose names match 
 mkdir -p "$gpu_out"
 exec 3>&1 4>&2 > >(tee "$gpu_out/gpu_check.log") 2>&1
 tee_pid=$!
-budget="${LONGALIGN_GPU_BUDGET_S:-360}"
+budget="${LONGALIGN_GPU_BUDGET_S:-420}"
 t_start=$SECONDS
 status=0
 summary=()
 deadline=0
 work=$(mktemp -d)
 
-# step NAME CAP FUNCTION [ARGS...]: runs FUNCTION as one step of at most CAP seconds (fewer when
-# the budget is nearly spent; none when it is spent) and records its duration and outcome.
+# step [--always] NAME CAP FUNCTION [ARGS...]: runs FUNCTION as one step of at most CAP seconds
+# (fewer when the budget is nearly spent; none when it is spent) and records its duration and
+# outcome. --always: runs even with the budget spent, for a step that only collects what already
+# ran under its own time limit (the background sanitizers).
 step() {
+  local always=0
+  [ "$1" = --always ] && { always=1; shift; }
   local name=$1 cap=$2; shift 2
   if [ -n "$only" ] && ! [[ "$name" =~ $only ]]; then
     summary+=("$(printf '%-56s %5s  %s' "$name" - "skipped (LONGALIGN_GPU_ONLY)")")
     return 0
   fi
   local left=$((budget - (SECONDS - t_start)))
-  if ((left < 10)); then
+  if ((always && left < cap)); then
+    left=$cap
+  elif ((left < 10)); then
     echo; echo "== $name: NOT RUN, the ${budget} s budget (LONGALIGN_GPU_BUDGET_S) is spent"
     summary+=("$(printf '%-56s %5s  %s' "$name" - "NOT RUN (budget)")")
     status=1
@@ -154,8 +165,10 @@ gpu_info() {
 # ---- tests -------------------------------------------------------------------------------------
 
 # compute-sanitizer on the CUDA kernel tests (tests/ops/cuda_kernel_test.cpp, in torch_tests): the
-# three tools run at once, in the background, beside CTest; sanitizer_report waits for them.
+# three tools run at once, in the background, beside CTest (after the timed benchmarks, whose GPU
+# they would share), each within CTest's time limit; sanitizer_report waits for them.
 san_tools=(memcheck racecheck synccheck)
+san_filter='CudaKernel.*:-CudaKernel.AutoFollowsItsSelfCheck'
 san_pids=()
 sanitizers_start() {
   local san
@@ -173,10 +186,15 @@ sanitizers_start() {
   accepts --kernel-name kns=longalign && opts+=(--kernel-name kns=longalign)
   accepts --target-processes application-only && opts+=(--target-processes application-only)
   accepts --print-limit 20 && opts+=(--print-limit 20)
-  local cap="${LONGALIGN_GPU_SANITIZER_S:-180}" tool
-  echo "$san ${opts[*]} (each tool at most ${cap} s, in the background)"
+  # At most CTest's limit, and never past the budget: they end with CTest, not after it.
+  local cap="${LONGALIGN_GPU_SANITIZER_S:-$ctest_cap}" left=$((budget - (SECONDS - t_start))) tool
+  ((cap > left)) && cap=$left
+  ((cap >= 10)) || { echo "compute-sanitizer: not started, the ${budget} s budget is spent"; return 0; }
+  # AutoFollowsItsSelfCheck spawns the self-check child, a timing run that instrumentation would
+  # only slow down; the tests of the kernels themselves all run.
+  echo "$san ${opts[*]} (each tool at most ${cap} s, in the background; $san_filter)"
   for tool in "${san_tools[@]}"; do
-    (timeout -k 5 "$cap" "$san" --tool "$tool" "${opts[@]}" "$bdir/bin/torch_tests" --gtest_filter='CudaKernel.*' \
+    (timeout -k 5 "$cap" "$san" --tool "$tool" "${opts[@]}" "$bdir/bin/torch_tests" --gtest_filter="$san_filter" \
        >"$gpu_out/sanitizer-$tool.log" 2>&1
      echo $? >"$gpu_out/sanitizer-$tool.rc") &
     san_pids+=($!)
@@ -191,11 +209,11 @@ sanitizer_report() {
     found=$(grep -E "(ERROR|RACECHECK|SYNCCHECK) SUMMARY" "$gpu_out/sanitizer-$tool.log" | tail -1 | sed 's/^=* *//')
     tests=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$gpu_out/sanitizer-$tool.log" | sed 's/ *$//' | paste -sd';')
     if [ "$rc" = 0 ] && grep -q "PASSED" <<<"$tests" && ! grep -q "SKIPPED\|FAILED" <<<"$tests"; then
-      echo "compute-sanitizer $tool: CLEAN | ${found:-no summary line} | CudaKernel.*: $tests"
+      echo "compute-sanitizer $tool: CLEAN | ${found:-no summary line} | $san_filter: $tests"
     else
       bad=1
       [ "$rc" = 124 ] && rc="124, timed out"
-      echo "compute-sanitizer $tool: PROBLEM (exit $rc) | ${found:-no summary line} | CudaKernel.*: ${tests:-none ran}"
+      echo "compute-sanitizer $tool: PROBLEM (exit $rc) | ${found:-no summary line} | $san_filter: ${tests:-none ran}"
       grep -m 15 -E "^=+ (Invalid|Error|Race|Barrier|.*hazard)|FAILED|Failure" "$gpu_out/sanitizer-$tool.log" | sed 's/^/    /'
       echo "    (full log: $gpu_out/sanitizer-$tool.log)"
     fi
@@ -245,11 +263,52 @@ tiny=(--config configs/tiny_cpu.yaml --set "data.inputs=[$work/s.jsonl]" --set "
       --set train.device=cuda --set train.dtype=bf16 --no-progress)
 big=(--config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" --set "data.tokenizer=$work/long.model")
 
+# `attention.backend: auto` on a GPU runs the kernel's self-check (a child process: CUDA start-up, a
+# correctness check, a 16k-token timing against FlashAttention-2; 10 to 30 s) once per process and
+# model shape. The first run of each model keeps auto and shows the verdict; the later runs of the
+# same model are given that verdict as attention.backend (cuda or flash), sparing the child. The
+# generate command has no attention.backend option: it keeps auto.
+big_backend=auto big_why="the ~1B training run gave no verdict (not run?)"
+tiny_backend=auto tiny_why="the tiny training run gave no verdict (not run?)"
+# backend_verdict LOG: prints "cuda", "flash" or "auto" (LOG holds no verdict), then the line read.
+backend_verdict() {
+  local line
+  line=$(grep -m1 -E "attention kernel self-check \(|attention kernel not used on" "$1" 2>/dev/null)
+  case "$line" in
+    *"auto uses the project's kernel"*) echo cuda ;;
+    *"auto uses FlashAttention-2"* | *"falls back to FlashAttention-2"*) echo flash ;;
+    *) echo auto ;;
+  esac
+  echo "${line:-no self-check verdict in $(basename "$1")}"
+}
+# take_verdict LOG VAR RUNS: sets VAR_backend and VAR_why (VAR: big or tiny) from LOG, and says
+# what RUNS, the later runs of that model, will use.
+take_verdict() {
+  local log=$1 var=$2 runs=$3 v
+  mapfile -t v < <(backend_verdict "$log")
+  printf -v "${var}_backend" '%s' "${v[0]}"
+  if [ "${v[0]}" = auto ]; then
+    printf -v "${var}_why" '%s' "no self-check verdict in $(basename "$log"), so each run makes its own"
+  else
+    printf -v "${var}_why" '%s' "verdict of $(basename "$log"): attention kernel ${v[1]#*attention kernel }"
+  fi
+  local why="${var}_why"
+  echo "attention.backend for $runs: ${v[0]}$([ "${v[0]}" = auto ] || echo ', each sparing its own self-check child') (${!why})"
+}
+# backend_opts VAR: sets the array backend_opts to the --set giving VAR's verdict to a later run;
+# empty while it is auto.
+backend_opts() {
+  local b="${1}_backend"
+  backend_opts=()
+  [ "${!b}" = auto ] || backend_opts=(--set "attention.backend=${!b}")
+}
+
 tiny_train() {
   tmo "$bin" train "${tiny[@]}" --set train.epochs=1 --set "output.dir=$work/run" >"$work/train.log" 2>&1 ||
     { tail -20 "$work/train.log"; return 1; }
   tail -5 "$work/train.log"
   grep "self-check" "$work/train.log" || echo "no attention kernel self-check line (head_dim of tiny_cpu not 64/128?)"
+  take_verdict "$work/train.log" tiny "the later tiny-model training runs (NCCL)"
 }
 
 generate_throughput() {
@@ -257,15 +316,18 @@ generate_throughput() {
   ck=$(ls -d "$work"/run/checkpoints/step-* 2>/dev/null | tail -1)
   [ -n "$ck" ] || { echo "no checkpoint from the tiny training run"; return 1; }
   "$py" -c "print('The river carries the evening light. ' * 300)" >"$work/prompt.txt"
+  echo "attention.backend: auto (longalign generate has no option to choose it; it runs its own self-check)"
   tmo "$bin" generate -m "$ck" --prompt-file "$work/prompt.txt" --max-new-tokens 128 --device cuda --timing >/dev/null
 }
 
 nccl_world1() {  # one GPU cannot host two NCCL ranks
   local zero
+  backend_opts tiny
+  echo "attention.backend: $tiny_backend ($tiny_why)"
   for zero in 2 3; do
     echo "-- ZeRO-$zero"
-    tmo scripts/launch.sh --nproc-per-node 1 --standalone -- "$bin" train "${tiny[@]}" --set train.max_steps=6 \
-      --set distributed.backend=nccl --set distributed.zero=$zero --set "output.dir=$work/nccl$zero" 2>&1 | tail -3 || return
+    tmo scripts/launch.sh --nproc-per-node 1 --standalone -- "$bin" train "${tiny[@]}" "${backend_opts[@]}" --set train.max_steps=6 \
+      --set distributed.backend=nccl --set "distributed.zero=$zero" --set "output.dir=$work/nccl$zero" 2>&1 | tail -3 || return
   done
 }
 
@@ -277,7 +339,8 @@ train_1b() {
   sed -n '/estimated memory/,$p' "$work/b1-dry.txt"
   tmo "$bin" train "${big[@]}" --set data.strategy=pack --set data.units_per_step=1 --set train.max_steps=4 \
     --set "output.dir=$work/b1-pack" --no-progress >"$work/b1-pack.log" 2>&1 || { tail -20 "$work/b1-pack.log"; return 1; }
-  grep -E "self-check|steps|peak" "$work/b1-pack.log"
+  grep -E "self-check|attention kernel not used|steps|peak" "$work/b1-pack.log"
+  take_verdict "$work/b1-pack.log" big "the later ~1B runs (ZeRO-3, offload, sort, naive)"
   local device
   device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
   tmo "$py" bench/train_gpu_json.py --dry-run "$work/b1-dry.txt" --log "$work/b1-pack.log" --run-dir "$work/b1-pack" \
@@ -291,7 +354,9 @@ train_1b_variant() {
   if [[ "$*" == *distributed.* ]]; then
     tmo "$bin" train "${big[@]}" "$@" --dry-run 2>&1 | sed -n '/^ZeRO/,$p'
   fi
-  tmo "$bin" train "${big[@]}" --set train.max_steps=2 "$@" --set "output.dir=$work/b1-$name" --no-progress \
+  backend_opts big
+  echo "attention.backend: $big_backend ($big_why)"
+  tmo "$bin" train "${big[@]}" "${backend_opts[@]}" --set train.max_steps=2 "$@" --set "output.dir=$work/b1-$name" --no-progress \
     >"$work/b1-$name.log" 2>&1 || { local rc=$?; tail -20 "$work/b1-$name.log"; return "$rc"; }
   grep -E "steps|peak" "$work/b1-$name.log"
 }
@@ -301,7 +366,7 @@ train_1b_variant() {
 echo "== gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname); results in $gpu_out; budget ${budget} s"
 only_saved=$only only=""  # the binaries are needed by every step
 if [ -n "$prebuilt" ]; then
-  step "unpack the prebuilt bundle ($prebuilt)" 60 setup_prebuilt
+  step "unpack the prebuilt bundle ($prebuilt)" 45 setup_prebuilt
 else
   # The budget is for running: a build there gets its own half hour, then the clock restarts.
   budget_saved=$budget budget=100000
@@ -327,14 +392,19 @@ if [ -z "${bdir:-}" ] || [ ! -x "$bdir/bin/longalign" ]; then
   finish_run
 fi
 bin="$bdir/bin/longalign"
-step "GPU and torch" 30 gpu_info
+# The required results first (attention.json, train_gpu.json), then CTest with the sanitizers beside
+# it; with the unpacking's 45 s, these caps add up to the default budget (420 s). The steps after
+# them share what the earlier ones left.
+ctest_cap="${LONGALIGN_GPU_CTEST_S:-140}"
+step "GPU and torch" 20 gpu_info
+step "attention benchmark (torch FA2 beside longalign)" 90 attention_bench
+step "training data (synth, tokenizers)" 20 make_data
+step "~1B model, 64k packed, bf16 -> train_gpu.json" 105 train_1b
 san_step="compute-sanitizer (3 tools) on CudaKernel.*"
 if [ -z "$only" ] || [[ "$san_step" =~ $only ]]; then sanitizers_start; fi
-step "tests (CTest)" "${LONGALIGN_GPU_CTEST_S:-240}" run_ctest
-step "$san_step" 180 sanitizer_report
-step "attention benchmark (torch FA2 beside longalign)" 120 attention_bench
-step "training data (synth, tokenizers)" 30 make_data
-step "~1B model, 64k packed, bf16 -> train_gpu.json" 120 train_1b
+step "tests (CTest)" "$ctest_cap" run_ctest
+# Only waits for the tools started above, which stop at their own limit: run whatever the budget.
+step --always "$san_step" "${LONGALIGN_GPU_SANITIZER_S:-$ctest_cap}" sanitizer_report
 step "tiny model, bf16 training (auto attention self-check)" 45 tiny_train
 step "generation throughput (prefill, decode)" 30 generate_throughput
 step "NCCL at world size 1 (ZeRO-2, ZeRO-3; tiny model)" 60 nccl_world1
