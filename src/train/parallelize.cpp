@@ -41,7 +41,8 @@ class Replicated final : public ParallelModel {
     if (comm && o.zero >= 1) opt_->shard(comm->world(), comm->rank(), o.zero);
     // Without gradient sharding, gradients are all-reduced in buckets while backward runs.
     if (comm && !opt_->grads_sharded())
-      overlap_ = std::make_unique<OverlappedAllReduce>(*opt_, comm->split(), int64_t(o.bucket_mb * (1 << 20)));
+      overlap_ = std::make_unique<OverlappedAllReduce>(*opt_, o.channel ? o.channel : comm->split(),
+                                                       int64_t(o.bucket_mb * (1 << 20)));
     if (o.activation_checkpointing) runner_ = ops::checkpointed_layers();
   }
 
@@ -87,7 +88,7 @@ class Sharded final : public ParallelModel {
  public:
   Sharded(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
       : m_(std::move(m)), comm_(comm), o_(o),
-        sharded_(*m_, o.zero3_channel ? o.zero3_channel : comm ? comm->split() : std::make_shared<SingleRank>(), o.device,
+        sharded_(*m_, o.channel ? o.channel : comm ? comm->split() : std::make_shared<SingleRank>(), o.device,
                  o.dtype, o.offload_optimizer) {
     m_->to(o.device, o.dtype);  // what is left: empty parameters
     AdamWConfig adam = o.adam;

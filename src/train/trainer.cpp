@@ -107,11 +107,13 @@ struct RunData {
   std::string plan_crc, data_crc;
 };
 
-// ZeRO-3 start-up waves: ceil(local ranks / ranks at once), where at once is
-// distributed.build_concurrency or as many full fp32 copies (plus a 16-bit load buffer, 6 bytes a
-// parameter) as half the host memory holds. Every rank must run the same number of waves (each
-// ends in a barrier), so nodes with different memory agree on the most any of them needs.
-int zero3_build_waves(const DistributedSection& d, const TrainRequest& req, Collectives& comm, int64_t params) {
+// Start-up waves: every rank builds the whole model in fp32 (and its load buffer) before the
+// parallelism pass moves it to the GPU or keeps its shard, so a node's ranks do it in
+// ceil(local ranks / ranks at once) turns, where at once is distributed.build_concurrency or as
+// many copies (6 bytes a parameter) as half the host memory holds. Every rank must run the same
+// number of waves (each ends in a barrier), so nodes with different memory agree on the most any
+// of them needs.
+int build_waves(const DistributedSection& d, const TrainRequest& req, Collectives& comm, int64_t params) {
   const double copy_bytes = double(params) * 6;
   int at_once = d.build_concurrency;
   if (at_once == 0) at_once = int(std::clamp(0.5 * host_memory_total() / copy_bytes, 1.0, 1e6));
@@ -122,7 +124,7 @@ int zero3_build_waves(const DistributedSection& d, const TrainRequest& req, Coll
   if (waves > 1 && req.local_rank == 0) {
     char line[256];
     std::snprintf(line, sizeof line,
-                  "ZeRO-3 start-up: this node's %d ranks build the full model (%.1f GB each: fp32 weights and a 16-bit "
+                  "start-up: this node's %d ranks build the full model (%.1f GB each: fp32 weights and a 16-bit "
                   "load buffer) %d at a time, in %d waves (distributed.build_concurrency)",
                   req.local_world, copy_bytes / 1e9, at_once, waves);
     log::info(line);
@@ -280,19 +282,19 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   };
   ParallelOptions po = parallel_options(cfg, device, dtype, agreed_attention_backend(cfg, arch, device, dtype, comm));
   std::unique_ptr<ParallelModel> pm;
-  const int waves = cfg.distributed.zero >= 3 && comm ? zero3_build_waves(cfg.distributed, req, *comm, arch.num_parameters()) : 1;
+  const int waves = comm ? build_waves(cfg.distributed, req, *comm, arch.num_parameters()) : 1;
   if (waves <= 1) {
     pm = parallelize(build_model(), comm, po);
   } else {
-    // Sharding needs no collective once the channel exists, so a node's ranks take turns; the
-    // barrier after each wave lets the next one start as the last one's full copies are freed.
-    po.zero3_channel = comm->split();
+    // The pass needs no collective once its second channel exists, so a node's ranks take turns;
+    // the barrier after each wave lets the next one start as the last one's full copies are freed.
+    po.channel = comm->split();
     for (int w = 0; w < waves; ++w) {
       if (req.local_rank % waves == w) pm = parallelize(build_model(), comm, po);
       try {
         comm->barrier();
       } catch (const std::exception& e) {
-        throw RuntimeError(std::string(e.what()) + " (while the ZeRO-3 start-up wave " + std::to_string(w + 1) + " of " +
+        throw RuntimeError(std::string(e.what()) + " (while start-up wave " + std::to_string(w + 1) + " of " +
                            std::to_string(waves) + " built its model: each wave must finish within distributed.timeout_s; "
                            "raise it, or distributed.build_concurrency if host memory allows)");
       }

@@ -78,11 +78,16 @@ done
 ls z3w4/checkpoints/step-00000006/optimizer-00003.safetensors >/dev/null 2>&1 || fail "ZeRO-3 optimizer shards not saved"
 train1 --set output.dir=off1 --set distributed.offload_optimizer=true || fail "offload run"
 r=$(same one off1) && ok "optimizer offload on 1 process == 1 process ($r)" || fail "offload: $r"
-# Ranks taking turns to build the full model before sharding it (as host memory would force for a
-# large model): one at a time on 2 ranks, same result.
-train2 --set output.dir=z3turns --set distributed.zero=3 --set distributed.build_concurrency=1 || fail "ZeRO-3 in waves"
-r=$(same one z3turns) && grep -q "2 ranks build the full model .* 1 at a time, in 2 waves" "log.$$" \
-  && ok "ZeRO-3 with the model built one rank at a time == 1 process ($r)" || fail "ZeRO-3 in waves: $r"
+# Ranks taking turns to build the full model before the parallelism pass (as host memory would
+# force for a large model): one at a time on 2 ranks, same result, at ZeRO-3 (background gathers)
+# and ZeRO-0 (overlapped all-reduce), the two passes that open a second channel.
+for z in 3 0; do
+  n0=$(wc -l <"log.$$")
+  train2 --set output.dir=turns$z --set distributed.zero=$z --set distributed.build_concurrency=1 || fail "ZeRO-$z in waves"
+  ref=one; [ "$z" = 0 ] && ref=two
+  r=$(same $ref turns$z) && tail -n +$((n0 + 1)) "log.$$" | grep -q "2 ranks build the full model .* 1 at a time, in 2 waves" \
+    && ok "ZeRO-$z on 2 ranks, the model built one rank at a time == run '$ref' ($r)" || fail "ZeRO-$z in waves: $r"
+done
 train2 --set output.dir=off3 --set distributed.offload_optimizer=true --set distributed.zero=3 || fail "ZeRO-3 + offload run"
 r=$(same one off3) && ok "ZeRO-3 + offload on 2 ranks == 1 process ($r)" || fail "ZeRO-3 + offload: $r"
 train2 --set output.dir=ep3 --set train.max_steps=0 --set distributed.zero=3 || fail "ZeRO-3 epoch"

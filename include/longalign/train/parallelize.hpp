@@ -32,9 +32,10 @@ struct ParallelOptions {
   bool activation_checkpointing = true;  // ZeRO-3 recomputes every layer whatever this says
   model::AttentionFn attention;
   int64_t loss_chunk_tokens = 4096;
-  // ZeRO-3's channel for its background gathers, split from comm beforehand by every rank; null:
-  // the pass splits it (a collective, so all ranks must then parallelize at the same time).
-  std::shared_ptr<Collectives> zero3_channel;
+  // The pass's second channel (ZeRO-3's background gathers, ZeRO 0-1's overlapped all-reduce),
+  // split from comm beforehand by every rank, so that ranks can run the pass in turns; null: the
+  // pass splits it (a collective: all ranks must then run the pass at the same time).
+  std::shared_ptr<Collectives> channel;
 };
 
 using TensorSink = std::function<void(const std::string& name, const at::Tensor& t)>;

@@ -54,9 +54,9 @@ struct DistributedSection {
   double timeout_s = 300;    // a collective waiting longer than this fails (dead or hung peer)
   std::string backend = "auto";  // auto (NCCL on GPUs, TCPStore on CPU) | nccl | store
   double bucket_mb = 25;         // gradient all-reduce bucket size (overlapped with backward)
-  // ZeRO-3 builds the whole model in fp32 on each rank before keeping its shard: how many ranks
-  // of a node do so at once (0: as many as half the host memory holds), so that 8 ranks of a
-  // 13B model do not need 8 x 52 GB together.
+  // Each rank builds the whole model in fp32 on the host before moving it to its GPU or keeping
+  // its ZeRO-3 shard: how many ranks of a node do so at once (0: as many as half the host memory
+  // holds), so that 8 ranks of a 13B model do not need 8 x 78 GB together.
   int build_concurrency = 0;
 };
 

@@ -18,7 +18,7 @@ struct TrainRequest {
   bool quiet_progress = false;
   int64_t stop_at_step = 0;  // > 0: checkpoint and stop after this step; the schedule still spans the run
   std::shared_ptr<Collectives> comm;  // data parallelism; null for one process
-  int local_rank = 0, local_world = 1;  // this process's place on its node (ZeRO-3 start-up waves)
+  int local_rank = 0, local_world = 1;  // this process's place on its node (start-up waves)
 };
 
 struct TrainSummary {
