@@ -161,12 +161,9 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
       if (!flash_supports(q))
         throw UsageError("attention.backend: flash needs CUDA bf16/fp16 tensors with head_dim a multiple of 8, <= 256");
       return flash_attention(q, k, v, cu_seqlens, max_seqlen, scale);
-    case AttentionBackend::automatic: {
-      const AttentionBackend chosen = resolve_auto_backend(q, k.size(1), deterministic);
-      if (chosen != AttentionBackend::automatic)
-        return varlen_attention(q, k, v, cu_seqlens, max_seqlen, scale, chosen, deterministic);
-      break;
-    }
+    case AttentionBackend::automatic:  // resolves to one of the others
+      return varlen_attention(q, k, v, cu_seqlens, max_seqlen, scale, resolve_auto_backend(q, k.size(1), deterministic),
+                              deterministic);
     case AttentionBackend::reference:
       break;
   }
