@@ -26,8 +26,10 @@ import struct
 import sys
 from pathlib import Path
 
-# Dense bf16 tensor-core peaks (FLOP/s) from NVIDIA's data sheets, by a substring of the name.
-PEAKS = [("H200", 989.4e12), ("H100", 989.4e12), ("A100", 312e12)]
+# Dense bf16 tensor-core peaks (FLOP/s) from NVIDIA's data sheets, by a substring of the name;
+# the first match counts, so the PCIe and NVL cards (lower clocks) come before the SXM default.
+PEAKS = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H200 NVL", 835e12), ("H200", 989.4e12), ("H100", 989.4e12),
+         ("A100", 312e12)]
 
 
 def fail(msg):

@@ -184,7 +184,9 @@ std::vector<std::string> self_check_command(int device, at::ScalarType dtype, in
   namespace fs = std::filesystem;
   fs::path exe;
   if (const char* env = std::getenv("LONGALIGN_EXE"); env && *env) exe = env;
-  else if (const fs::path self = self_executable(); self.filename() == "longalign") exe = self;
+  // This very binary through /proc/self/exe, which still runs it if the file was replaced meanwhile
+  // (its name then reads "longalign (deleted)").
+  else if (const fs::path self = self_executable(); self.filename().string().rfind("longalign", 0) == 0) exe = "/proc/self/exe";
   else if (std::error_code ec; fs::exists(self.parent_path() / "longalign", ec)) exe = self.parent_path() / "longalign";
   if (exe.empty()) return {};
   return {exe.string(), "-q", "attention-self-check", "--device", std::to_string(device), "--dtype", dtype_name(dtype),
