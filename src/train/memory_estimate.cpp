@@ -14,6 +14,7 @@
 #include "longalign/train/memory_estimate.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -170,7 +171,8 @@ std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits) {
 
 std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const std::vector<int>& stages,
                         const std::vector<bool>& checkpointing, const MemoryLimits& limits) {
-  std::string s;
+  std::string s = startup_line(arch.num_parameters(), std::max(1, std::min(in.gpus_per_node, in.world_size)),
+                               limits.host_bytes, in.build_concurrency);
   char buf[512];
   if (in.offload_optimizer) {
     const int per_node = std::max(1, std::min(in.gpus_per_node, in.world_size));
@@ -222,8 +224,36 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
   in.world_size = world_size;
   in.zero_stage = cfg.distributed.zero;
   in.offload_optimizer = cfg.distributed.offload_optimizer;
+  in.build_concurrency = cfg.distributed.build_concurrency;
   in.gpus_per_node = gpus_per_node > 0 ? gpus_per_node : std::min(world_size, 8);
   return in;
+}
+
+int build_ranks_at_once(double host_bytes, int64_t params, int configured) {
+  if (configured > 0) return configured;
+  if (host_bytes <= 0) return 0;
+  const double copy = kStartupBytesPerParam * double(params);
+  return int(std::clamp(std::floor(0.5 * host_bytes / copy), 1.0, 1e6));
+}
+
+std::string startup_line(int64_t params, int ranks_per_node, double host_bytes, int configured) {
+  const double copy = kStartupBytesPerParam * double(params);
+  const int at_once = build_ranks_at_once(host_bytes, params, configured);
+  char buf[384];
+  if (at_once == 0) {
+    std::snprintf(buf, sizeof buf,
+                  "start-up: each rank builds the full model on the host first (%.1f GB: fp32 weights and a 16-bit load "
+                  "buffer); %d at once need %.1f GB per node (give --host-memory to plan the turns)\n",
+                  copy / 1e9, ranks_per_node, copy * ranks_per_node / 1e9);
+  } else {
+    const int k = std::min(at_once, ranks_per_node), waves = (ranks_per_node + k - 1) / k;
+    std::snprintf(buf, sizeof buf,
+                  "start-up: each rank builds the full model on the host first (%.1f GB: fp32 weights and a 16-bit load "
+                  "buffer); %d of this node's %d at a time, %d wave%s, %.1f GB%s\n",
+                  copy / 1e9, k, ranks_per_node, waves, waves == 1 ? "" : "s", copy * k / 1e9,
+                  copy > host_bytes && host_bytes > 0 ? " -> does NOT fit: one copy exceeds the host memory" : "");
+  }
+  return buf;
 }
 
 double host_memory_total() {

@@ -109,14 +109,13 @@ struct RunData {
 
 // Start-up waves: every rank builds the whole model in fp32 (and its load buffer) before the
 // parallelism pass moves it to the GPU or keeps its shard, so a node's ranks do it in
-// ceil(local ranks / ranks at once) turns, where at once is distributed.build_concurrency or as
-// many copies (6 bytes a parameter) as half the host memory holds. Every rank must run the same
-// number of waves (each ends in a barrier), so nodes with different memory agree on the most any
-// of them needs.
+// ceil(local ranks / ranks at once) turns, at once being build_ranks_at_once's (memory_estimate.hpp;
+// `plan` shows it too). Every rank must run the same number of waves (each ends in a barrier), so
+// nodes with different memory agree on the most any of them needs.
 int build_waves(const DistributedSection& d, const TrainRequest& req, Collectives& comm, int64_t params) {
-  const double copy_bytes = double(params) * 6;
-  int at_once = d.build_concurrency;
-  if (at_once == 0) at_once = int(std::clamp(0.5 * host_memory_total() / copy_bytes, 1.0, 1e6));
+  const double copy_bytes = double(params) * kStartupBytesPerParam;
+  int at_once = build_ranks_at_once(host_memory_total(), params, d.build_concurrency);
+  if (at_once == 0) at_once = req.local_world;  // host memory unknown: all at once
   at::Tensor each = torch::zeros({comm.world()}, torch::kDouble);
   each[comm.rank()] = double((req.local_world + at_once - 1) / at_once);
   comm.all_reduce_sum(each);
@@ -254,7 +253,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     std::printf("parameters: %lld (%.2f B)\n", (long long)arch.num_parameters(), arch.num_parameters() / 1e9);
     std::printf("device: %s, dtype: %s, steps: %lld\n", use_cuda ? "cuda" : "cpu", bf16 ? "bf16" : "fp32",
                 (long long)total);
-    const MemoryLimits limits{0, mi.offload_optimizer ? host_memory_total() : 0, "this machine's memory (MemTotal, or the cgroup limit)"};
+    const MemoryLimits limits{0, host_memory_total(), "this machine's memory (MemTotal, or the cgroup limit)"};
     std::printf("estimated memory per GPU (%lld tokens per micro-step, world size %d):\n%s", (long long)mi.tokens, world,
                 memory_plan(arch, mi, {cfg.distributed.zero}, {op.activation_checkpointing}, limits).c_str());
     return {};

@@ -30,7 +30,9 @@ echo "   13B as configured: $(line 3 on "$tmp/13c")"
   || fail "13B plain plan exit $?"
 echo "   13B without offload: $(line 3 on "$tmp/13p")"
 line 2 on "$tmp/13p" | grep -q "does NOT fit: GPU memory" && ok "13B ZeRO-2 does not fit" || fail "13B ZeRO-2: $(line 2 on "$tmp/13p")"
-grep -q "host" "$tmp/13p" && fail "host memory shown without offload" || ok "no host rows without offload"
+grep -v "^start-up:" "$tmp/13p" | grep -q "host" && fail "host memory shown without offload" || ok "no host rows without offload"
+grep -q "^start-up: each rank builds the full model on the host first (78.1 GB" "$tmp/13p" \
+  && ok "start-up copy of 13B stated: $(grep "^start-up:" "$tmp/13p")" || fail "13B start-up line: $(head -1 "$tmp/13p")"
 
 # 2. 7B on one 80 GB GPU with the optimizer in host memory.
 "$bin" plan --config "$c7" --world-size 1 --gpu-memory 80GB --set distributed.offload_optimizer=true --host-memory 256GB \

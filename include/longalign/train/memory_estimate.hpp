@@ -27,6 +27,7 @@ struct MemoryInputs {
   int64_t loss_chunk_tokens = 4096;
   bool offload_optimizer = false;  // fp32 master, Adam moments, gradient accumulators in host memory
   int gpus_per_node = 1;           // ranks sharing one host's memory (at most world_size count)
+  int build_concurrency = 0;       // distributed.build_concurrency (start-up turns; 0: from host memory)
   double host_overhead_per_rank = kHostOverheadPerRank;
 };
 
@@ -71,6 +72,17 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
 // stage, offload, checkpointing) at a world size; gpus_per_node 0 means min(world_size, 8).
 // dtype auto counts as bf16 (a GPU run).
 MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_node = 0);
+
+// Start-up: every rank builds the whole model on the host in fp32, with a 16-bit load buffer,
+// before the parallelism pass moves it to its GPU or keeps its ZeRO-3 shard.
+constexpr double kStartupBytesPerParam = 6;
+// How many ranks of a node do that at once: `configured` (distributed.build_concurrency) when > 0,
+// else as many copies as half of host_bytes holds (at least 1); 0 when host_bytes is unknown
+// (<= 0) and nothing is configured: all at once.
+int build_ranks_at_once(double host_bytes, int64_t params, int configured);
+// One line for plan and --dry-run: the start-up copy's size and, with host_bytes known, how many
+// of ranks_per_node build at once and in how many waves.
+std::string startup_line(int64_t params, int ranks_per_node, double host_bytes, int configured);
 
 // The host memory this process may use, in bytes: MemTotal (/proc/meminfo), or the cgroup's
 // limit where that is lower; 0 when neither can be read.
