@@ -9,11 +9,10 @@
 #include <stdexcept>
 
 #include "longalign/core/error.hpp"
+#include "longalign/data/utf8.hpp"
 
 namespace longalign::data {
 namespace {
-
-size_t char_len(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
 
 // Escapes whose meaning differs between Oniguruma (the regexes of `tokenizers`) and PCRE2 with
 // UCP, spelled out as the sets Oniguruma means: \s is White_Space (PCRE2 adds U+180E), \h a hex
@@ -135,7 +134,7 @@ bool TokenizerRegex::find(std::string_view s, size_t pos, size_t* begin, size_t*
       return true;
     }
     if (ov[0] >= s.size()) return false;
-    pos = ov[0] + char_len(static_cast<unsigned char>(s[ov[0]]));  // an empty match: step past it
+    pos = ov[0] + utf8_char_len(static_cast<unsigned char>(s[ov[0]]));  // an empty match: step past it
   }
   return false;
 }

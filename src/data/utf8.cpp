@@ -53,14 +53,11 @@ std::string strip_zero_width(std::string_view s) {
   return out;
 }
 
-namespace {
-size_t char_len(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
-
-}  // namespace
+size_t utf8_char_len(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
 
 uint32_t decode_utf8_at(std::string_view s, size_t i, size_t* len) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
-  *len = char_len(p[0]);
+  *len = utf8_char_len(p[0]);
   if (*len == 1) return p[0];
   uint32_t c = p[0] & (0xFF >> (*len + 1));
   for (size_t k = 1; k < *len; ++k) c = (c << 6) | (p[k] & 0x3F);

@@ -85,11 +85,10 @@ std::vector<int32_t> middle_truncate(const std::vector<int32_t>& ids, size_t max
 
 std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::string& device, const fs::path& tokenizer) {
   auto cfg = model::load_hf_config(dir / "config.json");
-  model::check_weight_shapes(dir, cfg);
   fs::path tok = tokenizer.empty() ? data::tokenizer_in(dir) : tokenizer;
   if (!fs::exists(tok)) throw UsageError("no tokenizer: " + tok.string() + " does not exist; pass --tokenizer");
   auto m = std::make_shared<model::LlamaForCausalLMImpl>(cfg);
-  model::load_hf_weights(*m, dir);
+  model::load_hf_weights(*m, dir);  // checks every tensor's name and shape before copying any
   const bool cuda = device == "cuda" || (device == "auto" && torch::cuda::is_available());
   if (device == "cuda" && !torch::cuda::is_available()) throw UsageError("--device cuda: no GPU is available");
   m->to(cuda ? torch::kCUDA : torch::kCPU, cuda ? torch::kBFloat16 : torch::kFloat);

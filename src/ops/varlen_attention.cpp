@@ -150,8 +150,6 @@ at::Tensor varlen_attention(const at::Tensor& q, const at::Tensor& k, const at::
   switch (backend) {
     case AttentionBackend::cuda:
 #ifdef LONGALIGN_HAVE_CUDA_KERNELS
-      if (const std::string problem = cuda_kernel_support_problem(q); !problem.empty())
-        throw UsageError("attention.backend: cuda: " + problem + "; use auto or flash");
       return varlen_attention_cuda(q, k, v, cu_seqlens, max_seqlen, scale, deterministic);
 #else
       throw UsageError("attention.backend: cuda requested, but this build has no CUDA kernels (no CUDA toolkit at "

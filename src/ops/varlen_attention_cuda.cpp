@@ -10,6 +10,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/torch.h>
 
+#include "longalign/core/error.hpp"
 #include "longalign/kernels/device_support.hpp"
 #include "longalign/kernels/varlen_attention.hpp"
 #include "longalign/ops/varlen_attention.hpp"
@@ -99,8 +100,8 @@ std::string cuda_kernel_support_problem(const at::Tensor& q) {
 
 at::Tensor varlen_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu,
                                  int64_t max_seqlen, double scale, bool deterministic) {
-  const std::string problem = cuda_kernel_support_problem(q);
-  TORCH_CHECK(problem.empty(), "varlen_attention (cuda kernel): ", problem);
+  if (const std::string problem = cuda_kernel_support_problem(q); !problem.empty())
+    throw UsageError("attention.backend: cuda: " + problem + "; use auto or flash");
   check_varlen_inputs(q, k, v, cu);
   return CudaVarlenAttention::apply(q, k, v, cu.to(q.device()).contiguous(), max_seqlen, scale, deterministic);
 }

@@ -25,6 +25,9 @@
 namespace longalign::train {
 namespace {
 
+// Ranks sharing one host's memory: the GPUs of a node, at most the world.
+int ranks_per_node(const MemoryInputs& in) { return std::max(1, std::min(in.gpus_per_node, in.world_size)); }
+
 constexpr double kGiB = double(1 << 30);
 
 // Parameter counts of the ZeRO-3 groups.
@@ -63,7 +66,7 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   const bool z3 = in.zero_stage == 3;
   MemoryEstimate e;
   e.offload = in.offload_optimizer;
-  e.ranks_per_node = std::max(1, std::min(in.gpus_per_node, in.world_size));
+  e.ranks_per_node = ranks_per_node(in);
   if (z3 && !in.checkpointing)
     e.invalid = "ZeRO-3 recomputes each layer in backward (gathering it again), so it always trains as with activation checkpointing on";
 
@@ -106,7 +109,7 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     e.host_master = master;
     e.host_moments = moments;
     e.host_grad_acc = grad_acc;
-    e.host_overhead = in.host_overhead_per_rank;
+    e.host_overhead = kHostOverheadPerRank;
   } else {
     e.grads += grad_acc;
     e.optimizer = master + moments;
@@ -171,11 +174,10 @@ std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits) {
 
 std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const std::vector<int>& stages,
                         const std::vector<bool>& checkpointing, const MemoryLimits& limits) {
-  std::string s = startup_line(arch.num_parameters(), std::max(1, std::min(in.gpus_per_node, in.world_size)),
-                               limits.host_bytes, in.build_concurrency);
+  std::string s = startup_line(arch.num_parameters(), ranks_per_node(in), limits.host_bytes, in.build_concurrency);
   char buf[512];
   if (in.offload_optimizer) {
-    const int per_node = std::max(1, std::min(in.gpus_per_node, in.world_size));
+    const int per_node = ranks_per_node(in);
     if (limits.host_bytes > 0)
       std::snprintf(buf, sizeof buf,
                     "optimizer offloaded: fp32 master, Adam moments and gradient accumulators in host memory; "

@@ -35,9 +35,7 @@ class Replicated final : public ParallelModel {
     m_->to(o.device, o.dtype);
     std::vector<std::pair<std::string, at::Tensor>> named;
     for (auto& p : m_->named_parameters()) named.emplace_back(p.key(), p.value());
-    AdamWConfig adam = o.adam;
-    adam.offload = o.offload_optimizer;
-    opt_ = std::make_unique<AdamW>(named, adam);
+    opt_ = std::make_unique<AdamW>(named, o.adam);
     if (comm && o.zero >= 1) opt_->shard(comm->world(), comm->rank(), o.zero);
     // Without gradient sharding, gradients are all-reduced in buckets while backward runs.
     if (comm && !opt_->grads_sharded())
@@ -89,11 +87,9 @@ class Sharded final : public ParallelModel {
   Sharded(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
       : m_(std::move(m)), comm_(comm), o_(o),
         sharded_(*m_, o.channel ? o.channel : comm ? comm->split() : std::make_shared<SingleRank>(), o.device,
-                 o.dtype, o.offload_optimizer) {
+                 o.dtype, o.adam.offload) {
     m_->to(o.device, o.dtype);  // what is left: empty parameters
-    AdamWConfig adam = o.adam;
-    adam.offload = o.offload_optimizer;
-    opt_ = std::make_unique<AdamW>(AdamW::over_pieces(sharded_.pieces(), adam));
+    opt_ = std::make_unique<AdamW>(AdamW::over_pieces(sharded_.pieces(), o.adam));
     opt_->shard(comm ? comm->world() : 1, comm ? comm->rank() : 0, 3);
   }
 

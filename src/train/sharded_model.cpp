@@ -205,11 +205,16 @@ struct ShardedModel::Impl {
     }));
   }
 
+  // A zeroed full-size (padded) gradient buffer of group g, in the reduce dtype, once there is room.
+  at::Tensor new_flat(int g) {
+    make_room();
+    return at::zeros({groups[size_t(g)].shard * world}, at::TensorOptions().dtype(reduce_dtype).device(device));
+  }
+
   // The module's gradients of group g (as left by a backward), flattened, then cleared.
   at::Tensor flat_grads(int g) {
-    make_room();
+    at::Tensor flat = new_flat(g);
     Group& G = groups[size_t(g)];
-    at::Tensor flat = at::zeros({G.shard * world}, at::TensorOptions().dtype(reduce_dtype).device(device));
     torch::NoGradGuard ng;
     for (size_t i = 0; i < G.params.size(); ++i) {
       at::Tensor& p = G.params[i];
@@ -259,8 +264,7 @@ struct ShardedEmbedding : torch::autograd::Function<ShardedEmbedding> {
     auto call = call_of(ctx);
     auto& s = *call->impl;
     const auto& shape = s.groups[0].shapes[0];
-    s.make_room();
-    at::Tensor flat = at::zeros({s.groups[0].shard * s.world}, grad_out[0].options().dtype(s.reduce_dtype));
+    at::Tensor flat = s.new_flat(0);
     flat.narrow(0, 0, shape[0] * shape[1]).view({shape[0], shape[1]}).index_add_(0, call->ids, grad_out[0].to(s.reduce_dtype));
     s.scatter(0, flat);
     return {at::Tensor(), at::Tensor()};
@@ -355,7 +359,7 @@ ShardedModel::ShardedModel(model::LlamaForCausalLMImpl& m, std::shared_ptr<Colle
     at::Tensor flat = at::zeros({G.shard * s.world}, G.params.front().options().dtype(at::kFloat));
     for (size_t i = 0; i < G.params.size(); ++i)
       flat.narrow(0, G.offsets[i], G.numels[i]).copy_(G.params[i].reshape({-1}));
-    G.shard_w = flat.narrow(0, G.shard * s.rank, G.shard).to(device, dtype).clone();
+    G.shard_w = flat.narrow(0, G.shard * s.rank, G.shard).to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
     G.grad_shard = at::zeros({G.shard}, grad_opts.pinned_memory(offload_grads && device.is_cuda()));
     for (auto& p : G.params) p.set_data(s.empty_param());  // the full copy is freed group by group
   }

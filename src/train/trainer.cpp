@@ -113,20 +113,17 @@ struct RunData {
 // `plan` shows it too). Every rank must run the same number of waves (each ends in a barrier), so
 // nodes with different memory agree on the most any of them needs.
 int build_waves(const DistributedSection& d, const TrainRequest& req, Collectives& comm, int64_t params) {
-  const double copy_bytes = double(params) * kStartupBytesPerParam;
-  int at_once = build_ranks_at_once(host_memory_total(), params, d.build_concurrency);
+  const double host = host_memory_total();
+  int at_once = build_ranks_at_once(host, params, d.build_concurrency);
   if (at_once == 0) at_once = req.local_world;  // host memory unknown: all at once
   at::Tensor each = torch::zeros({comm.world()}, torch::kDouble);
   each[comm.rank()] = double((req.local_world + at_once - 1) / at_once);
   comm.all_reduce_sum(each);
   const int waves = int(each.max().item<double>());
   if (waves > 1 && req.local_rank == 0) {
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "start-up: this node's %d ranks build the full model (%.1f GB each: fp32 weights and a 16-bit "
-                  "load buffer) %d at a time, in %d waves (distributed.build_concurrency)",
-                  req.local_world, copy_bytes / 1e9, at_once, waves);
-    log::info(line);
+    std::string line = startup_line(params, req.local_world, host, d.build_concurrency);
+    line.pop_back();  // its newline
+    log::info(line + " (distributed.build_concurrency; " + std::to_string(waves) + " waves on every node)");
   }
   return waves;
 }
@@ -186,11 +183,11 @@ ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::
   const auto& op = cfg.optim;
   ParallelOptions po;
   po.zero = cfg.distributed.zero;
-  po.offload_optimizer = cfg.distributed.offload_optimizer;
   po.bucket_mb = cfg.distributed.bucket_mb;
   po.device = device;
   po.dtype = dtype;
   po.adam = {op.beta1, op.beta2, op.eps, op.weight_decay};
+  po.adam.offload = cfg.distributed.offload_optimizer;
   po.activation_checkpointing = op.activation_checkpointing;
   po.loss_chunk_tokens = op.loss_chunk_tokens;
   const bool deterministic = cfg.attention_deterministic;

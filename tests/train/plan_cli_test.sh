@@ -5,11 +5,7 @@
 # always given so the verdicts do not depend on the machine running the tests.
 set -u
 bin="$1"; src="$2"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/../test_lib.sh"
 c13="$src/configs/llama13b_64k.yaml"; c7="$src/configs/llama7b_64k.yaml"
 z3off="--set distributed.zero=3 --set distributed.offload_optimizer=true"
 line() { grep -m1 "^ZeRO-$1, activation checkpointing $2:" "$3"; }
@@ -66,5 +62,4 @@ grep -q "host memory not checked" "$tmp/13d" && line 3 on "$tmp/13d" | grep -q -
 "$bin" plan --config "$c7" --gpus-per-node 0 >"$tmp/g0" 2>&1; rc=$?
 [ "$rc" = 2 ] && ok "--gpus-per-node 0 refused" || fail "--gpus-per-node 0: exit $rc"
 
-[ "$fails" = 0 ] && echo "all plan checks passed" || echo "$fails plan check(s) failed"
-[ "$fails" = 0 ]
+finish plan

@@ -18,6 +18,7 @@ std::string strip_zero_width(std::string_view s);
 // Code points of text already validated as UTF-8: the one starting at byte i (its length in
 // *len), the start of the one ending just before byte i, and appending one.
 uint32_t decode_utf8_at(std::string_view s, size_t i, size_t* len);
+size_t utf8_char_len(unsigned char lead);  // bytes of the code point that starts with this byte
 size_t utf8_char_start_before(std::string_view s, size_t i);
 void append_utf8(std::string& out, uint32_t c);
 

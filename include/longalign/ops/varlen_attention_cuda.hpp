@@ -13,6 +13,7 @@ inline bool cuda_kernel_supports(const at::Tensor& q) { return cuda_kernel_suppo
 
 // deterministic: the backward computes dQ in its own pass instead of with fp32 atomics (bitwise
 // reproducible, slower). cu_seqlens must already be valid (checked on the host before upload).
+// Throws UsageError, with the reason, where the kernel does not serve q.
 at::Tensor varlen_attention_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
                                  bool deterministic = false);

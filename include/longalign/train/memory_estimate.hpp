@@ -28,7 +28,6 @@ struct MemoryInputs {
   bool offload_optimizer = false;  // fp32 master, Adam moments, gradient accumulators in host memory
   int gpus_per_node = 1;           // ranks sharing one host's memory (at most world_size count)
   int build_concurrency = 0;       // distributed.build_concurrency (start-up turns; 0: from host memory)
-  double host_overhead_per_rank = kHostOverheadPerRank;
 };
 
 struct MemoryEstimate {

@@ -24,7 +24,6 @@ struct MicroBatch {
 
 struct ParallelOptions {
   int zero = 0;
-  bool offload_optimizer = false;
   double bucket_mb = 25;
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
