@@ -78,7 +78,7 @@ void add_plan(CLI::App& app, Action& action) {
       // training machine, checks that machine's).
       std::printf("%s: %.2f B parameters, %lld tokens per micro-step, %s weights, world size %d, %.0f GB per GPU\n",
                   f->config.c_str(), cfg.model.arch.num_parameters() / 1e9, (long long)in.tokens,
-                  in.param_bytes == 2 ? "bf16" : "fp32", f->world, gpu / 1e9);
+                  in.param_bytes == 2 ? "bf16" : in.param_bytes == 8 ? "fp64" : "fp32", f->world, gpu / 1e9);
       std::printf("%s", train::memory_plan(cfg.model.arch, in, stages, {true, false}, limits).c_str());
       return 0;
     };

@@ -29,7 +29,8 @@ at::Tensor rope_inv_freq(const LlamaConfig& c) {
 
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
                                                at::ScalarType dtype, bool interleaved) {
-  at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(1) * inv_freq.to(position_ids.device()).unsqueeze(0);
+  const auto acc = at::promote_types(dtype, at::kFloat);  // fp32 as HF, fp64 in fp64 runs
+  at::Tensor freqs = position_ids.to(acc).unsqueeze(1) * inv_freq.to(position_ids.device(), acc).unsqueeze(0);
   at::Tensor emb = interleaved ? freqs.repeat_interleave(2, -1) : at::cat({freqs, freqs}, -1);
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }

@@ -61,14 +61,15 @@ at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, 
   check_cu_seqlens(cu, q.size(0));
   const int32_t* c = cu.data_ptr<int32_t>();
   const int64_t groups = q.size(1) / k.size(1);
+  const auto acc = at::promote_types(q.scalar_type(), at::kFloat);
   std::vector<at::Tensor> outs;
   for (int64_t b = 0; b + 1 < cu.size(0); ++b) {
     const int64_t s = c[b], len = c[b + 1] - c[b];
     if (len == 0) continue;
-    // [H, L, D] in fp32; GQA by repeating each kv head over its query group.
-    at::Tensor qs = q.narrow(0, s, len).transpose(0, 1).to(at::kFloat);
-    at::Tensor ks = k.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(at::kFloat);
-    at::Tensor vs = v.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(at::kFloat);
+    // [H, L, D] in fp32 (fp64 for fp64 inputs); GQA by repeating each kv head over its query group.
+    at::Tensor qs = q.narrow(0, s, len).transpose(0, 1).to(acc);
+    at::Tensor ks = k.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(acc);
+    at::Tensor vs = v.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(acc);
     for (int64_t r0 = 0; r0 < len; r0 += block_rows) {
       const int64_t rows = std::min(block_rows, len - r0), keys = r0 + rows;  // causal: keys < r0 + rows
       at::Tensor scores = at::matmul(qs.narrow(1, r0, rows), ks.narrow(1, 0, keys).transpose(1, 2)) * scale;

@@ -37,7 +37,7 @@ std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
 }
 
 std::string dtype_name(at::ScalarType t) {
-  return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "float32";
+  return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : t == at::kDouble ? "float64" : "float32";
 }
 
 }  // namespace

@@ -98,13 +98,15 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   }
   e.grads = e.grad_buffers;
 
-  // fp32 state: master (none for fp32 weights on the GPU, which are their own master; offloaded,
-  // the CPU update needs an fp32 copy of its own), two moments, the gradient accumulator.
+  // fp32 state (fp64 for fp64 weights): master (none for weights already in that dtype, which are
+  // their own master; offloaded, the CPU update needs a copy of its own), two moments, the
+  // gradient accumulator.
+  const double sb = std::max(4.0, pb);
   const double opt_div = z3 ? 1.0 : (in.zero_stage >= 1 ? w : 1.0);
   const double acc_div = z3 ? 1.0 : (in.zero_stage >= 2 ? w : 1.0);
-  const double master = (in.param_bytes == 4 && !in.offload_optimizer) ? 0.0 : owned * 4.0 / opt_div;
-  const double moments = owned * 8.0 / opt_div;
-  const double grad_acc = owned * 4.0 / acc_div;
+  const double master = (pb == sb && !in.offload_optimizer) ? 0.0 : owned * sb / opt_div;
+  const double moments = owned * 2.0 * sb / opt_div;
+  const double grad_acc = owned * sb / acc_div;
   if (in.offload_optimizer) {
     e.host_master = master;
     e.host_moments = moments;
@@ -220,7 +222,7 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
   const auto& d = cfg.data.plan;
   MemoryInputs in;
   in.tokens = d.strategy == data::Strategy::pack ? d.max_tokens : d.max_tokens * d.batch_size;
-  in.param_bytes = cfg.optim.dtype == "fp32" ? 4 : 2;
+  in.param_bytes = cfg.optim.dtype == "fp64" ? 8 : cfg.optim.dtype == "fp32" ? 4 : 2;
   in.loss_chunk_tokens = cfg.optim.loss_chunk_tokens;
   in.checkpointing = cfg.optim.activation_checkpointing;
   in.world_size = world_size;

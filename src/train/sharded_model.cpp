@@ -201,7 +201,7 @@ struct ShardedModel::Impl {
       at::Tensor out = at::empty({n}, flat.options());
       ch->reduce_scatter_sum(out, flat);
       torch::NoGradGuard ng;
-      acc.add_(out.to(acc.device(), at::kFloat));
+      acc.add_(out.to(acc.device(), acc.scalar_type()));
     }));
   }
 
@@ -353,10 +353,12 @@ ShardedModel::ShardedModel(model::LlamaForCausalLMImpl& m, std::shared_ptr<Colle
     G.numel += G.numels.back();
   }
   torch::NoGradGuard ng;
-  const auto grad_opts = at::TensorOptions().dtype(at::kFloat).device(offload_grads ? at::kCPU : device);
+  // Gradient accumulators and the flat copy the shards come from: fp32, or fp64 in fp64 runs.
+  const auto acc = at::promote_types(dtype, at::kFloat);
+  const auto grad_opts = at::TensorOptions().dtype(acc).device(offload_grads ? at::kCPU : device);
   for (auto& G : s.groups) {
     G.shard = (G.numel + s.world - 1) / s.world;
-    at::Tensor flat = at::zeros({G.shard * s.world}, G.params.front().options().dtype(at::kFloat));
+    at::Tensor flat = at::zeros({G.shard * s.world}, G.params.front().options().dtype(acc));
     for (size_t i = 0; i < G.params.size(); ++i)
       flat.narrow(0, G.offsets[i], G.numels[i]).copy_(G.params[i].reshape({-1}));
     G.shard_w = flat.narrow(0, G.shard * s.rank, G.shard).to(device, dtype, /*non_blocking=*/false, /*copy=*/true);

@@ -306,7 +306,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"epochs", integer(c, op.epochs, 1, kMaxCount)},
       {"max_steps", integer(c, op.max_steps, 0, kMaxSteps)},
       {"activation_checkpointing", boolean(c, op.activation_checkpointing)},
-      {"dtype", choice(c, op.dtype, {"auto", "fp32", "bf16"})},
+      {"dtype", choice(c, op.dtype, {"auto", "fp32", "bf16", "fp64"})},
       {"device", choice(c, op.device, {"auto", "cpu", "cuda"})},
       {"loss_chunk_tokens", integer(c, op.loss_chunk_tokens, 1, kMaxTokens)},
       {"max_bad_steps", integer(c, op.max_bad_steps, 1, kMaxCount)},

@@ -35,15 +35,24 @@ TEST(VarlenAttention, ReferenceMatchesDenseOracleWithGqaAndRaggedLengths) {
   torch::manual_seed(0);
   std::vector<int> cu = {0, 1, 8, 25, 26, 40};  // includes length-1 sequences
   const int64_t total = cu.back();
-  for (auto [hq, hkv] : {std::pair{4, 4}, std::pair{4, 1}, std::pair{8, 2}}) {
-    auto q = torch::randn({total, hq, 16}), k = torch::randn({total, hkv, 16}), v = torch::randn({total, hkv, 16});
-    auto cu_t = torch::tensor(cu, torch::kInt);
-    auto expect = dense_oracle(q, k, v, cu, 0.25);
-    for (int64_t block : {3, 1024}) {  // query blocking must not change the result
-      auto got = ops::varlen_attention_reference(q, k, v, cu_t, 17, 0.25, block);
-      EXPECT_LT((got.to(torch::kDouble) - expect).abs().max().item<double>(), 1e-5) << hq << ":" << hkv << " block " << block;
+  // The op computes in its inputs' precision (fp32, or fp64 for fp64 inputs). Its rounding
+  // differs from the oracle's by at most ~(head_dim + keys) u per score and output sum, relative
+  // to max|v| (softmax weights sum to 1): 4 (D + L) u max|v| allows that with room, while a wrong
+  // mask or head mapping errs by O(max|v|).
+  for (auto [dtype, u] : {std::pair{torch::kDouble, std::ldexp(1.0, -53)}, std::pair{torch::kFloat, std::ldexp(1.0, -24)}})
+    for (auto [hq, hkv] : {std::pair{4, 4}, std::pair{4, 1}, std::pair{8, 2}}) {
+      auto q = torch::randn({total, hq, 16}, dtype), k = torch::randn({total, hkv, 16}, dtype),
+           v = torch::randn({total, hkv, 16}, dtype);
+      auto cu_t = torch::tensor(cu, torch::kInt);
+      auto expect = dense_oracle(q, k, v, cu, 0.25);
+      const double tol = 4 * (16 + 17) * u * v.abs().max().item<double>();
+      for (int64_t block : {3, 1024}) {  // query blocking must not change the result
+        auto got = ops::varlen_attention_reference(q, k, v, cu_t, 17, 0.25, block);
+        EXPECT_EQ(got.scalar_type(), dtype);
+        EXPECT_LT((got.to(torch::kDouble) - expect).abs().max().item<double>(), tol)
+            << c10::toString(dtype) << " " << hq << ":" << hkv << " block " << block;
+      }
     }
-  }
 }
 
 TEST(VarlenAttention, GradientsFlowAndMatchTheOracle) {
@@ -53,11 +62,14 @@ TEST(VarlenAttention, GradientsFlowAndMatchTheOracle) {
        v = torch::randn({12, 1, 8}, torch::kDouble).requires_grad_();
   auto w = torch::randn({12, 2, 8}, torch::kDouble);
   (ops::varlen_attention_reference(q, k, v, torch::tensor(cu, torch::kInt), 7, 0.3, 4).to(torch::kDouble) * w).sum().backward();
-  auto gq = q.grad().clone(), gk = k.grad().clone();
+  auto gq = q.grad().clone(), gk = k.grad().clone(), gv = v.grad().clone();
   q.grad().zero_(), k.grad().zero_(), v.grad().zero_();
   (dense_oracle(q, k, v, cu, 0.3) * w).sum().backward();
-  EXPECT_LT((gq - q.grad()).abs().max().item<double>(), 1e-5);
-  EXPECT_LT((gk - k.grad()).abs().max().item<double>(), 1e-5);
+  // fp64 throughout: the two differ by summation order only, ~(D + L) u times the gradients'
+  // scale (O(10) here): 1e-12 is 50x that, and any wrong term is O(1).
+  EXPECT_LT((gq - q.grad()).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((gk - k.grad()).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((gv - v.grad()).abs().max().item<double>(), 1e-12);
 }
 
 TEST(VarlenAttention, BadInputsAreClearErrors) {

@@ -20,7 +20,7 @@ constexpr double kHostOverheadPerRank = 4.0 * double(1 << 30);
 struct MemoryInputs {
   int64_t tokens = 65536;      // tokens of one micro-step (a pack, or batch x padded length)
   bool checkpointing = true;
-  int64_t param_bytes = 2;     // 2 for bf16 weights, 4 for fp32
+  int64_t param_bytes = 2;     // 2 for bf16 weights, 4 for fp32, 8 for fp64
   int world_size = 1;
   // 0: nothing sharded, 1: optimizer state, 2: + gradients, 3: + parameters (needs checkpointing)
   int zero_stage = 0;

@@ -24,7 +24,7 @@ struct OptimSection {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.0, grad_clip = 1.0;
   int64_t epochs = 2, max_steps = 0;  // max_steps > 0 caps the run
   bool activation_checkpointing = true;
-  std::string dtype = "auto";   // auto | fp32 | bf16
+  std::string dtype = "auto";   // auto | fp32 | bf16 | fp64 (CPU only: exactness checks)
   std::string device = "auto";  // auto | cpu | cuda
   int64_t loss_chunk_tokens = 4096;
   int64_t max_bad_steps = 5;    // consecutive non-finite steps before stopping
