@@ -4,8 +4,10 @@
 // FLOPs = sum_i 4 * s_i^2 * D * Hq / 2 for the forward, x2.5 for the backward, x3.5 for both.
 // Shapes: Hq=32, Hkv=8, head_dim 128 and 64; 64k tokens in LongAlign-like lengths, 8k and 16k
 // single sequences. Prints a table and writes a JSON (default bench/results/attention.json, or
-// --json PATH; scripts/gpu_check.sh collects it); checks that the implementations agree at full
-// size (exit 1 if not). Without a GPU it says so, writes nothing and exits 0.
+// --json PATH; scripts/gpu_check.sh collects it), rewritten (temp file, then rename) after every
+// case, so a run stopped at its time limit keeps what it measured: "complete" is false and
+// "cases_done" counts the cases in it until the last is written. Checks that the implementations
+// agree at full size (exit 1 if not). Without a GPU it says so, writes nothing and exits 0.
 #include <ATen/cuda/CUDAContext.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -15,10 +17,10 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "longalign/core/atomic_file.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 
 using namespace longalign;
@@ -105,6 +107,16 @@ int main(int argc, char** argv) {
   const std::vector<Case> cases = {{"64k packed (LongAlign-like)", {30000, 12000, 9000, 6000, 4000, 2500, 1500, 536}},
                                    {"8k single", {8192}},
                                    {"16k single", {16384}}};
+  // Fails before any GPU time is spent when the JSON's folder is not writable.
+  try {
+    check_writable_parent(json_path);
+    const std::filesystem::path parent = std::filesystem::path(json_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attention_bench: %s; pass a writable path with --json\n", e.what());
+    return 1;
+  }
+  const size_t cases_planned = 2 * cases.size();  // head_dim 128 and 64
   nlohmann::json doc = {
       {"device", at::cuda::getCurrentDeviceProperties()->name},
       {"date", utc_now()},
@@ -113,7 +125,24 @@ int main(int argc, char** argv) {
       {"hkv", hkv},
       {"flops", "causal: fwd = sum_i 4 * s_i^2 * head_dim * Hq / 2; bwd = 2.5 x fwd; fwd+bwd = 3.5 x fwd"},
       {"agreement", "max |x - torch_fa2| / max |torch_fa2| over o, dq, dk, dv below 5e-2 (bf16 rounding differs; a bug is O(1))"},
+      {"complete", false},
+      {"cases_planned", cases_planned},
+      {"cases_done", 0},
       {"cases", nlohmann::json::array()}};
+  // The whole document, atomically: a reader (or the device tool collecting it after a kill) sees
+  // the previous version or this one, never half of one.
+  auto save = [&]() -> bool {
+    doc["cases_done"] = doc["cases"].size();
+    doc["complete"] = doc["cases"].size() == cases_planned;
+    try {
+      write_file_atomic(json_path, doc.dump(2) + "\n");
+      return true;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "attention_bench: %s; pass a writable path with --json\n", e.what());
+      return false;
+    }
+  };
+  if (!save()) return 1;  // the device and versions, before the first case
   int status = 0;
   std::printf("%-28s %4s %-24s %9s %9s %9s %9s %9s %9s\n", "case", "D", "impl", "fwd ms", "fwd TF/s", "bwd ms", "bwd TF/s",
               "f+b ms", "f+b TF/s");
@@ -189,16 +218,10 @@ int main(int argc, char** argv) {
         if (m.contains("agrees")) row["agrees"] = m["agrees"], row["max_rel_diff"] = m["max_rel_diff"];
       }
       doc["cases"].push_back(row);
+      if (!save()) return 1;
+      std::fflush(stdout);  // the table so far reaches the log of a run that may be stopped
     }
   }
-  std::filesystem::path out(json_path);
-  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
-  std::ofstream f(out);
-  f << doc.dump(2) << "\n";
-  if (!f) {
-    std::fprintf(stderr, "attention_bench: cannot write %s; pass a writable path with --json\n", json_path.c_str());
-    return 1;
-  }
-  std::printf("wrote %s\n", json_path.c_str());
+  std::printf("wrote %s (%zu cases)\n", json_path.c_str(), cases_planned);
   return status;
 }

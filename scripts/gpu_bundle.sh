@@ -14,6 +14,9 @@
 #   ctest/    the CTest files with this machine's paths replaced by @LONGALIGN_SOURCE_ROOT@,
 #             @LONGALIGN_BUILD_ROOT@ and @LONGALIGN_PYTHON@, which gpu_check.sh fills in there;
 #             GoogleTest lists already discovered here (the machines' CMake versions differ)
+#   data/     the check's training data and tokenizers (short chats and long documents from
+#             `longalign synth`, a sentencepiece model for each), made here by the bundle's own
+#             longalign through `gpu_check.sh --make-data`, so the device makes none of them
 #   sources.sha256  the sources the binaries came from, so gpu_check.sh can say when they are stale
 # Built without libcurl (-DCMAKE_DISABLE_FIND_PACKAGE_CURL=ON): only `selfinstruct` and the
 # longbench-chat judge use it, their tests say "not run" without it (and run here, in the ordinary
@@ -118,6 +121,12 @@ else
   echo "  none needed"
 fi
 
+echo "== training data and tokenizers (gpu_check.sh --make-data)"
+# Made by the binary carried, on this machine's cores (the build lock, as for the build): the same
+# recipe gpu_check.sh would follow there, at the cost of the device's seconds.
+locked "$root/scripts/gpu_check.sh" --make-data "$stage/data" "$bdir/bin/longalign" |
+  awk '{printf "  %-14s %8.1f MiB\n", $2, $1 / 1048576}'
+
 echo "== CTest files"
 # Longest path first: the Python and the build dir lie inside the source root.
 py_path=$(sed -n 's/^LONGALIGN_PYTHON:FILEPATH=//p' "$bdir/CMakeCache.txt")
@@ -161,11 +170,13 @@ git ls-files -co --exclude-standard -- CMakeLists.txt cmake src include tests be
   echo "lib/"
   if [ -e "${libs[0]}" ]; then (cd "$stage/lib" && du -b -- * | awk '{printf "  %-24s %8.1f MiB\n", $2, $1 / 1048576}')
   else echo "  (empty)"; fi
+  echo "data/"; (cd "$stage/data" && du -b -- * | awk '{printf "  %-24s %8.1f MiB\n", $2, $1 / 1048576}')
 } >"$stage/MANIFEST.txt"
 
 echo "== archive"
-# One .tar.xz: the binaries and ICU's 30 MB data table compress about 5:1, and xz (or Python's
-# tarfile, gpu_check.sh's fallback) unpacks it on the GPU machine without a package registry.
+# One .tar.xz: the binaries, ICU's 30 MB data table and the synthetic text (19 MB, 3 MB packed)
+# compress about 5:1, and xz (or Python's tarfile, gpu_check.sh's fallback) unpacks it on the GPU
+# machine without a package registry.
 new="$tmp/new"
 mkdir -p "$new"
 tar -C "$stage" -cf - . | xz -9 -T0 >"$new/longalign-gpu.tar.xz"

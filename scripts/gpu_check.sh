@@ -1,63 +1,175 @@
 #!/usr/bin/env bash
-# The one command for the GPU machine: every test (the GPU tests included, nothing skipped for lack
-# of a GPU), compute-sanitizer on the project's CUDA kernel tests, and the GPU benchmarks, with
-# machine-readable results. Two ways to get the binaries:
+# The one command for the GPU machine: what only a GPU can prove, the code never run on one first,
+# with machine-readable results. Two ways to get the binaries:
 #   scripts/gpu_check.sh --prebuilt build/gpu-bundle
 #       runs what scripts/gpu_bundle.sh built here (carry build/gpu-bundle): nothing is compiled,
-#       so the device's minutes go to running. This is the way to use a lent GPU.
+#       and the training data and tokenizers come made (the bundle's data/), so the device's
+#       minutes go to running. This is the way to use a lent GPU.
 #   scripts/gpu_check.sh
 #       builds there first, from Debian libraries fetched by scripts/fetch_debs.sh (carry build/debs
-#       and build/deps): a full build costs several of the device's minutes.
+#       and build/deps), and makes the data there: a full build costs several of the device's minutes.
+# Two helpers, which run nothing on a GPU:
+#   scripts/gpu_check.sh --check-out DIR     checks DIR against the device tool's limits on what
+#       comes back (below): prints each breach, exit 1 if any
+#   scripts/gpu_check.sh --make-data DIR BIN makes the check's data and tokenizers in DIR with the
+#       longalign binary BIN (scripts/gpu_bundle.sh's step)
 # Each step runs under `timeout`, capped by what is left of LONGALIGN_GPU_BUDGET_S (default 420 s;
 # give the device call timeout_s=540 for it), and the log ends with every step's duration and
-# outcome. The required results come first, so that a spent budget cuts only the optional steps:
-# the attention benchmark, the ~1B training run (train_gpu.json), then CTest with compute-sanitizer
-# beside it (started after the timed benchmarks, so never sharing the GPU with them), then the rest.
-# The caps of the steps up to CTest add up to the default budget. Results go to LONGALIGN_GPU_OUT
-# (default build/gpu-out; give it the device tool's $OUT): gpu_check.log, attention.json,
-# train_gpu.json (also written to bench/results/), the compute-sanitizer logs and CTest's log.
-# LONGALIGN_GPU_PYTHON: the torch venv's python (default /opt/torch/.venv/bin/python).
-# LONGALIGN_GPU_CTEST_JOBS (8) and LONGALIGN_GPU_CTEST_S (140): CTest's parallelism and time limit;
-# LONGALIGN_GPU_SANITIZER_S (CTest's limit): each compute-sanitizer tool's; LONGALIGN_GPU_ALL_TESTS=1
-# adds the long CPU-only tests. LONGALIGN_GPU_ONLY='REGEX' runs only the steps whose names match.
+# outcome; exit codes are in the log, not in files of their own. After the data (the bundle's; made
+# there only where it has none), the steps come in the order of what only a GPU can prove, so that
+# a spent budget cuts the rest: the attention benchmark (attention.json), the ~1B training run
+# (train_gpu.json), NCCL at world size 1 with ZeRO-2 and ZeRO-3, optimizer offload on the ~1B
+# model, then the GPU tests (CTest -R on the CUDA tests' names; CI runs the others) with
+# compute-sanitizer memcheck, initcheck, racecheck and synccheck on the CUDA kernel tests beside
+# them (after the timed runs, so never sharing the GPU with them); then ZeRO-3 on the ~1B model, a
+# bf16 tiny-model run, generation throughput and the other batching strategies. The caps of the
+# steps up to the tests add up to the default budget. Without a CUDA GPU visible to torch the GPU
+# steps are not run (exit 1).
+# Results go to LONGALIGN_GPU_OUT (default build/gpu-out; give it the device tool's $OUT), at most
+# 8 files of at most 16 MiB each, since the device tool drops the rest silently (a larger file is
+# cut in its middle): gpu_check.log, attention.json and train_gpu.json (rewritten after every case
+# or run, so a step stopped at its cap keeps what it measured; also copied to bench/results/),
+# compute-sanitizer.log (the tools' logs, each under its exit code) and ctest.log.
+# LONGALIGN_GPU_PYTHON: the torch venv's python (default: the first found of
+# /opt/torch/.venv/bin/python3, /opt/torch/.venv/bin/python, python3, python).
+# LONGALIGN_GPU_CTEST_JOBS (8) and LONGALIGN_GPU_CTEST_S (50): CTest's parallelism (each test gets
+# OMP_NUM_THREADS = cores / jobs) and time limit; LONGALIGN_GPU_SANITIZER_S (120, at most a minute
+# past the budget): each compute-sanitizer tool's; LONGALIGN_GPU_ALL_TESTS=1 runs every test, not
+# only the GPU ones. LONGALIGN_GPU_ONLY='REGEX' runs only the steps whose names match.
+# LONGALIGN_GPU_ASSUME_GPU=1 runs the GPU steps without a visible GPU (for the test of this script,
+# tests/scripts/gpu_check_output_test.sh, which runs it against stub binaries).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+caller_dir=$PWD  # --check-out and --make-data take paths relative to it; the rest, to the root
 cd "$root" || exit 1
+from_caller() { (cd "$caller_dir" && realpath -m -- "$1"); }
 
-prebuilt=""
+usage="usage: scripts/gpu_check.sh [--prebuilt DIR] | --check-out DIR | --make-data DIR BIN"
+prebuilt="" mode=run
 while (($#)); do
   case "$1" in
     --prebuilt)
       [ $# -ge 2 ] || { echo "gpu_check: --prebuilt needs the folder scripts/gpu_bundle.sh wrote (build/gpu-bundle)" >&2; exit 2; }
       prebuilt="$(realpath -m "$2")"; shift 2 ;;
+    --check-out)
+      [ $# -ge 2 ] || { echo "gpu_check: --check-out needs a folder; $usage" >&2; exit 2; }
+      mode=check-out check_dir="$(from_caller "$2")"; shift 2 ;;
+    --make-data)
+      [ $# -ge 3 ] || { echo "gpu_check: --make-data needs a folder and a longalign binary; $usage" >&2; exit 2; }
+      mode=make-data data="$(from_caller "$2")" bin="$(from_caller "$3")"; shift 3 ;;
     -h | --help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "gpu_check: unknown argument '$1'; usage: scripts/gpu_check.sh [--prebuilt DIR]" >&2; exit 2 ;;
+    *) echo "gpu_check: unknown argument '$1'; $usage" >&2; exit 2 ;;
   esac
 done
 
-py="${LONGALIGN_GPU_PYTHON:-/opt/torch/.venv/bin/python}"
+# The torch venv's python: python3 first (the GPU machine's venv has no `python`), then python.
+find_python() {
+  local c
+  for c in /opt/torch/.venv/bin/python3 /opt/torch/.venv/bin/python python3 python; do
+    command -v "$c" 2>/dev/null && return 0
+  done
+  echo python3  # none found: the first use says so
+}
+py="${LONGALIGN_GPU_PYTHON:-$(find_python)}"
 gpu_out="$(realpath -m "${LONGALIGN_GPU_OUT:-$root/build/gpu-out}")"
 only="${LONGALIGN_GPU_ONLY:-}"  # a regex: run only the steps whose names match (a rerun of a few)
-mkdir -p "$gpu_out"
-exec 3>&1 4>&2 > >(tee "$gpu_out/gpu_check.log") 2>&1
-tee_pid=$!
 budget="${LONGALIGN_GPU_BUDGET_S:-420}"
 t_start=$SECONDS
 status=0
 summary=()
-deadline=0
-work=$(mktemp -d)
+deadline=$((SECONDS + 3600))
+have_gpu=0
+gpu_device=unknown
+ready=0  # set by setup_prebuilt or setup_build once the binaries can run
 
-# step [--always] NAME CAP FUNCTION [ARGS...]: runs FUNCTION as one step of at most CAP seconds
-# (fewer when the budget is nearly spent; none when it is spent) and records its duration and
-# outcome. --always: runs even with the budget spent, for a step that only collects what already
-# ran under its own time limit (the background sanitizers).
+# ---- what comes back ---------------------------------------------------------------------------
+
+# The device tool's limits on what a run brings back; whatever breaks them is dropped silently.
+out_max_files=8 out_max_bytes=$((16 * 1048576)) out_max_dirs=2
+# The files this script writes into LONGALIGN_GPU_OUT, all of them: 5 of the 8 allowed.
+out_files=(gpu_check.log attention.json train_gpu.json compute-sanitizer.log ctest.log)
+
+# check_out_dir DIR: prints each breach of those limits (more files than allowed, a file too
+# large, a path too deep, a name outside [A-Za-z0-9._-], something not a plain file or folder);
+# returns 1 if there is any.
+check_out_dir() {
+  local dir=${1%/} f rel size depth n=0 bad=0
+  [ -d "$dir" ] || { echo "$dir is not a folder"; return 1; }
+  while IFS= read -r -d '' f; do
+    rel=${f#"$dir"/}
+    if [ -L "$f" ] || { [ ! -f "$f" ] && [ ! -d "$f" ]; }; then
+      echo "not a plain file or folder (dropped): $(printf '%q' "$rel")"; bad=1; continue
+    fi
+    if ! [[ "${rel##*/}" =~ ^[A-Za-z0-9._-]+$ ]]; then
+      echo "name outside [A-Za-z0-9._-] (dropped): $(printf '%q' "$rel")"; bad=1
+    fi
+    depth=$(tr -cd / <<<"$rel" | wc -c)  # folders above a file
+    [ -d "$f" ] && depth=$((depth + 1))    # a folder is itself one
+    ((depth > out_max_dirs)) && { echo "more than $out_max_dirs folders deep (dropped): $(printf '%q' "$rel")"; bad=1; }
+    [ -d "$f" ] && continue
+    n=$((n + 1))
+    size=$(stat -c %s "$f")
+    ((size > out_max_bytes)) && { echo "over 16 MiB, $size bytes (dropped): $(printf '%q' "$rel")"; bad=1; }
+  done < <(find "$dir" -mindepth 1 -print0)
+  ((n > out_max_files)) && { echo "$n files, more than the $out_max_files that come back (the rest dropped)"; bad=1; }
+  return "$bad"
+}
+
+# excerpt FILE MAX: FILE whole, or, when over MAX bytes, its first and last MAX/2 bytes with a line
+# between them saying how much was cut.
+excerpt() {
+  local f=$1 max=$2 size
+  size=$(stat -c %s "$f" 2>/dev/null || echo 0)
+  if ((size <= max)); then cat "$f" 2>/dev/null; return 0; fi
+  head -c $((max / 2)) "$f"
+  printf '\n\n[... gpu_check: %d bytes cut here: a file comes back only up to 16 MiB ...]\n\n' $((size - max / 2 * 2))
+  tail -c $((max / 2)) "$f"
+}
+# cap_file FILE: cuts FILE in its middle to under the 16 MiB a file may have (a margin for the line
+# saying so).
+cap_file() {
+  local f=$1 size
+  size=$(stat -c %s "$f" 2>/dev/null || echo 0)
+  ((size > out_max_bytes)) || return 0
+  excerpt "$f" $((out_max_bytes - 4096)) >"$f.cut" && mv "$f.cut" "$f"
+}
+# tidy_out: removes what a writer killed mid-write left beside our files (write_file_atomic's
+# NAME.tmp-HOST-PID-N, train_gpu_json.py's .NAME.tmpPID, cap_file's NAME.cut) and cuts our files
+# to size; gpu_check.log last, once nothing writes to it.
+tidy_out() {
+  local f
+  for f in "${out_files[@]}"; do
+    rm -f "$gpu_out/$f".tmp-* "$gpu_out/.$f".tmp* "$gpu_out/$f.cut"
+    [ "$f" = gpu_check.log ] && [ "${1:-}" != --log ] && continue
+    [ -f "$gpu_out/$f" ] && cap_file "$gpu_out/$f"
+  done
+  return 0
+}
+
+if [ "$mode" = check-out ]; then
+  check_out_dir "$check_dir" && echo "$check_dir: within the device tool's limits ($out_max_files files, 16 MiB each, $out_max_dirs folders deep, names of [A-Za-z0-9._-])"
+  exit
+fi
+
+# step [--always] [--gpu] NAME CAP FUNCTION [ARGS...]: runs FUNCTION as one step of at most CAP
+# seconds (fewer when the budget is nearly spent; none when it is spent) and records its duration
+# and outcome. --always: runs even with the budget spent, for a step that only collects what already
+# ran under its own time limit (the background sanitizers). --gpu: not run without a CUDA GPU.
 step() {
-  local always=0
-  [ "$1" = --always ] && { always=1; shift; }
+  local always=0 gpu=0
+  while [[ "$1" == --* ]]; do
+    case "$1" in --always) always=1 ;; --gpu) gpu=1 ;; esac
+    shift
+  done
   local name=$1 cap=$2; shift 2
   if [ -n "$only" ] && ! [[ "$name" =~ $only ]]; then
     summary+=("$(printf '%-56s %5s  %s' "$name" - "skipped (LONGALIGN_GPU_ONLY)")")
+    return 0
+  fi
+  if ((gpu && !have_gpu)); then
+    echo; echo "== $name: NOT RUN, no CUDA GPU visible to torch (see the step 'GPU and torch')"
+    summary+=("$(printf '%-56s %5s  %s' "$name" - "NOT RUN (no CUDA GPU)")")
+    status=1
     return 0
   fi
   local left=$((budget - (SECONDS - t_start)))
@@ -84,6 +196,14 @@ tmo() {
   local left=$((deadline - SECONDS))
   ((left > 0)) || left=1
   timeout -k 5 "$left" "$@"
+}
+# rc_word RC: how a command ended, for the JSONs and the log.
+rc_word() {
+  case "$1" in
+    0) echo ok ;;
+    124 | 137) echo "timeout (stopped at the step's cap)" ;;
+    *) echo "exit $1" ;;
+  esac
 }
 
 # ---- the binaries ------------------------------------------------------------------------------
@@ -139,6 +259,7 @@ setup_prebuilt() {
   done < <(cd "$bdir/ctest" && find . -type f)
   # The test binaries compiled in this machine's paths; tests/test_paths.hpp reads these first.
   export LONGALIGN_TEST_SOURCE_DIR="$root" LONGALIGN_TEST_PYTHON="$py"
+  ready=1
 }
 
 setup_build() {
@@ -154,20 +275,38 @@ setup_build() {
   bdir="$root/build/gpu"
   tmo cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$sysroot/usr;$torch_prefix" -DGTEST_ROOT="$sysroot/usr" -DLONGALIGN_PYTHON="$py" || return
-  tmo cmake --build "$bdir" -j "$(nproc)"
+  tmo cmake --build "$bdir" -j "$(nproc)" || return
+  ready=1
 }
 
+# gpu_info: the card, the driver and torch; fails (and the GPU steps are not run) when torch sees no
+# CUDA GPU, unless LONGALIGN_GPU_ASSUME_GPU=1.
 gpu_info() {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-  "$py" -c 'import torch; print("torch", torch.__version__, "| cuda available:", torch.cuda.is_available())'
+  gpu_device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  gpu_device=${gpu_device:-unknown}
+  local rc=0
+  "$py" -c 'import sys, torch
+ok = torch.cuda.is_available()
+print("torch", torch.__version__, "| cuda available:", ok)
+sys.exit(0 if ok else 1)' || rc=$?
+  if [ "${LONGALIGN_GPU_ASSUME_GPU:-0}" = 1 ]; then
+    echo "LONGALIGN_GPU_ASSUME_GPU=1: the GPU steps run whatever torch sees"
+    have_gpu=1
+  elif ((rc == 0)); then
+    have_gpu=1
+  else
+    echo "no CUDA GPU visible to torch ($py): the GPU steps are not run"
+    return 1
+  fi
 }
 
 # ---- tests -------------------------------------------------------------------------------------
 
 # compute-sanitizer on the CUDA kernel tests (tests/ops/cuda_kernel_test.cpp, in torch_tests): the
-# three tools run at once, in the background, beside CTest (after the timed benchmarks, whose GPU
-# they would share), each within CTest's time limit; sanitizer_report waits for them.
-san_tools=(memcheck racecheck synccheck)
+# four tools run at once, in the background, beside CTest (after the timed runs, whose GPU they
+# would share); sanitizer_report waits for them and merges their logs into compute-sanitizer.log.
+san_tools=(memcheck initcheck racecheck synccheck)
 san_filter='CudaKernel.*:-CudaKernel.AutoFollowsItsSelfCheck'
 san_pids=()
 sanitizers_start() {
@@ -186,82 +325,147 @@ sanitizers_start() {
   accepts --kernel-name kns=longalign && opts+=(--kernel-name kns=longalign)
   accepts --target-processes application-only && opts+=(--target-processes application-only)
   accepts --print-limit 20 && opts+=(--print-limit 20)
-  # At most CTest's limit, and never past the budget: they end with CTest, not after it.
-  local cap="${LONGALIGN_GPU_SANITIZER_S:-$ctest_cap}" left=$((budget - (SECONDS - t_start))) tool
+  # Each tool at most LONGALIGN_GPU_SANITIZER_S, and at most a minute past the budget (inside the
+  # device call's timeout_s, 120 s above the budget): sanitizer_report waits for them whatever is left.
+  local cap="${LONGALIGN_GPU_SANITIZER_S:-120}" left=$((budget - (SECONDS - t_start) + 60)) tool
   ((cap > left)) && cap=$left
   ((cap >= 10)) || { echo "compute-sanitizer: not started, the ${budget} s budget is spent"; return 0; }
+  san_cap=$cap
   # AutoFollowsItsSelfCheck spawns the self-check child, a timing run that instrumentation would
   # only slow down; the tests of the kernels themselves all run.
-  echo "$san ${opts[*]} (each tool at most ${cap} s, in the background; $san_filter)"
+  echo "$san ${opts[*]} (${san_tools[*]}; each at most ${cap} s, in the background; $san_filter)"
   for tool in "${san_tools[@]}"; do
-    (timeout -k 5 "$cap" "$san" --tool "$tool" "${opts[@]}" "$bdir/bin/torch_tests" --gtest_filter="$san_filter" \
-       >"$gpu_out/sanitizer-$tool.log" 2>&1
-     echo $? >"$gpu_out/sanitizer-$tool.rc") &
+    # memcheck and initcheck see an allocation only as torch asked the driver for it: with torch's
+    # caching allocator a test tensor sits inside a larger cached segment, where an overrun or a read
+    # of memory never written goes unseen. Without the cache each tensor is an allocation of its own.
+    local env=()
+    case "$tool" in memcheck | initcheck) env=(PYTORCH_NO_CUDA_MEMORY_CACHING=1) ;; esac
+    (rc=0
+     timeout -k 5 "$cap" env "${env[@]}" "$san" --tool "$tool" "${opts[@]}" "$bdir/bin/torch_tests" --gtest_filter="$san_filter" \
+       >"$work/sanitizer-$tool.log" 2>&1 || rc=$?
+     echo "$rc" >"$work/sanitizer-$tool.rc"
+     [ -n "${env[*]}" ] && echo "${env[*]}" >"$work/sanitizer-$tool.env") &
     san_pids+=($!)
   done
 }
 sanitizer_report() {
   ((${#san_pids[@]})) || { echo "not run"; return 1; }
-  local pid tool rc found tests bad=0
+  local pid tool rc found tests env bad=0 log merged="$gpu_out/compute-sanitizer.log"
   for pid in "${san_pids[@]}"; do wait "$pid"; done
+  # One file for the four tools (the device tool brings back 8 files): each tool's log under a
+  # header with its command and exit code, cut in the middle past 3.5 MiB, so the whole stays
+  # under 16 MiB.
+  : >"$merged"
   for tool in "${san_tools[@]}"; do
-    rc=$(cat "$gpu_out/sanitizer-$tool.rc" 2>/dev/null || echo "?")
-    found=$(grep -E "(ERROR|RACECHECK|SYNCCHECK) SUMMARY" "$gpu_out/sanitizer-$tool.log" | tail -1 | sed 's/^=* *//')
-    tests=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$gpu_out/sanitizer-$tool.log" | sed 's/ *$//' | paste -sd';')
+    log="$work/sanitizer-$tool.log"
+    rc=$(cat "$work/sanitizer-$tool.rc" 2>/dev/null || echo "?")
+    env=$(cat "$work/sanitizer-$tool.env" 2>/dev/null || true)
+    {
+      echo "===== compute-sanitizer --tool $tool: exit $rc$([ "$rc" = 124 ] && echo ", stopped at its ${san_cap} s limit")" \
+           "| ${env:+$env }torch_tests --gtest_filter=$san_filter ====="
+      excerpt "$log" $((7 * 524288))
+      echo
+    } >>"$merged"
+    found=$(grep -E "(ERROR|RACECHECK|SYNCCHECK|INITCHECK) SUMMARY" "$log" | tail -1 | sed 's/^=* *//')
+    tests=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$log" | sed 's/ *$//' | paste -sd';')
     if [ "$rc" = 0 ] && grep -q "PASSED" <<<"$tests" && ! grep -q "SKIPPED\|FAILED" <<<"$tests"; then
-      echo "compute-sanitizer $tool: CLEAN | ${found:-no summary line} | $san_filter: $tests"
+      echo "compute-sanitizer $tool: CLEAN (exit 0) | ${found:-no summary line} | $tests"
     else
       bad=1
       [ "$rc" = 124 ] && rc="124, timed out"
-      echo "compute-sanitizer $tool: PROBLEM (exit $rc) | ${found:-no summary line} | $san_filter: ${tests:-none ran}"
-      grep -m 15 -E "^=+ (Invalid|Error|Race|Barrier|.*hazard)|FAILED|Failure" "$gpu_out/sanitizer-$tool.log" | sed 's/^/    /'
-      echo "    (full log: $gpu_out/sanitizer-$tool.log)"
+      echo "compute-sanitizer $tool: PROBLEM (exit $rc) | ${found:-no summary line} | ${tests:-none ran}"
+      grep -m 15 -E "^=+ (Invalid|Error|Race|Barrier|Uninitialized|.*hazard)|FAILED|Failure" "$log" | sed 's/^/    /'
     fi
   done
+  echo "logs: $merged (one section a tool)"
   return "$bad"
 }
 
+# The GPU tests: every test whose name says CUDA (CudaKernel.*, CudaParity.*) and the kernel
+# self-check's (KernelSelfCheck.*, whose real child runs the kernel). CI runs all the others on the
+# build machine, on the same code.
+gpu_tests_re='Cuda|cuda|KernelSelfCheck'
 run_ctest() {
-  local args=(--test-dir "$bdir" --output-on-failure -j "${LONGALIGN_GPU_CTEST_JOBS:-8}" --timeout 240) exclude=()
-  # Oracles that need Python packages the GPU machine may lack (transformers, tensorboard) are
-  # excluded by name when missing, and said so; everything else runs, the GPU tests included.
-  "$py" -c 'import transformers, safetensors' 2>/dev/null || exclude+=("HfParity" "train_cli" "eval_cli" "dist_cli" "hf_family_cli")
-  "$py" -c 'import tensorboard' 2>/dev/null || exclude+=("TfEvents.TensorBoard")
-  if [ -n "$prebuilt" ]; then
-    # Compile-time checks, already run on the build machine with the same nvcc (ptxas_no_spills),
-    # or needing clang, which the GPU machine lacks (fuzz_smoke).
-    exclude+=("ptxas_no_spills")
-    args+=(-LE fuzz)
+  local jobs="${LONGALIGN_GPU_CTEST_JOBS:-8}" omp
+  # Each test's torch would start a thread per core: 8 jobs on 16 cores get 2 threads each.
+  omp=$(($(nproc) / jobs))
+  ((omp >= 1)) || omp=1
+  local args=(--test-dir "$bdir" --output-on-failure -j "$jobs" --timeout 240) exclude=()
+  # fuzz_smoke needs clang, which the GPU machine lacks.
+  [ -n "$prebuilt" ] && args+=(-LE fuzz)
+  if [ "${LONGALIGN_GPU_ALL_TESTS:-0}" = 1 ]; then
+    # Oracles that need Python packages the GPU machine may lack (transformers, tensorboard) are
+    # excluded by name when missing, and said so; everything else runs.
+    "$py" -c 'import transformers, safetensors' 2>/dev/null || exclude+=("HfParity" "train_cli" "eval_cli" "dist_cli" "hf_family_cli")
+    "$py" -c 'import tensorboard' 2>/dev/null || exclude+=("TfEvents.TensorBoard")
+    # A compile-time check, already run on the build machine with the same nvcc.
+    [ -n "$prebuilt" ] && exclude+=("ptxas_no_spills")
+    ((${#exclude[@]})) && { echo "not run here: ${exclude[*]}"; args+=(-E "$(IFS='|'; echo "${exclude[*]}")"); }
+    echo "every test (LONGALIGN_GPU_ALL_TESTS=1)"
+  else
+    args+=(-R "$gpu_tests_re")
+    local n
+    n=$(ctest --test-dir "$bdir" -N -R "$gpu_tests_re" 2>/dev/null | sed -n 's/^Total Tests: //p')
+    echo "the GPU tests only (CTest -R '$gpu_tests_re': ${n:-?} tests; CI runs the others on the build machine)"
+    [ "${n:-0}" -gt 0 ] || { echo "no test matches '$gpu_tests_re': the bundle's CTest files lack the GPU tests?"; return 1; }
   fi
-  # The long CPU-only tests (1.5 to 3.5 minutes each on the build machine), which CI runs there on
-  # the same code: here they would take the minutes the GPU steps need. LONGALIGN_GPU_ALL_TESTS=1
-  # runs them too.
-  [ "${LONGALIGN_GPU_ALL_TESTS:-0}" = 1 ] || exclude+=("recipe_smoke" "bad_inputs" "dist_cli")
-  ((${#exclude[@]})) && { echo "not run here: ${exclude[*]}"; args+=(-E "$(IFS='|'; echo "${exclude[*]}")"); }
+  echo "OMP_NUM_THREADS=$omp for each test ($(nproc) cores, $jobs jobs)"
   local rc=0
-  tmo ctest "${args[@]}" || rc=$?
-  cp "$bdir/Testing/Temporary/LastTest.log" "$gpu_out/ctest-LastTest.log" 2>/dev/null
+  tmo env OMP_NUM_THREADS="$omp" ctest "${args[@]}" || rc=$?
+  cp "$bdir/Testing/Temporary/LastTest.log" "$gpu_out/ctest.log" 2>/dev/null || echo "no CTest log (LastTest.log) to keep"
   return "$rc"
 }
 
 # ---- benchmarks --------------------------------------------------------------------------------
 
+# The benchmark rewrites attention.json after every case: a run stopped at its cap keeps the cases
+# it measured ("complete": false).
 attention_bench() {
-  tmo "$bdir/bin/attention_bench" --json "$gpu_out/attention.json" || return
-  [ -f "$gpu_out/attention.json" ] || { echo "no attention.json written (no GPU visible?)"; return 1; }
+  rm -f "$gpu_out/attention.json"
+  local rc=0
+  tmo "$bdir/bin/attention_bench" --json "$gpu_out/attention.json" || rc=$?
+  if [ ! -f "$gpu_out/attention.json" ]; then
+    echo "no attention.json written (no GPU visible?)"
+    return $((rc ? rc : 1))
+  fi
   cp "$gpu_out/attention.json" bench/results/attention.json
+  "$py" -c 'import json, sys; d = json.load(open(sys.argv[1]))
+print("attention.json: %s of %s cases%s" % (d.get("cases_done", len(d.get("cases", []))), d.get("cases_planned", "?"),
+      "" if d.get("complete", True) else ", INCOMPLETE"))' "$gpu_out/attention.json" || true
+  return "$rc"
 }
 
-# Data for the training runs: short chats for the tiny model, long documents for the ~1B one.
-make_data() {
-  tmo "$bin" synth -o "$work/s.jsonl" -n 400 --min-words 60 --max-words 400 >/dev/null || return
-  tmo "$bin" tokenizer train -i "$work/s.jsonl" --vocab-size 2000 -o "$work/t.model" >/dev/null || return
-  tmo "$bin" synth -o "$work/long.jsonl" -n 300 --long-fraction 0.6 --min-words 2000 --max-words 40000 >/dev/null || return
-  tmo "$bin" tokenizer train -i "$work/long.jsonl" --vocab-size 8000 -o "$work/long.model" >/dev/null
+# The check's training data: short chats and a 2000-piece tokenizer for the tiny model, long
+# documents and an 8000-piece one for the ~1B model. scripts/gpu_bundle.sh makes them here
+# (--make-data) into the bundle's data/; without them the data step makes them there.
+data_files=(short.jsonl short.model long.jsonl long.model)
+have_data() {
+  local f
+  for f in "${data_files[@]}"; do [ -s "$1/$f" ] || return 1; done
 }
-tiny=(--config configs/tiny_cpu.yaml --set "data.inputs=[$work/s.jsonl]" --set "data.tokenizer=$work/t.model"
-      --set train.device=cuda --set train.dtype=bf16 --no-progress)
-big=(--config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" --set "data.tokenizer=$work/long.model")
+make_data_in() {
+  local dir=$1
+  mkdir -p "$dir" || return
+  tmo "$bin" synth -o "$dir/short.jsonl" -n 400 --min-words 60 --max-words 400 >/dev/null || return
+  tmo "$bin" tokenizer train -i "$dir/short.jsonl" --vocab-size 2000 -o "$dir/short.model" >/dev/null || return
+  tmo "$bin" synth -o "$dir/long.jsonl" -n 300 --long-fraction 0.6 --min-words 2000 --max-words 40000 >/dev/null || return
+  tmo "$bin" tokenizer train -i "$dir/long.jsonl" --vocab-size 8000 -o "$dir/long.model" >/dev/null
+}
+make_data() {
+  if have_data "$bdir/data"; then
+    data="$bdir/data"
+    echo "from the bundle: $(cd "$data" && du -b "${data_files[@]}" | awk '{printf "%s %.1f MiB  ", $2, $1 / 1048576}')"
+    return 0
+  fi
+  echo "not in the binaries' folder ($bdir/data): made here"
+  data="$work/data"
+  make_data_in "$data"
+}
+set_data_args() {
+  tiny=(--config configs/tiny_cpu.yaml --set "data.inputs=[$data/short.jsonl]" --set "data.tokenizer=$data/short.model"
+        --set train.device=cuda --set train.dtype=bf16 --no-progress)
+  big=(--config configs/bench_1b_64k.yaml --set "data.inputs=[$data/long.jsonl]" --set "data.tokenizer=$data/long.model")
+}
 
 # `attention.backend: auto` on a GPU runs the kernel's self-check (a child process: CUDA start-up, a
 # correctness check, a 16k-token timing against FlashAttention-2; 10 to 30 s) once per process and
@@ -269,7 +473,7 @@ big=(--config configs/bench_1b_64k.yaml --set "data.inputs=[$work/long.jsonl]" -
 # same model are given that verdict as attention.backend (cuda or flash), sparing the child. The
 # generate command has no attention.backend option: it keeps auto.
 big_backend=auto big_why="the ~1B training run gave no verdict (not run?)"
-tiny_backend=auto tiny_why="the tiny training run gave no verdict (not run?)"
+tiny_backend=auto tiny_why="no tiny-model run gave a verdict yet"
 # backend_verdict LOG: prints "cuda", "flash" or "auto" (LOG holds no verdict), then the line read.
 backend_verdict() {
   local line
@@ -303,12 +507,45 @@ backend_opts() {
   [ "${!b}" = auto ] || backend_opts=(--set "attention.backend=${!b}")
 }
 
+# write_train_json ARGS...: bench/train_gpu_json.py with ARGS (what the run so far left), updating
+# train_gpu.json in LONGALIGN_GPU_OUT and bench/results/. Its own short limit, not the step's: it
+# also runs after a run stopped at the step's cap, to keep what that run measured.
+write_train_json() {
+  timeout -k 2 20 "$py" bench/train_gpu_json.py --device "$gpu_device" \
+    --out "$gpu_out/train_gpu.json" bench/results/train_gpu.json "$@" >"$work/train_gpu_json.out" 2>&1 ||
+    { echo "train_gpu_json.py failed:"; tail -5 "$work/train_gpu_json.out"; return 1; }
+}
+
+# NCCL at world size 1 (one GPU cannot host two NCCL ranks), ZeRO-2 then ZeRO-3, on the tiny model.
+# The first run keeps auto (the kernel's self-check at head_dim 64) and gives its verdict to the
+# later tiny-model runs.
+nccl_world1() {
+  local zero rc
+  for zero in 2 3; do
+    backend_opts tiny
+    echo "-- ZeRO-$zero, attention.backend: $tiny_backend ($tiny_why)"
+    rc=0
+    tmo scripts/launch.sh --nproc-per-node 1 --standalone -- "$bin" train "${tiny[@]}" "${backend_opts[@]}" --set train.max_steps=6 \
+      --set distributed.backend=nccl --set "distributed.zero=$zero" --set "output.dir=$work/nccl$zero" >"$work/nccl$zero.log" 2>&1 ||
+      rc=$?
+    if ((rc)); then tail -20 "$work/nccl$zero.log"; return "$rc"; fi
+    grep -E "self-check|attention kernel not used" "$work/nccl$zero.log" | head -2
+    tail -3 "$work/nccl$zero.log"
+    [ "$tiny_backend" = auto ] && take_verdict "$work/nccl$zero.log" tiny "the later tiny-model runs"
+  done
+  return 0
+}
+
 tiny_train() {
-  tmo "$bin" train "${tiny[@]}" --set train.epochs=1 --set "output.dir=$work/run" >"$work/train.log" 2>&1 ||
+  backend_opts tiny
+  echo "attention.backend: $tiny_backend ($tiny_why)"
+  tmo "$bin" train "${tiny[@]}" "${backend_opts[@]}" --set train.epochs=1 --set "output.dir=$work/run" >"$work/train.log" 2>&1 ||
     { tail -20 "$work/train.log"; return 1; }
   tail -5 "$work/train.log"
-  grep "self-check" "$work/train.log" || echo "no attention kernel self-check line (head_dim of tiny_cpu not 64/128?)"
-  take_verdict "$work/train.log" tiny "the later tiny-model training runs (NCCL)"
+  if [ "$tiny_backend" = auto ]; then
+    grep "self-check" "$work/train.log" || echo "no attention kernel self-check line (head_dim of tiny_cpu not 64/128?)"
+    take_verdict "$work/train.log" tiny "the later tiny-model runs"
+  fi
 }
 
 generate_throughput() {
@@ -320,51 +557,91 @@ generate_throughput() {
   tmo "$bin" generate -m "$ck" --prompt-file "$work/prompt.txt" --max-new-tokens 128 --device cuda --timing >/dev/null
 }
 
-nccl_world1() {  # one GPU cannot host two NCCL ranks
-  local zero
-  backend_opts tiny
-  echo "attention.backend: $tiny_backend ($tiny_why)"
-  for zero in 2 3; do
-    echo "-- ZeRO-$zero"
-    tmo scripts/launch.sh --nproc-per-node 1 --standalone -- "$bin" train "${tiny[@]}" "${backend_opts[@]}" --set train.max_steps=6 \
-      --set distributed.backend=nccl --set "distributed.zero=$zero" --set "output.dir=$work/nccl$zero" 2>&1 | tail -3 || return
-  done
-}
-
 # The ~1B model at 64k packed tokens, bf16, activation checkpointing: tokens/s, MFU and peak memory
-# beside the planner's estimate, into train_gpu.json.
+# beside the planner's estimate, into train_gpu.json: the estimate once the dry run has given it,
+# the measured figures once the run has ended (stopped at the cap included: what metrics.jsonl has).
 train_1b() {
   tmo "$bin" train "${big[@]}" --dry-run >"$work/b1-dry.txt" 2>&1 || { cat "$work/b1-dry.txt"; return 1; }
   grep -E "^parameters" "$work/b1-dry.txt"
   sed -n '/estimated memory/,$p' "$work/b1-dry.txt"
+  write_train_json --dry-run "$work/b1-dry.txt"
+  local rc=0
   tmo "$bin" train "${big[@]}" --set data.strategy=pack --set data.units_per_step=1 --set train.max_steps=4 \
-    --set "output.dir=$work/b1-pack" --no-progress >"$work/b1-pack.log" 2>&1 || { tail -20 "$work/b1-pack.log"; return 1; }
+    --set "output.dir=$work/b1-pack" --no-progress >"$work/b1-pack.log" 2>&1 || rc=$?
+  write_train_json --dry-run "$work/b1-dry.txt" --log "$work/b1-pack.log" --run-dir "$work/b1-pack" --status "$(rc_word "$rc")"
+  if ((rc)); then tail -20 "$work/b1-pack.log"; return "$rc"; fi
   grep -E "self-check|attention kernel not used|steps|peak" "$work/b1-pack.log"
-  take_verdict "$work/b1-pack.log" big "the later ~1B runs (ZeRO-3, offload, sort, naive)"
-  local device
-  device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-  tmo "$py" bench/train_gpu_json.py --dry-run "$work/b1-dry.txt" --log "$work/b1-pack.log" --run-dir "$work/b1-pack" \
-    --device "${device:-unknown}" --out "$gpu_out/train_gpu.json" bench/results/train_gpu.json
+  take_verdict "$work/b1-pack.log" big "the later ~1B runs (offload, ZeRO-3, sort, naive)"
+  cat "$gpu_out/train_gpu.json"
 }
 
-# The other batching strategies and the memory-saving modes on the same model, shortened to a few
-# steps: tokens/s and peak memory each, the modes beside their plans.
+# The memory-saving modes and the other batching strategies on the same model, shortened to a few
+# steps: tokens/s and peak memory each, the modes beside their plans, into train_gpu.json's
+# variants[NAME] once each run has ended.
 train_1b_variant() {
   local name=$1; shift
+  local dry=() rc=0
   if [[ "$*" == *distributed.* ]]; then
-    tmo "$bin" train "${big[@]}" "$@" --dry-run 2>&1 | sed -n '/^ZeRO/,$p'
+    if tmo "$bin" train "${big[@]}" "$@" --dry-run >"$work/b1-$name-dry.txt" 2>&1; then
+      dry=(--dry-run "$work/b1-$name-dry.txt")
+    fi
+    sed -n '/^ZeRO/,$p' "$work/b1-$name-dry.txt"
   fi
   backend_opts big
   echo "attention.backend: $big_backend ($big_why)"
   tmo "$bin" train "${big[@]}" "${backend_opts[@]}" --set train.max_steps=2 "$@" --set "output.dir=$work/b1-$name" --no-progress \
-    >"$work/b1-$name.log" 2>&1 || { local rc=$?; tail -20 "$work/b1-$name.log"; return "$rc"; }
+    >"$work/b1-$name.log" 2>&1 || rc=$?
+  write_train_json --variant "$name" "${dry[@]}" --log "$work/b1-$name.log" --run-dir "$work/b1-$name" --status "$(rc_word "$rc")"
+  if ((rc)); then tail -20 "$work/b1-$name.log"; return "$rc"; fi
   grep -E "steps|peak" "$work/b1-$name.log"
 }
 
 # ---- the run -----------------------------------------------------------------------------------
 
-echo "== gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname); results in $gpu_out; budget ${budget} s"
-only_saved=$only only=""  # the binaries are needed by every step
+if [ "$mode" = make-data ]; then
+  [ -x "$bin" ] || { echo "gpu_check: --make-data: $bin is not an executable" >&2; exit 2; }
+  make_data_in "$data" || { echo "gpu_check: --make-data: making the data in $data failed" >&2; exit 1; }
+  (cd "$data" && du -b "${data_files[@]}")
+  exit 0
+fi
+
+mkdir -p "$gpu_out" bench/results
+# A fresh run replaces what an earlier one left in LONGALIGN_GPU_OUT (a rerun of a few steps,
+# LONGALIGN_GPU_ONLY, keeps the rest), and the earlier layout's files, which would crowd the 8.
+if [ -z "$only" ]; then
+  for f in "${out_files[@]}" sanitizer-{memcheck,initcheck,racecheck,synccheck}.{log,rc} ctest-LastTest.log; do
+    [ -f "$gpu_out/$f" ] && rm -f "$gpu_out/$f"
+  done
+fi
+exec 3>&1 4>&2 > >(tee "$gpu_out/gpu_check.log") 2>&1
+tee_pid=$!
+work=$(mktemp -d)
+data="$work/data"
+
+echo "== gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname); results in $gpu_out; budget ${budget} s; python $py"
+# The summary of the steps run, then the end: the pipe to tee is closed and waited for, so the
+# log is complete when the device tool collects it; last, what LONGALIGN_GPU_OUT holds is checked
+# against what the device tool brings back.
+finish_run() {
+  echo
+  echo "== summary ($((SECONDS - t_start)) s of a ${budget} s budget)"
+  printf '%s\n' "${summary[@]}"
+  tidy_out
+  echo "results in $gpu_out: $(cd "$gpu_out" && find . -mindepth 1 -type f -printf '%P (%s bytes) ' 2>/dev/null)"
+  rm -rf "$work"
+  exec 1>&3 2>&4 3>&- 4>&-
+  wait "$tee_pid" 2>/dev/null
+  tidy_out --log
+  local problems
+  if ! problems=$(check_out_dir "$gpu_out"); then
+    { echo "gpu_check: $gpu_out breaks the device tool's limits on what comes back:"; echo "$problems"; } |
+      tee -a "$gpu_out/gpu_check.log" >&2
+    status=1
+  fi
+  exit "$status"
+}
+
+only_saved=$only only=""  # the binaries and the GPU's presence are needed by every step
 if [ -n "$prebuilt" ]; then
   step "unpack the prebuilt bundle ($prebuilt)" 45 setup_prebuilt
 else
@@ -373,45 +650,35 @@ else
   step "build (Release, from build/debs)" 1800 setup_build
   budget=$budget_saved t_start=$SECONDS
 fi
-only=$only_saved
-# The summary of the steps run, then the end: the pipe to tee is closed and waited for, so the
-# log is complete when the device tool collects it.
-finish_run() {
-  echo
-  echo "== summary ($((SECONDS - t_start)) s of a ${budget} s budget)"
-  printf '%s\n' "${summary[@]}"
-  echo "results: $(cd "$gpu_out" && ls | paste -sd' ') in $gpu_out"
-  rm -rf "$work"
-  exec 1>&3 2>&4 3>&- 4>&-
-  wait "$tee_pid" 2>/dev/null
-  exit "$status"
-}
-if [ -z "${bdir:-}" ] || [ ! -x "$bdir/bin/longalign" ]; then
-  echo "gpu_check: no binaries to run; see above"
+if ((!ready)) || [ ! -x "$bdir/bin/longalign" ]; then
+  echo; echo "gpu_check: no binaries ready to run; see above"
   status=1
   finish_run
 fi
 bin="$bdir/bin/longalign"
-# The required results first (attention.json, train_gpu.json), then CTest with the sanitizers beside
-# it; with the unpacking's 45 s, these caps add up to the default budget (420 s). The steps after
-# them share what the earlier ones left.
-ctest_cap="${LONGALIGN_GPU_CTEST_S:-140}"
-step "GPU and torch" 20 gpu_info
-step "attention benchmark (torch FA2 beside longalign)" 90 attention_bench
-step "training data (synth, tokenizers)" 20 make_data
-step "~1B model, 64k packed, bf16 -> train_gpu.json" 105 train_1b
-san_step="compute-sanitizer (3 tools) on CudaKernel.*"
-if [ -z "$only" ] || [[ "$san_step" =~ $only ]]; then sanitizers_start; fi
-step "tests (CTest)" "$ctest_cap" run_ctest
-# Only waits for the tools started above, which stop at their own limit: run whatever the budget.
-step --always "$san_step" "${LONGALIGN_GPU_SANITIZER_S:-$ctest_cap}" sanitizer_report
-step "tiny model, bf16 training (auto attention self-check)" 45 tiny_train
-step "generation throughput (prefill, decode)" 30 generate_throughput
-step "NCCL at world size 1 (ZeRO-2, ZeRO-3; tiny model)" 60 nccl_world1
-step "~1B, 64k: ZeRO-3 (layers gathered, recomputed)" 60 train_1b_variant zero3 --set data.strategy=pack \
-  --set data.units_per_step=1 --set distributed.zero=3
-step "~1B, 64k: optimizer offload" 60 train_1b_variant offload --set data.strategy=pack --set data.units_per_step=1 \
+data="$bdir/data"
+step "GPU and torch" 15 gpu_info
+only=$only_saved
+# What only a GPU can prove first, then the tests with the sanitizers beside them: with the
+# unpacking's 45 s, these caps add up to the default budget (420 s). The steps after them share
+# what the earlier ones left.
+step "training data (the bundle's, or synth and tokenizers)" 20 make_data
+set_data_args
+step --gpu "attention benchmark (torch FA2 beside longalign)" 75 attention_bench
+step --gpu "~1B model, 64k packed, bf16 -> train_gpu.json" 100 train_1b
+step --gpu "NCCL at world size 1 (ZeRO-2, ZeRO-3; tiny model)" 60 nccl_world1
+step --gpu "~1B, 64k: optimizer offload" 55 train_1b_variant offload --set data.strategy=pack --set data.units_per_step=1 \
   --set distributed.offload_optimizer=true
-step "~1B, 64k: sort strategy (8 units per step)" 45 train_1b_variant sort --set data.strategy=sort --set data.units_per_step=8
-step "~1B, 64k: naive strategy (8 units per step)" 45 train_1b_variant naive --set data.strategy=naive --set data.units_per_step=8
+san_step="compute-sanitizer (${#san_tools[@]} tools) on CudaKernel.*"
+san_cap=0
+if ((have_gpu)) && { [ -z "$only" ] || [[ "$san_step" =~ $only ]]; }; then sanitizers_start; fi
+step --gpu "GPU tests (CTest -R '$gpu_tests_re')" "${LONGALIGN_GPU_CTEST_S:-50}" run_ctest
+# Only waits for the tools started above, which stop at their own limit: run whatever the budget.
+step --always --gpu "$san_step" $((san_cap + 10)) sanitizer_report
+step --gpu "~1B, 64k: ZeRO-3 (layers gathered, recomputed)" 60 train_1b_variant zero3 --set data.strategy=pack \
+  --set data.units_per_step=1 --set distributed.zero=3
+step --gpu "tiny model, bf16 training (checkpoint for generation)" 45 tiny_train
+step --gpu "generation throughput (prefill, decode)" 30 generate_throughput
+step --gpu "~1B, 64k: sort strategy (8 units per step)" 45 train_1b_variant sort --set data.strategy=sort --set data.units_per_step=8
+step --gpu "~1B, 64k: naive strategy (8 units per step)" 45 train_1b_variant naive --set data.strategy=naive --set data.units_per_step=8
 finish_run

@@ -1,11 +1,13 @@
-// Child processes through posix_spawn with one pipe for stdout and stderr, read with poll() until
-// the child closes it or the deadline passes.
+// Child processes through fork and exec with one pipe for stdout and stderr, read with poll() until
+// the child closes it or the deadline passes. Not posix_spawn: only a forked child can ask to be
+// killed when its parent dies (PR_SET_PDEATHSIG), which a hung GPU self-check must be, or it would
+// spin on the GPU after its trainer was killed.
 #include "longalign/core/subprocess.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,8 +16,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-
-extern char** environ;
 
 namespace longalign {
 
@@ -30,25 +30,48 @@ ProcessResult run_process(const std::vector<std::string>& argv, double timeout_s
     r.output = std::string("pipe: ") + std::strerror(errno);
     return r;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-  // Nothing else of ours reaches the child: a trainer's store or NCCL sockets stay with it.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  // Its own process group, so that a kill at the deadline reaches anything it started too.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = 0;
-  const int err = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  // The child reports a failed exec through this pipe (closed unwritten by a successful exec).
+  int errfds[2];
+  if (pipe2(errfds, O_CLOEXEC) != 0) {
+    close(fds[0]), close(fds[1]);
+    r.output = std::string("pipe: ") + std::strerror(errno);
+    return r;
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls until exec: the parent may have other threads
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent died before the line above
+    setpgid(0, 0);  // its own group, so that a kill at the deadline reaches anything it started too
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    // Nothing else of ours reaches the child (a trainer's store or NCCL sockets) but the error
+    // pipe, which closes itself at exec.
+    for (int fd = 3; fd < errfds[1]; ++fd) close(fd);
+    close_range(unsigned(errfds[1]) + 1, ~0u, 0);
+    execvp(args[0], args.data());
+    const int e = errno;
+    (void)!write(errfds[1], &e, sizeof e);
+    _exit(127);
+  }
   close(fds[1]);
+  close(errfds[1]);
+  int err = pid < 0 ? errno : 0;
+  if (pid > 0) {
+    int e = 0;
+    ssize_t n;
+    while ((n = read(errfds[0], &e, sizeof e)) < 0 && errno == EINTR) {
+    }
+    if (n == ssize_t(sizeof e)) {
+      err = e;
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  close(errfds[0]);
   if (err != 0) {
     close(fds[0]);
     r.output = "cannot start " + argv[0] + ": " + std::strerror(err);

@@ -15,7 +15,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
 }
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
-  at::Tensor xf = x.to(torch::kFloat);
+  at::Tensor xf = x.to(at::promote_types(x.scalar_type(), torch::kFloat));  // fp32, or fp64 in fp64 runs
   xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * xf.to(x.scalar_type());
 }
@@ -91,6 +91,9 @@ at::Tensor LlamaForCausalLMImpl::hidden_states(const PackedInput& in, const Atte
 
 LayerContext LlamaForCausalLMImpl::layer_context(const PackedInput& in, at::ScalarType dtype,
                                                  const AttentionFn& attention) const {
+  // fp32 frequencies kept where the positions are (a copy from pageable host memory per forward
+  // would sync with the GPU each time); never cast with the module's weights.
+  if (inv_freq_.device() != in.position_ids.device()) inv_freq_ = inv_freq_.to(in.position_ids.device());
   auto [cos, sin] = rope_cos_sin(inv_freq_, in.position_ids, dtype, config_.is_glm());
   return {cos, sin, in.cu_seqlens, in.max_seqlen, attention};
 }
@@ -100,7 +103,7 @@ at::Tensor LlamaForCausalLMImpl::lm_head_weight() {
 }
 
 at::Tensor LlamaForCausalLMImpl::logits(const at::Tensor& hidden) {
-  return torch::matmul(hidden, lm_head_weight().t()).to(torch::kFloat);
+  return torch::matmul(hidden, lm_head_weight().t()).to(at::promote_types(hidden.scalar_type(), torch::kFloat));
 }
 
 }  // namespace longalign::model

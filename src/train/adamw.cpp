@@ -1,6 +1,6 @@
-// AdamW with master weights and fp32 gradient accumulation; see the header. Masters in host
-// memory are updated by one fused SSE loop over each piece (one pass over memory instead of the
-// several of the tensor-op formulation), split across all cores.
+// AdamW with master weights and fp32 gradient accumulation (fp64 for fp64 parameters); see the
+// header. Masters in host memory are updated by one fused loop over each piece (one pass over
+// memory instead of the several of the tensor-op formulation, SSE for fp32), split across all cores.
 #include "longalign/train/adamw.hpp"
 
 #include <ATen/Parallel.h>
@@ -18,17 +18,21 @@
 namespace longalign::train {
 namespace {
 
+template <typename T>
 struct AdamWScalars {
-  float decay, b1, b2, step_size, inv_sqrt_bc2, eps;
+  T decay, b1, b2, step_size, inv_sqrt_bc2, eps;
 };
 
-// The update of torch.optim.AdamW, element by element in fp32, in the same order of operations.
-// SSE explicitly: GCC does not vectorize the plain loop at the project's -O2 (nor sqrtf while it
-// may set errno), and the x86-64 baseline guarantees SSE2.
-void adamw_range(float* __restrict w, const float* __restrict g, float* __restrict m, float* __restrict v, int64_t b,
-                 int64_t e, AdamWScalars k) {
+// The update of torch.optim.AdamW, element by element in T, in the same order of operations.
+// SSE explicitly for fp32: GCC does not vectorize the plain loop at the project's -O2 (nor sqrtf
+// while it may set errno), and the x86-64 baseline guarantees SSE2. fp64 (exactness checks) runs
+// the plain loop.
+template <typename T>
+void adamw_range(T* __restrict w, const T* __restrict g, T* __restrict m, T* __restrict v, int64_t b, int64_t e,
+                 AdamWScalars<T> k) {
   int64_t i = b;
 #if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
   const __m128 b1 = _mm_set1_ps(k.b1), nb1 = _mm_set1_ps(1.0f - k.b1), b2 = _mm_set1_ps(k.b2),
                nb2 = _mm_set1_ps(1.0f - k.b2), decay = _mm_set1_ps(k.decay), step = _mm_set1_ps(k.step_size),
                isb = _mm_set1_ps(k.inv_sqrt_bc2), eps = _mm_set1_ps(k.eps);
@@ -41,23 +45,32 @@ void adamw_range(float* __restrict w, const float* __restrict g, float* __restri
     const __m128 denom = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(vi), isb), eps);
     _mm_storeu_ps(w + i, _mm_sub_ps(_mm_mul_ps(_mm_loadu_ps(w + i), decay), _mm_mul_ps(step, _mm_div_ps(mi, denom))));
   }
+  }
 #endif
   for (; i < e; ++i) {
-    const float gi = g[i];
-    const float mi = m[i] * k.b1 + gi * (1.0f - k.b1);
-    const float vi = v[i] * k.b2 + (1.0f - k.b2) * gi * gi;
+    const T gi = g[i];
+    const T mi = m[i] * k.b1 + gi * (T(1) - k.b1);
+    const T vi = v[i] * k.b2 + (T(1) - k.b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
     w[i] = w[i] * k.decay - k.step_size * (mi / (std::sqrt(vi) * k.inv_sqrt_bc2 + k.eps));
   }
 }
 
-void fused_adamw_cpu(float* w, const float* g, float* m, float* v, int64_t n, AdamWScalars k) {
-  at::parallel_for(0, n, 1 << 15, [&](int64_t b, int64_t e) { adamw_range(w, g, m, v, b, e, k); });
+template <typename T>
+void fused_adamw_cpu(at::Tensor& w, const at::Tensor& g, at::Tensor& m, at::Tensor& v, double decay,
+                     const AdamWConfig& c, double lr, double bc1, double bc2) {
+  const AdamWScalars<T> k{T(decay), T(c.beta1), T(c.beta2), T(lr / bc1), T(1.0 / std::sqrt(bc2)), T(c.eps)};
+  T *pw = w.data_ptr<T>(), *pm = m.data_ptr<T>(), *pv = v.data_ptr<T>();
+  const T* pg = g.data_ptr<T>();
+  at::parallel_for(0, w.numel(), 1 << 15, [&](int64_t b, int64_t e) { adamw_range<T>(pw, pg, pm, pv, b, e, k); });
 }
 
+// fp32 accumulation for 16-bit and fp32 parameters, fp64 for fp64 ones.
+at::ScalarType master_dtype(const at::Tensor& p) { return at::promote_types(p.scalar_type(), torch::kFloat); }
+
 at::Tensor host_like(const at::Tensor& p) {
-  return torch::zeros({p.numel()}, torch::TensorOptions().dtype(torch::kFloat).pinned_memory(p.is_cuda())).view(p.sizes());
+  return torch::zeros({p.numel()}, torch::TensorOptions().dtype(master_dtype(p)).pinned_memory(p.is_cuda())).view(p.sizes());
 }
 
 }  // namespace
@@ -82,12 +95,12 @@ void AdamW::add_slot(ParamPiece p) {
   s.decay = p.decay;
   const bool on_host = cfg_.offload || !p.param.is_cuda();
   if (on_host) {
-    s.master = p.param.scalar_type() == torch::kFloat && !p.param.is_cuda() ? p.param : host_like(p.param).copy_(p.param);
+    s.master = p.param.scalar_type() == master_dtype(p.param) && !p.param.is_cuda() ? p.param : host_like(p.param).copy_(p.param);
     s.grad = p.grad.defined() ? p.grad : host_like(p.param);
     s.m = host_like(p.param);
     s.v = host_like(p.param);
   } else {
-    s.master = p.param.scalar_type() == torch::kFloat ? p.param : p.param.detach().to(torch::kFloat).clone();
+    s.master = p.param.scalar_type() == master_dtype(p.param) ? p.param : p.param.detach().to(master_dtype(p.param)).clone();
     s.grad = p.grad.defined() ? p.grad : torch::zeros_like(s.master);
     s.m = torch::zeros_like(s.master);
     s.v = torch::zeros_like(s.master);
@@ -99,16 +112,22 @@ void AdamW::accumulate_grads() {
   torch::NoGradGuard ng;
   for (auto& s : slots_) {
     if (!s.param.grad().defined()) continue;
-    s.grad.add_(s.param.grad().to(s.grad.device(), torch::kFloat));
+    s.grad.add_(s.param.grad().to(s.grad.device(), s.grad.scalar_type()));
     s.param.mutable_grad().reset();
   }
 }
 
 double AdamW::clip_grad_norm(double max_norm, train::Collectives* comm) {
   torch::NoGradGuard ng;
-  at::Tensor sq = torch::zeros({1}, torch::kDouble);
-  for (auto& s : slots_)
-    if (s.grad.defined()) sq += s.grad.to(torch::kDouble).pow(2).sum().cpu();
+  // Summed where the gradients live and read once: a copy to the host per parameter would stall
+  // the GPU ~150 times a step.
+  at::Tensor sq;
+  for (auto& s : slots_) {
+    if (!s.grad.defined()) continue;
+    at::Tensor part = s.grad.to(torch::kDouble).pow(2).sum();
+    sq = sq.defined() ? sq + part.to(sq.device()) : part;
+  }
+  sq = sq.defined() ? sq.reshape({1}).cpu() : torch::zeros({1}, torch::kDouble);
   if (grads_sharded() && comm) comm->all_reduce_sum(sq);
   const double norm = std::sqrt(sq.item<double>());
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm)
@@ -125,10 +144,8 @@ void AdamW::step(double lr) {
     if (!owns(s)) continue;
     const double decay = s.decay && cfg_.weight_decay > 0 ? 1.0 - lr * cfg_.weight_decay : 1.0;
     if (!s.master.is_cuda() && s.master.is_contiguous() && s.grad.is_contiguous()) {
-      fused_adamw_cpu(s.master.data_ptr<float>(), s.grad.data_ptr<float>(), s.m.data_ptr<float>(), s.v.data_ptr<float>(),
-                      s.master.numel(),
-                      {float(decay), float(cfg_.beta1), float(cfg_.beta2), float(lr / bc1), float(1.0 / std::sqrt(bc2)),
-                       float(cfg_.eps)});
+      if (s.master.scalar_type() == torch::kDouble) fused_adamw_cpu<double>(s.master, s.grad, s.m, s.v, decay, cfg_, lr, bc1, bc2);
+      else fused_adamw_cpu<float>(s.master, s.grad, s.m, s.v, decay, cfg_, lr, bc1, bc2);
     } else {
       if (decay != 1.0) s.master.mul_(decay);
       s.m.mul_(cfg_.beta1).add_(s.grad, 1.0 - cfg_.beta1);
@@ -191,7 +208,7 @@ void AdamW::reduce_grads_to_owners(train::Collectives& comm) {
     int64_t off = 0;
     for (auto& s : slots_)
       if (s.owner == r) {
-        s.grad.add_(flat.narrow(0, off, s.param.numel()).view_as(s.grad).to(s.grad.device(), torch::kFloat));
+        s.grad.add_(flat.narrow(0, off, s.param.numel()).view_as(s.grad).to(s.grad.device(), s.grad.scalar_type()));
         off += s.param.numel();
       }
   }

@@ -4,6 +4,7 @@
 #include "longalign/train/trainer.hpp"
 
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -200,6 +201,21 @@ ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::
 
 }  // namespace
 
+// One GPU per rank, whatever the backend: the node's local rank picks it (a launcher that gives
+// each process a single visible GPU, as Slurm's --gpus-per-task does, leaves index 0), and it
+// becomes the current device so that streams, events and the self-check child all use it.
+namespace {
+torch::Device rank_gpu(int local_rank) {
+  const int n = int(torch::cuda::device_count());
+  const int index = n == 1 ? 0 : local_rank;
+  if (index >= n)
+    throw UsageError("local rank " + std::to_string(local_rank) + " has no GPU of its own: " + std::to_string(n) +
+                     " visible to this process; start at most one rank per GPU (--nproc-per-node " + std::to_string(n) + ")");
+  c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(index)};
+}
+}  // namespace
+
 bool cuda_available() { return torch::cuda::is_available(); }
 
 TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
@@ -219,9 +235,14 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   if (op.device == "cuda" && !cuda_ok && !req.dry_run)
     throw UsageError(cfg.source + ": train.device is cuda but no GPU is available; use --set train.device=cpu");
   const bool use_cuda = op.device == "cuda" || (op.device == "auto" && cuda_ok);
-  const torch::Device device = use_cuda && cuda_ok ? torch::kCUDA : torch::kCPU;
+  const torch::Device device = use_cuda && cuda_ok ? rank_gpu(req.local_rank) : torch::Device(torch::kCPU);
+  // fp64 exists for exactness checks on CPU (reduction-order noise ~1e-15 instead of ~1e-7).
+  if (op.dtype == "fp64" && use_cuda)
+    throw UsageError(cfg.source + ": train.dtype fp64 is for CPU runs (exactness checks); use bf16 or fp32 on a GPU, "
+                     "or --set train.device=cpu");
   const bool bf16 = op.dtype == "bf16" || (op.dtype == "auto" && use_cuda);
-  const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat;
+  const auto dtype = bf16 ? torch::kBFloat16 : op.dtype == "fp64" ? torch::kDouble : torch::kFloat;
+  const std::string dtype_name = bf16 ? "bf16" : op.dtype == "fp64" ? "fp64" : "fp32";
   ops::parse_attention_backend(cfg.attention_backend);  // refused before any packing
 
   model::LlamaConfig arch = cfg.model.arch;
@@ -245,10 +266,10 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
 
   if (req.dry_run) {
     MemoryInputs mi = memory_inputs(cfg, world);
-    mi.param_bytes = bf16 ? 2 : 4;
+    mi.param_bytes = int(c10::elementSize(dtype));
     std::printf("# resolved configuration\n%s\n", to_yaml(cfg).c_str());
     std::printf("parameters: %lld (%.2f B)\n", (long long)arch.num_parameters(), arch.num_parameters() / 1e9);
-    std::printf("device: %s, dtype: %s, steps: %lld\n", use_cuda ? "cuda" : "cpu", bf16 ? "bf16" : "fp32",
+    std::printf("device: %s, dtype: %s, steps: %lld\n", use_cuda ? "cuda" : "cpu", dtype_name.c_str(),
                 (long long)total);
     const MemoryLimits limits{0, host_memory_total(), "this machine's memory (MemTotal, or the cgroup limit)"};
     std::printf("estimated memory per GPU (%lld tokens per micro-step, world size %d):\n%s", (long long)mi.tokens, world,
@@ -271,6 +292,8 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   auto build_model = [&] {
     torch::manual_seed(op.seed);
     model::LlamaForCausalLM m(arch);
+    // fp64 runs hold fp64 weights from the start, so a resumed fp64 checkpoint loads unrounded.
+    if (dtype == torch::kDouble) m->to(torch::kDouble);
     if (resume_dir) model::load_hf_weights(*m, *resume_dir);
     else if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
     else model::load_hf_weights(*m, cfg.model.path);
@@ -350,7 +373,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   bool first = true;
   if (lead)
     log::info("training " + std::to_string(arch.num_parameters()) + " parameters on " + (device.is_cuda() ? "cuda" : "cpu") +
-              " (" + (bf16 ? "bf16" : "fp32") + ") for " + std::to_string(total - st.step) + " steps" +
+              " (" + dtype_name + ") for " + std::to_string(total - st.step) + " steps" +
               (comm ? " on " + std::to_string(world) + " ranks" : "") +
               (comm || cfg.distributed.zero == 3 ? ", ZeRO-" + std::to_string(cfg.distributed.zero) : "") +
               (cfg.distributed.offload_optimizer ? ", optimizer offloaded to the host" : ""));

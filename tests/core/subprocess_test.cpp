@@ -3,9 +3,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -81,4 +83,39 @@ TEST(Subprocess, SaysWhenTheProgramCannotStart) {
 
 TEST(Subprocess, KnowsItsOwnExecutable) {
   EXPECT_EQ(self_executable().filename(), "core_tests");
+}
+
+// A child outlives nothing: when the process that started it dies (a trainer killed while its
+// GPU self-check hangs), the kernel kills the child too instead of leaving it running.
+TEST(Subprocess, ChildDiesWithItsParent) {
+  int pids[2];
+  ASSERT_EQ(pipe(pids), 0);
+  const pid_t parent = fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {  // the "trainer": starts a hanging child that reports its pid, then waits
+    close(pids[0]);
+    // Only stdio reaches the child: it writes its pid through its parent's descriptor 5.
+    dup2(pids[1], 5);
+    run_process({"/bin/sh", "-c", "echo $$ >/proc/$PPID/fd/5; exec sleep 30"}, 60);
+    _exit(0);
+  }
+  close(pids[1]);
+  char buf[32] = {};
+  ssize_t n = 0;
+  for (int i = 0; i < 500 && n <= 0; ++i) {
+    n = read(pids[0], buf, sizeof buf - 1);
+    if (n <= 0) usleep(10000);
+  }
+  close(pids[0]);
+  ASSERT_GT(n, 0) << "the child did not report its pid";
+  const int child = std::atoi(buf);
+  kill(parent, SIGKILL);
+  waitpid(parent, nullptr, 0);
+  auto alive = [&] {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string pid, comm, state;
+    return stat >> pid >> comm >> state && state != "Z";
+  };
+  for (int i = 0; i < 100 && alive(); ++i) usleep(20000);
+  EXPECT_FALSE(alive()) << "the child (pid " << child << ") outlived its parent";
 }

@@ -13,6 +13,7 @@
 
 #include "longalign/kernels/cpu_harness.hpp"
 #include "longalign/kernels/device_api.hpp"
+#include "longalign/kernels/element.cuh"
 #include "longalign/kernels/smem_tile.cuh"
 
 using namespace longalign::kernels;
@@ -84,6 +85,21 @@ TEST(CpuHarness, HalfConversionsRoundTripAndRound) {
   EXPECT_EQ(f32_to_f16(1.0f + 3.0f / 2048), 0x3C02);
   EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
   EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);
+}
+
+// The kernels' bf16 rounding (element.cuh) keeps NaN a NaN whatever its bits: the GPU's canonical
+// NaN is 0x7FFFFFFF, which plain round-to-nearest-even by adding 0x7FFF turns into -0.0.
+TEST(CpuHarness, Bf16RoundingKeepsNanAndRoundsToEven) {
+  auto bits = [](uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; };
+  auto is_nan = [](uint16_t h) { return (h & 0x7F80) == 0x7F80 && (h & 0x007F) != 0; };
+  for (uint32_t nan : {0x7FFFFFFFu, 0xFFC00000u, 0x7FC00000u, 0x7F800001u, 0xFFFFFFFFu})
+    EXPECT_TRUE(is_nan(Bf16::from_f32(bits(nan)))) << std::hex << nan << " -> " << Bf16::from_f32(bits(nan));
+  EXPECT_EQ(Bf16::from_f32(bits(0x7F800000u)), 0x7F80);  // +inf
+  EXPECT_EQ(Bf16::from_f32(bits(0xFF800000u)), 0xFF80);  // -inf
+  EXPECT_EQ(Bf16::from_f32(1.0f), 0x3F80);
+  EXPECT_EQ(Bf16::from_f32(bits(0x3F808000u)), 0x3F80);  // a tie rounds to even (down)
+  EXPECT_EQ(Bf16::from_f32(bits(0x3F818000u)), 0x3F82);  // a tie rounds to even (up)
+  EXPECT_EQ(Bf16::from_f32(bits(0x7F7FFFFFu)), 0x7F80);  // the largest float rounds to inf
 }
 
 TEST(CpuHarness, LdmatrixAndMmaComputeATileProduct) {

@@ -14,10 +14,20 @@ struct Bf16 {
     x.u = uint32_t(h) << 16;
     return x.f;
   }
-  static LA_DEVICE uint16_t from_f32(float f) {  // round to nearest even
+  // Round to nearest even; NaN stays NaN. On the GPU one cvt (sm_80+). The bit trick on the host
+  // must test NaN first: adding 0x7FFF carries the GPU's canonical NaN (0x7FFFFFFF) into the
+  // sign bit, giving -0.0 (x86's NaN, 0xFFC00000, happens to survive, so only this test sees it).
+  static LA_DEVICE uint16_t from_f32(float f) {
+#if defined(__CUDA_ARCH__)
+    uint16_t r;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
+    return r;
+#else
     union { uint32_t u; float f; } x;
     x.f = f;
+    if ((x.u & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((x.u >> 16) | 0x0040u);  // quiet NaN, sign kept
     return uint16_t((x.u + 0x7FFFu + ((x.u >> 16) & 1u)) >> 16);
+#endif
   }
   static LA_DEVICE void mma(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
     mma_m16n8k16_bf16(d, a, b, c);

@@ -102,7 +102,7 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
 
  private:
   LlamaConfig config_;
-  at::Tensor inv_freq_;
+  mutable at::Tensor inv_freq_;  // fp32, on the device of the last forward's positions
 };
 TORCH_MODULE(LlamaForCausalLM);
 

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 #include "longalign/train/adamw.hpp"
 #include "longalign/train/collectives.hpp"
 
@@ -38,6 +40,9 @@ class OverlappedAllReduce {
   std::vector<size_t> bucket_of_;
   std::vector<int> missing_;                  // per bucket: parameters not yet arrived
   std::vector<at::Tensor> flat_;              // per bucket: the message, then the sum
+  struct ReadyEvents;                         // per bucket on a GPU: message assembled (CUDA events)
+  std::unique_ptr<ReadyEvents> ready_;
+  c10::DeviceIndex cuda_device_ = -1;         // the parameters' GPU; -1 on CPU
   size_t next_launch_ = 0, done_ = 0;
   bool armed_ = false, stop_ = false;
   std::exception_ptr error_;
