@@ -51,6 +51,9 @@ endif()
 # PCRE2 (tokenizer.json regexes) and ICU (its normalizers): the same pkg-config-or-search pair.
 if(PkgConfig_FOUND)
   pkg_check_modules(PCRE2 QUIET IMPORTED_TARGET libpcre2-8)
+  if(LONGALIGN_WITH_CAIRO)
+    pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)  # libcairo2-dev; scripts/setup.sh installs it
+  endif()
   pkg_check_modules(ICUUC QUIET IMPORTED_TARGET icu-uc)
 endif()
 if(NOT TARGET PkgConfig::PCRE2)

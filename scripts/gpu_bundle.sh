@@ -21,6 +21,8 @@
 # Built without libcurl (-DCMAKE_DISABLE_FIND_PACKAGE_CURL=ON): only `selfinstruct` and the
 # longbench-chat judge use it, their tests say "not run" without it (and run here, in the ordinary
 # build), and its dependency tree (OpenSSL, GnuTLS, Kerberos, LDAP...) would be ~15 MB to carry.
+# Built without cairo (-DLONGALIGN_WITH_CAIRO=OFF): the needle heatmap is then SVG only, and the
+# check draws none; cairo's tree (pixman, fontconfig, freetype, X11 libraries) stays here.
 # Sentencepiece is linked statically (build/deps, scripts/setup.sh): nothing of it is carried.
 # Takes the build lock (LONGALIGN_BUILD_LOCK, default /tmp/longalign-build.lock) around CMake and
 # CTest, as the builds sharing this machine's cores do; do not wrap this script in that lock.
@@ -67,7 +69,7 @@ torch_prefix=$("$venv/bin/python" -c 'import torch.utils; print(torch.utils.cmak
 if [ ! -f "$bdir/build.ninja" ]; then
   echo "== configuring $bdir (Release, without libcurl)"
   locked cmake -S "$root" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix" \
-    -DCMAKE_DISABLE_FIND_PACKAGE_CURL=ON
+    -DCMAKE_DISABLE_FIND_PACKAGE_CURL=ON -DLONGALIGN_WITH_CAIRO=OFF
 fi
 grep -q '^CMAKE_CUDA_COMPILER:FILEPATH=/' "$bdir/CMakeCache.txt" ||
   die "$bdir was configured without a CUDA compiler, so without the project's kernels: install CUDA 13 at /usr/local/cuda and remove $bdir"

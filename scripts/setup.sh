@@ -11,7 +11,7 @@ torch_spec="${LONGALIGN_TORCH:-torch==2.11.*}"
 
 apt_pkgs=(build-essential cmake ninja-build ccache pkg-config python3-venv
           libsentencepiece-dev sentencepiece libyaml-cpp-dev nlohmann-json3-dev
-          libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libpng-dev libcurl4-openssl-dev
+          libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libcairo2-dev fonts-dejavu-core libcurl4-openssl-dev
           libpcre2-dev libicu-dev clang libclang-rt-14-dev)
 
 missing=()

@@ -1,6 +1,6 @@
 // `longalign demo`: the README's main job on the embedded default, end to end on generated
 // data: synth -> tokenizer -> pack (all three strategies, compared) -> train the tiny_cpu
-// model -> a summary showing the loss falling.
+// model -> its needle test -> a summary showing the loss falling, and the run's report.html.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -15,6 +15,9 @@
 #include "longalign/data/pack_job.hpp"
 #include "longalign/data/synth.hpp"
 #include "longalign/data/tokenizer.hpp"
+#include "longalign/eval/generator.hpp"
+#include "longalign/eval/needle.hpp"
+#include "longalign/train/run_report.hpp"
 #include "longalign/train/trainer.hpp"
 #include "options.hpp"
 
@@ -117,12 +120,26 @@ void add_demo(CLI::App& app, Action& action) {
       overrides.insert(overrides.end(), sets->begin(), sets->end());
       auto cfg = train::load_train_config(dir / "tiny_cpu.yaml", overrides);
       train::TrainSummary s = train::run_training(cfg, {});
+      // The demo model's needle test (passkey style, small grid: a few seconds on 2 cores) beside
+      // the run, so that the report shows it with the curves.
+      log::info("needle: passkey retrieval of the demo model, 4 lengths x 4 depths");
+      eval::NeedleOptions no;
+      no.lengths = eval::default_lengths(1024, 4, 256);
+      no.depths = eval::default_depths(4);
+      no.output_dir = cfg.output.dir / "needle";
+      no.model_name = "longalign demo (tiny_cpu)";
+      fs::create_directories(no.output_dir);
+      auto gen = eval::Generator::load(s.checkpoint, "cpu");
+      const eval::NeedleResult needle = eval::run_needle(*gen, no);
+      const fs::path report = train::write_run_report(cfg.output.dir);
       std::printf("\n== longalign demo ==\nbatching comparison (same data, same token budget):\n%s\n"
                   "training (%lld steps, %.0f s, %.0f tokens/s), loss:\n%s"
-                  "loss %.3f at the first step -> %.3f at the last\ncheckpoint (HF format): %s\n",
+                  "loss %.3f at the first step -> %.3f at the last\ncheckpoint (HF format): %s\n"
+                  "needle (passkey) accuracy %.0f%%: %s/heatmap.png\nrun report: %s\n",
                   table.c_str(), (long long)s.steps_done, s.seconds, s.tokens_per_s,
                   loss_curve(cfg.output.dir / "metrics.jsonl").c_str(), s.first_loss, s.last_loss,
-                  s.checkpoint.string().c_str());
+                  s.checkpoint.string().c_str(), 100 * needle.mean, no.output_dir.string().c_str(),
+                  report.string().c_str());
       return 0;
     };
   });

@@ -14,6 +14,19 @@
 #include "options.hpp"
 
 namespace longalign::cli {
+namespace {
+// A model directory as a title names it: a checkpoint (step-N) with its run's name.
+std::string model_display_name(const std::filesystem::path& dir) {
+  const auto p = std::filesystem::path(dir).lexically_normal();
+  const std::string leaf = (p.has_filename() ? p : p.parent_path()).filename().string();
+  if (leaf.rfind("step-", 0) == 0) {
+    const auto run = (p.has_filename() ? p : p.parent_path()).parent_path().parent_path().filename().string();
+    if (!run.empty()) return run + " " + leaf;
+  }
+  return leaf;
+}
+}  // namespace
+
 
 namespace {
 
@@ -24,7 +37,7 @@ void check_model_paths(const std::filesystem::path& model, const std::filesystem
 }
 
 void add_needle(CLI::App& eval, Action& action) {
-  auto* cmd = eval.add_subcommand("needle", "Needle-in-a-haystack over context lengths x depths; JSON + heatmap PNG");
+  auto* cmd = eval.add_subcommand("needle", "Needle-in-a-haystack over context lengths x depths; JSON + labelled heatmap (PNG, SVG)");
   struct Flags {
     std::string model, tokenizer, tmpl = "llama2", haystack, output = "needle", device = "auto", style = "passkey";
     std::string needle = eval::kSanFranciscoNeedle, question = eval::kSanFranciscoQuestion,
@@ -63,7 +76,7 @@ void add_needle(CLI::App& eval, Action& action) {
       ->check(int_range(1, 1000));
   cmd->add_option("--max-length", f->max_length, "Longest context (default: the model's)")->check(int_range(1, kMaxTokens));
   cmd->add_option("--template", f->tmpl, "Chat template")->capture_default_str();
-  cmd->add_option("-o,--output", f->output, "Output directory (results.json, heatmap.png)")->capture_default_str();
+  cmd->add_option("-o,--output", f->output, "Output directory (results.json, heatmap.png, heatmap.svg)")->capture_default_str();
   cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str()->check(device_name());
   cmd->callback([&action, f] {
     action = [f] {
@@ -82,6 +95,7 @@ void add_needle(CLI::App& eval, Action& action) {
       o.chat_template = data::parse_template(f->tmpl);
       o.haystack = f->haystack;
       o.output_dir = f->output;
+      o.model_name = model_display_name(f->model);
       if (essay) {
         o.needle = f->needle;
         o.question = f->question;
@@ -96,10 +110,10 @@ void add_needle(CLI::App& eval, Action& action) {
       auto r = eval::run_needle(*gen, o);
       if (r.judged)
         std::printf("needle mean judge score %.2f (1-10) over %zu lengths x %zu depths, %zu unscored; results in "
-                    "%s/results.json and heatmap.png\n",
+                    "%s/results.json and heatmap.png/.svg\n",
                     r.mean, o.lengths.size(), o.depths.size(), r.unscored, f->output.c_str());
       else
-        std::printf("needle accuracy %.1f%% over %zu lengths x %zu depths; results in %s/results.json and heatmap.png\n",
+        std::printf("needle accuracy %.1f%% over %zu lengths x %zu depths; results in %s/results.json and heatmap.png/.svg\n",
                     r.mean * 100, o.lengths.size(), o.depths.size(), f->output.c_str());
       return 0;
     };

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   cli::add_plan(app, action);
   cli::add_generate(app, action);
   cli::add_eval(app, action);
+  cli::add_report(app, action);
   cli::add_demo(app, action);
   cli::add_attention_self_check(app, action);
   if (argc > 1 && !known_command(app, argv[1])) return kExitUsage;

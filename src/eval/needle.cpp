@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -16,7 +17,7 @@
 #include "longalign/core/rng.hpp"
 #include "longalign/data/synth.hpp"
 #include "longalign/eval/generator.hpp"
-#include "longalign/eval/heatmap_png.hpp"
+#include "longalign/eval/heatmap.hpp"
 
 namespace fs = std::filesystem;
 
@@ -160,7 +161,6 @@ NeedleResult run_needle(Generator& gen, const NeedleOptions& o) {
                      "answer contains (\"" + o.expected + "\" is not in the needle)");
   NeedleResult r;
   r.judged = essay && o.judge.has_value();
-  std::vector<std::vector<double>> heat(o.depths.size(), std::vector<double>(o.lengths.size(), 0.0));
   size_t scored = 0;
   r.score.assign(o.depths.size(), std::vector<double>(o.lengths.size(), 0.0));
   nlohmann::json details = nlohmann::json::array();
@@ -194,10 +194,8 @@ NeedleResult run_needle(Generator& gen, const NeedleOptions& o) {
       if (score) {
         sum += *score;
         scored += 1;
-        heat[di][li] = r.judged ? (*score - 1) / 9 : *score;
       } else {
         r.unscored += 1;
-        heat[di][li] = std::nan("");
       }
       log::info("needle length " + std::to_string(o.lengths[li]) + " depth " + std::to_string(int(o.depths[di] * 100)) +
                 "%: " + (!score ? "unscored" : r.judged ? "score " + std::to_string(int(*score)) : *score > 0 ? "found" : "missed"));
@@ -219,7 +217,19 @@ NeedleResult run_needle(Generator& gen, const NeedleOptions& o) {
                       {"details", details}};
   if (essay) j["needle"] = o.needle, j["question"] = o.question, j["expected"] = o.expected;
   write_file_atomic(o.output_dir / "results.json", j.dump(2) + "\n");
-  write_heatmap_png(o.output_dir / "heatmap.png", heat);
+  HeatmapSpec hm;
+  hm.scores = r.score;
+  hm.lengths = o.lengths;
+  hm.depths = o.depths;
+  char mean[64];
+  if (r.judged) std::snprintf(mean, sizeof mean, "mean score %.2f / 10", r.mean);
+  else std::snprintf(mean, sizeof mean, "accuracy %.1f%%", 100 * r.mean);
+  hm.title = (o.model_name.empty() ? std::string("Needle in a haystack") : o.model_name + ": needle in a haystack") +
+             ", " + mean;
+  if (r.judged) hm.lo = 1, hm.hi = 10, hm.scale_label = "judge score (1-10)";
+  else hm.lo = 0, hm.hi = 1, hm.scale_label = "found (1) / missed (0)";
+  if (!write_heatmap(hm, o.output_dir / "heatmap.png", o.output_dir / "heatmap.svg"))
+    log::warn("this build has no cairo (LONGALIGN_WITH_CAIRO=OFF): heatmap.svg only, no heatmap.png");
   return r;
 }
 

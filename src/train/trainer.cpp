@@ -29,6 +29,7 @@
 #include "longalign/train/memory_estimate.hpp"
 #include "longalign/train/metrics.hpp"
 #include "longalign/train/parallelize.hpp"
+#include "longalign/train/run_report.hpp"
 #include "longalign/train/train_step.hpp"
 
 namespace fs = std::filesystem;
@@ -346,8 +347,20 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   }
   CheckpointPaths ckpt_paths{cfg.output.dir, data::tokenizer_in(pack_dir)};
   const uint64_t shard_bytes = uint64_t(cfg.checkpoint.max_shard_mb) << 20;
+  // report.html follows the run: rewritten at each checkpoint and at the end. A report that cannot
+  // be written costs a warning, never the run.
+  auto report = [&] {
+    if (!lead) return;
+    try {
+      write_run_report(cfg.output.dir);
+    } catch (const std::exception& e) {
+      log::warn(std::string("could not write the run report: ") + e.what());
+    }
+  };
   auto save = [&] {
-    return save_checkpoint(ckpt_paths, arch, *pm, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last, comm);
+    auto ck = save_checkpoint(ckpt_paths, arch, *pm, st, config_yaml, dtype, shard_bytes, cfg.checkpoint.keep_last, comm);
+    report();
+    return ck;
   };
 
   g_signal = 0;
@@ -431,6 +444,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   }
   if (!sum.interrupted && cfg.checkpoint.at_end) sum.checkpoint = save();
   if (metrics) metrics->close();
+  report();
   sum.skipped = st.skipped_total;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   sum.tokens_per_s = tokens_this_run / std::max(sum.seconds, 1e-9);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation and evaluation commands end to end on a small random HF Llama (built offline by
-# tests/model/hf_reference.py): generate (single and batch), eval needle (JSON + PNG) and
+# tests/model/hf_reference.py): generate (single and batch), eval needle (JSON, PNG and SVG) and
 # eval longbench-chat against a loopback stand-in judge (retries, malformed replies, resume).
 set -u
 bin="$1"; py="$2"; src="$3"
@@ -20,14 +20,16 @@ printf '{"prompt": "one", "id": 1}\n{"query": "two", "id": 2}\n' >"$tmp/p.jsonl"
 "$bin" generate -m "$m" >"$tmp/g3" 2>&1; [ $? = 2 ] && ok "generate without a prompt: exit 2" || fail "generate usage"
 
 "$bin" eval needle -m "$m" --lengths 30,50 --num-depths 3 -o "$tmp/needle" >"$tmp/n1" 2>&1 || { fail "eval needle"; tail -3 "$tmp/n1"; }
-"$py" - "$tmp/needle" <<'PY' && ok "needle: results.json and a 96x96 PNG" || fail "needle outputs"
+"$py" - "$tmp/needle" <<'PY' && ok "needle: results.json, a 960x640 PNG and a labelled SVG" || fail "needle outputs"
 import json, struct, sys
 d = sys.argv[1]
 r = json.load(open(f"{d}/results.json"))
 assert len(r["scores"]) == 3 and len(r["scores"][0]) == 2, r["scores"]
 png = open(f"{d}/heatmap.png", "rb").read()
 assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
-assert struct.unpack(">II", png[16:24]) == (2 * 48, 3 * 32), struct.unpack(">II", png[16:24])
+assert struct.unpack(">II", png[16:24]) == (960, 640), struct.unpack(">II", png[16:24])
+svg = open(f"{d}/heatmap.svg").read()
+assert "Context length (tokens)" in svg and ">30<" in svg and ">50<" in svg and "accuracy" in svg, svg[:400]
 PY
 
 start_server "$src/tests/eval/judge_server.py" "$tmp/count"

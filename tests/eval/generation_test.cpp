@@ -1,13 +1,11 @@
 // Generation and evaluation building blocks: KV-cached greedy decoding equals full recompute,
 // middle truncation keeps exact halves, the needle lands at the requested depth (within one
-// sentence), the heatmap decodes as a PNG of the right size, and judge replies parse.
+// sentence), and judge replies parse (the heatmap: tests/eval/heatmap_test.cpp).
 #include <gtest/gtest.h>
-#include <png.h>
 #include <torch/torch.h>
 
 #include "longalign/core/error.hpp"
 #include "longalign/eval/generator.hpp"
-#include "longalign/eval/heatmap_png.hpp"
 #include "longalign/eval/judge.hpp"
 #include "longalign/eval/needle.hpp"
 #include "longalign/model/weights.hpp"
@@ -100,22 +98,6 @@ TEST(Needle, EssayNeedleLandsAtEachDepthOfTheGrid) {
     EXPECT_EQ(h.text.substr(h.text.size() - question.size()), question);
   }
   EXPECT_EQ(eval::default_lengths(8000, 3, 1000), (std::vector<int64_t>{1000, 4500, 8000}));
-}
-
-TEST(Needle, HeatmapDecodesAsAPngOfTheRightSize) {
-  fixture::TempDir tmp;
-  eval::write_heatmap_png(tmp / "h.png", {{1.0, 0.0, 0.5}, {0.0, 1.0, 1.0}});
-  png_image img{};
-  img.version = PNG_IMAGE_VERSION;
-  ASSERT_TRUE(png_image_begin_read_from_file(&img, (tmp / "h.png").c_str())) << img.message;
-  img.format = PNG_FORMAT_RGB;
-  EXPECT_EQ(img.width, 3u * eval::kCellWidth);
-  EXPECT_EQ(img.height, 2u * eval::kCellHeight);
-  std::vector<uint8_t> px(PNG_IMAGE_SIZE(img));
-  ASSERT_TRUE(png_image_finish_read(&img, nullptr, px.data(), 0, nullptr));
-  auto at = [&](int x, int y) { return &px[(size_t(y) * img.width + x) * 3]; };
-  EXPECT_GT(at(10, 10)[1], at(10, 10)[0]);        // row 0 col 0: hit, green
-  EXPECT_GT(at(58, 10)[0], at(58, 10)[1]);        // row 0 col 1: miss, red
 }
 
 TEST(Judge, ScoreParsing) {

@@ -27,6 +27,9 @@ if "$bin" train --config "$tmp/c.yaml" --no-progress >"$tmp/log1" 2>&1; then
   l=$(losses "$tmp/run1/metrics.jsonl")
   "$py" -c "import sys;v=[float(x) for x in sys.argv[1:]];sys.exit(0 if len(v)==8 and v[-1]<v[0]-0.5 else 1)" $l \
     && ok "loss falls: $l" || fail "loss did not fall: $l"
+  # report.html follows the run: all 8 steps in it, the loss chart, the plan's statistics.
+  grep -q "8 (last: step 8)" "$tmp/run1/report.html" && grep -q ">Loss<" "$tmp/run1/report.html" \
+    && grep -q "token fill" "$tmp/run1/report.html" && ok "train writes report.html" || fail "report.html missing or incomplete"
 else
   fail "training run failed"; tail -5 "$tmp/log1"
 fi

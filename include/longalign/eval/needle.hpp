@@ -50,6 +50,7 @@ struct NeedleOptions {
   data::Template chat_template = data::Template::llama2;
   std::filesystem::path haystack;  // filler text file; empty = built-in
   std::filesystem::path output_dir;
+  std::string model_name;  // the heatmap's title
   uint64_t seed = 7;
   int64_t max_new_tokens = 24;
   // Essay style when `needle` is set: the question asked, and either a judge (its chat.url set)
@@ -70,7 +71,7 @@ struct NeedleResult {
   size_t unscored = 0;  // judged cells without a score (left out of the mean, shown black)
 };
 
-// Writes results.json and heatmap.png into output_dir.
+// Writes results.json, heatmap.svg and (with cairo) heatmap.png into output_dir.
 NeedleResult run_needle(Generator& gen, const NeedleOptions& opts);
 
 }  // namespace longalign::eval
