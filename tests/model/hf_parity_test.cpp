@@ -67,8 +67,8 @@ double max_logit_diff(const fs::path& dir, const fs::path& ref_dir) {
 
 // Our logits from the model in `dir` equal HF's in `ref_dir`. Both run in fp32 (HF cannot run
 // this in fp64: it computes RMSNorm and RoPE in fp32 whatever the weights), so they differ by
-// summation order: each inner product of length n (n <= 2 * intermediate = 384 here) rounds by
-// ~sqrt(n) u relative (u = 6e-8), ~1e-6, grown a few-fold through two layers and the head:
+// summation order: each inner product of length n (n <= intermediate = 128 here) rounds by
+// ~sqrt(n) u relative (u = 6e-8), ~7e-7, grown a few-fold through two layers and the head:
 // ~1e-5 of logits of size ~5 (measured 4e-6..6e-6, also at ATEN_CPU_CAPABILITY=default and
 // avx2). 1e-4 leaves 10x room, while a wrong rope, bias or layout errs by > 1e-2 (the controls).
 void check_dir(const fs::path& dir, const fs::path& ref_dir, const std::string& name) {
