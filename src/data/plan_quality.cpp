@@ -43,7 +43,10 @@ PlanQuality plan_quality(const Plan& plan, const std::vector<SeqInfo>& seqs) {
   const size_t per = size_t(o.units_per_step);
   if (o.world_size > 0) q.balance_world = o.world_size;
   else if (per % 2 == 0) q.balance_world = int(per / 2);
-  for (const auto& step : plan.steps) {
+  double useful = 0, occupied = 0;  // useful-work efficiency's numerator and denominator
+  const bool can_assign = q.balance_world > 0 && per % size_t(q.balance_world) == 0;
+  for (size_t si = 0; si < plan.steps.size(); ++si) {
+    const auto& step = plan.steps[si];
     double m = 0;
     std::vector<double> costs, lengths;
     for (const auto& u : step.units) {
@@ -64,6 +67,21 @@ PlanQuality plan_quality(const Plan& plan, const std::vector<SeqInfo>& seqs) {
       }
     }
     per_step.push_back(m);
+    if (can_assign) {
+      double busiest = 0;
+      for (int r = 0; r < q.balance_world; ++r) {
+        double cost = 0;
+        for (size_t ui : rank_units(plan, si, q.balance_world, r)) {
+          const PlanUnit& u = step.units[ui];
+          cost += unit_flops(u, seqs, o);
+          if (o.strategy == Strategy::pack) cost += 6 * o.cost.params * double(u.padded_tokens - u.tokens);
+        }
+        busiest = std::max(busiest, cost);
+      }
+      for (const auto& u : step.units)
+        for (uint32_t i : u.seqs) useful += o.cost.flops(seqs[i].length);
+      occupied += double(q.balance_world) * busiest;
+    }
     if (step.units.size() == per) {
       if (q.balance_world > 0) imbalances.push_back(rank_imbalance(costs, per / size_t(q.balance_world)));
       if (!lengths.empty()) inner_spreads.push_back(stddev(lengths));
@@ -80,6 +98,7 @@ PlanQuality plan_quality(const Plan& plan, const std::vector<SeqInfo>& seqs) {
     q.rank_imbalance_mean = mean(imbalances);
     q.rank_imbalance_max = *std::max_element(imbalances.begin(), imbalances.end());
   }
+  if (occupied > 0) q.useful_work_efficiency = useful / occupied;
   if (!batch_ratios.empty()) q.microbatch_ratio_median = median(batch_ratios);
   const double all_spread = stddev(batch_lengths);
   if (!inner_spreads.empty() && all_spread > 0) q.step_spread_ratio = mean(inner_spreads) / all_spread;
@@ -96,6 +115,7 @@ nlohmann::json plan_quality_json(const PlanQuality& q) {
                       {"balance_world_size", q.balance_world},
                       {"rank_imbalance_mean", opt(q.rank_imbalance_mean)},
                       {"rank_imbalance_max", opt(q.rank_imbalance_max)},
+                      {"useful_work_efficiency", opt(q.useful_work_efficiency)},
                       {"microbatch_longest_over_shortest_median", opt(q.microbatch_ratio_median)},
                       {"step_spread_ratio", opt(q.step_spread_ratio)}};
   return j;
@@ -107,8 +127,10 @@ std::string plan_quality_summary(const PlanQuality& q) {
                               q.weight_cv, num(q.long_short_ratio, "{:.3f}"), q.min_seqs_per_step,
                               q.max_seqs_per_step, q.mean_seqs_per_step);
   if (q.balance_world > 0)
-    s += fmt::format("rank imbalance at world size {} (slowest/mean rank FLOPs, full steps): mean {}  worst {}\n",
-                     q.balance_world, num(q.rank_imbalance_mean, "{:.3f}"), num(q.rank_imbalance_max, "{:.3f}"));
+    s += fmt::format("rank imbalance at world size {} (slowest/mean rank FLOPs, full steps): mean {}  worst {}; "
+                     "useful-work efficiency {}\n",
+                     q.balance_world, num(q.rank_imbalance_mean, "{:.3f}"), num(q.rank_imbalance_max, "{:.3f}"),
+                     num(q.useful_work_efficiency, "{:.3f}"));
   else
     s += "rank imbalance: n/a (units per step is odd; pass --world-size to report one)\n";
   if (q.microbatch_ratio_median)

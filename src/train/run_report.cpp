@@ -178,6 +178,9 @@ std::string plan_section(const fs::path& dir, const std::string& config) {
     h += row("rank imbalance (busiest rank / mean)",
              fmt("%.3f", n(q, "rank_imbalance_mean")) + " on average, " + fmt("%.3f", n(q, "rank_imbalance_max")) +
                  " at worst, for " + fmt("%.0f", n(q, "balance_world_size")) + " rank(s)");
+    if (q.contains("useful_work_efficiency") && q["useful_work_efficiency"].is_number())
+      h += row("useful-work efficiency", fmt("%.3f", n(q, "useful_work_efficiency")) +
+                                             " (GPU time on real tokens, not waiting for the busiest rank or padding)");
     if (q.contains("sequences_per_step") && q["sequences_per_step"].is_object())
       h += row("sequences per step", fmt("%.0f", n(q["sequences_per_step"], "min")) + " to " +
                                          fmt("%.0f", n(q["sequences_per_step"], "max")) + ", mean " +

@@ -451,3 +451,25 @@ TEST(BatchPlan, ValidationAcceptsEveryMadePlanAndNamesEachCorruption) {
   });
   expect_rejected("bad options", "units-per-step", [](Plan& p) { p.options.units_per_step = 0; });
 }
+
+// Useful-work efficiency worked out by hand: two ranks, one pack each, P = d = L = 1, so a
+// sequence of s tokens costs 6s + 7s^2 and a padding token 6. Packs of 10 and 30 tokens in a
+// capacity of 32: useful 760 + 6480; the ranks run 760 + 6*22 = 892 and 6480 + 6*2 = 6492, so
+// the step occupies 2 x 6492.
+TEST(PlanQuality, UsefulWorkEfficiencyByHand) {
+  PlanOptions o;
+  o.strategy = Strategy::pack;
+  o.units_per_step = 2;
+  o.world_size = 2;
+  o.max_tokens = 32;
+  o.cost = {1, 1, 1};
+  const std::vector<SeqInfo> seqs = {{10, 1}, {30, 1}};
+  Plan p{o, {PlanStep{{PlanUnit{{0}, {1.0}, 10, 32}, PlanUnit{{1}, {1.0}, 30, 32}}}}};
+  PlanQuality q = plan_quality(p, seqs);
+  ASSERT_TRUE(q.useful_work_efficiency.has_value());
+  EXPECT_NEAR(*q.useful_work_efficiency, (760.0 + 6480.0) / (2 * 6492.0), 1e-12);
+  // Both packs on one rank (world size 1): nobody waits, only padding is lost.
+  p.options.world_size = 1;
+  q = plan_quality(p, seqs);
+  EXPECT_NEAR(*q.useful_work_efficiency, (760.0 + 6480.0) / (892.0 + 6492.0), 1e-12);
+}

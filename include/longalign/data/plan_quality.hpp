@@ -24,6 +24,10 @@ struct PlanQuality {
   // units_per_step is odd and no world size was given.
   int balance_world = 0;
   std::optional<double> rank_imbalance_mean, rank_imbalance_max;
+  // Useful-work efficiency at balance_world over the epoch: the sequences' own cost summed, over
+  // (ranks x the busiest rank's cost) summed over steps, a rank's cost counting its padding at
+  // 6P a token. The share of GPU time spent on real tokens rather than waiting or padding.
+  std::optional<double> useful_work_efficiency;
   // Micro-batch shape (naive, sort): median of longest/shortest within a micro-batch, and the
   // mean spread (std of micro-batch lengths) inside a full step over the spread of all of them.
   std::optional<double> microbatch_ratio_median, step_spread_ratio;
