@@ -13,26 +13,28 @@
 #       comes back (below): prints each breach, exit 1 if any
 #   scripts/gpu_check.sh --make-data DIR BIN makes the check's data and tokenizers in DIR with the
 #       longalign binary BIN (scripts/gpu_bundle.sh's step)
-# Each step runs under `timeout`, capped by what is left of LONGALIGN_GPU_BUDGET_S (default 420 s;
-# give the device call timeout_s=540 for it), and the log ends with every step's duration and
+# Each step runs under `timeout`, capped by what is left of LONGALIGN_GPU_BUDGET_S (default 480 s;
+# give the device call timeout_s=590 for it; the sanitizers may run a minute past it), with the
+# GPU tests' time (LONGALIGN_GPU_CTEST_S, 90 s) held back from the steps before them, so that the
+# kernels' correctness checks always run; the log ends with every step's duration and
 # outcome; exit codes are in the log, not in files of their own. After the data (the bundle's; made
 # there only where it has none), the steps come in the order of what only a GPU can prove, so that
 # a spent budget cuts the rest: the attention benchmark (attention.json), the ~1B training run
-# (train_gpu.json), NCCL at world size 1 with ZeRO-2 and ZeRO-3, optimizer offload on the ~1B
+# (train_gpu.json), NCCL at world size 1 with ZeRO-0, 2 and 3, optimizer offload on the ~1B
 # model, then the GPU tests (CTest -R on the CUDA tests' names; CI runs the others) with
 # compute-sanitizer memcheck, initcheck, racecheck and synccheck on the CUDA kernel tests beside
 # them (after the timed runs, so never sharing the GPU with them); then ZeRO-3 on the ~1B model, a
-# bf16 tiny-model run, generation throughput and the other batching strategies. The caps of the
-# steps up to the tests add up to the default budget. Without a CUDA GPU visible to torch the GPU
+# bf16 tiny-model run, generation throughput and the other batching strategies, which get what the
+# earlier steps left (often nothing: a rerun with LONGALIGN_GPU_ONLY gets them). Without a CUDA GPU visible to torch the GPU
 # steps are not run (exit 1).
-# Results go to LONGALIGN_GPU_OUT (default build/gpu-out; give it the device tool's $OUT), at most
+# Results go to LONGALIGN_GPU_OUT (default: the device tool's $OUT where set, else build/gpu-out), at most
 # 8 files of at most 16 MiB each, since the device tool drops the rest silently (a larger file is
 # cut in its middle): gpu_check.log, attention.json and train_gpu.json (rewritten after every case
 # or run, so a step stopped at its cap keeps what it measured; also copied to bench/results/),
 # compute-sanitizer.log (the tools' logs, each under its exit code) and ctest.log.
 # LONGALIGN_GPU_PYTHON: the torch venv's python (default: the first found of
 # /opt/torch/.venv/bin/python3, /opt/torch/.venv/bin/python, python3, python).
-# LONGALIGN_GPU_CTEST_JOBS (8) and LONGALIGN_GPU_CTEST_S (50): CTest's parallelism (each test gets
+# LONGALIGN_GPU_CTEST_JOBS (8) and LONGALIGN_GPU_CTEST_S (90): CTest's parallelism (each test gets
 # OMP_NUM_THREADS = cores / jobs) and time limit; LONGALIGN_GPU_SANITIZER_S (120, at most a minute
 # past the budget): each compute-sanitizer tool's; LONGALIGN_GPU_ALL_TESTS=1 runs every test, not
 # only the GPU ones. LONGALIGN_GPU_ONLY='REGEX' runs only the steps whose names match.
@@ -71,9 +73,11 @@ find_python() {
   echo python3  # none found: the first use says so
 }
 py="${LONGALIGN_GPU_PYTHON:-$(find_python)}"
-gpu_out="$(realpath -m "${LONGALIGN_GPU_OUT:-$root/build/gpu-out}")"
+# The device tool's $OUT when there is one: results written elsewhere would not come back.
+gpu_out="$(realpath -m "${LONGALIGN_GPU_OUT:-${OUT:-$root/build/gpu-out}}")"
 only="${LONGALIGN_GPU_ONLY:-}"  # a regex: run only the steps whose names match (a rerun of a few)
-budget="${LONGALIGN_GPU_BUDGET_S:-420}"
+budget="${LONGALIGN_GPU_BUDGET_S:-480}"
+reserve=0  # seconds held back for later steps (the GPU tests) from the steps run before them
 t_start=$SECONDS
 status=0
 summary=()
@@ -172,7 +176,7 @@ step() {
     status=1
     return 0
   fi
-  local left=$((budget - (SECONDS - t_start)))
+  local left=$((budget - reserve - (SECONDS - t_start)))
   if ((always && left < cap)); then
     left=$cap
   elif ((left < 10)); then
@@ -235,14 +239,14 @@ setup_prebuilt() {
   fi
 
   local torch_lib
-  torch_lib=$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))') ||
+  torch_lib=$(tmo "$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))') ||
     { echo "gpu_check: $py cannot import torch; set LONGALIGN_GPU_PYTHON to the torch venv's python"; return 1; }
   # The wheel's CUDA, cuDNN and NCCL libraries sit in site-packages/nvidia/*/lib.
   local nvidia
   nvidia=$(ls -d "$torch_lib"/../../nvidia/*/lib 2>/dev/null | paste -sd:)
   export LD_LIBRARY_PATH="$bdir/lib:$torch_lib${nvidia:+:$nvidia}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   local missing
-  missing=$(ldd "$bdir"/bin/* 2>/dev/null | awk '/=> not found/ {print $1}' | sort -u | paste -sd' ')
+  missing=$(tmo ldd "$bdir"/bin/* 2>/dev/null | awk '/=> not found/ {print $1}' | sort -u | paste -sd' ')
   if [ -n "$missing" ]; then
     echo "gpu_check: the binaries need libraries found neither in the bundle nor in the torch wheel: $missing"
     echo "           (a torch wheel other than 2.11+cu130, or a library scripts/gpu_bundle.sh leaves out: see its wheel_re)"
@@ -282,11 +286,11 @@ setup_build() {
 # gpu_info: the card, the driver and torch; fails (and the GPU steps are not run) when torch sees no
 # CUDA GPU, unless LONGALIGN_GPU_ASSUME_GPU=1.
 gpu_info() {
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-  gpu_device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  tmo nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+  gpu_device=$(tmo nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
   gpu_device=${gpu_device:-unknown}
   local rc=0
-  "$py" -c 'import sys, torch
+  tmo "$py" -c 'import sys, torch
 ok = torch.cuda.is_available()
 print("torch", torch.__version__, "| cuda available:", ok)
 sys.exit(0 if ok else 1)' || rc=$?
@@ -322,7 +326,10 @@ sanitizers_start() {
   # own kernels are not ours to check and would slow the run. The auto backend's self-check child
   # is left alone: it times 16k-token runs, minutes under instrumentation, of the same kernels the
   # parent's tests check.
-  accepts --kernel-name kns=longalign && opts+=(--kernel-name kns=longalign)
+  # Not for initcheck: it would not see torch's kernels write the test's inputs, and call every
+  # read of them by ours uninitialized.
+  local kernel_filter=()
+  accepts --kernel-name kns=longalign && kernel_filter=(--kernel-name kns=longalign)
   accepts --target-processes application-only && opts+=(--target-processes application-only)
   accepts --print-limit 20 && opts+=(--print-limit 20)
   # Each tool at most LONGALIGN_GPU_SANITIZER_S, and at most a minute past the budget (inside the
@@ -338,10 +345,12 @@ sanitizers_start() {
     # memcheck and initcheck see an allocation only as torch asked the driver for it: with torch's
     # caching allocator a test tensor sits inside a larger cached segment, where an overrun or a read
     # of memory never written goes unseen. Without the cache each tensor is an allocation of its own.
-    local env=()
-    case "$tool" in memcheck | initcheck) env=(PYTORCH_NO_CUDA_MEMORY_CACHING=1) ;; esac
+    # OMP_NUM_THREADS: four tools beside CTest's jobs on the machine's cores (the CPU references).
+    local env=(OMP_NUM_THREADS=2) filter=("${kernel_filter[@]}")
+    case "$tool" in memcheck | initcheck) env+=(PYTORCH_NO_CUDA_MEMORY_CACHING=1) ;; esac
+    [ "$tool" = initcheck ] && filter=()
     (rc=0
-     timeout -k 5 "$cap" env "${env[@]}" "$san" --tool "$tool" "${opts[@]}" "$bdir/bin/torch_tests" --gtest_filter="$san_filter" \
+     timeout -k 5 "$cap" env "${env[@]}" "$san" --tool "$tool" "${opts[@]}" "${filter[@]}" "$bdir/bin/torch_tests" --gtest_filter="$san_filter" \
        >"$work/sanitizer-$tool.log" 2>&1 || rc=$?
      echo "$rc" >"$work/sanitizer-$tool.rc"
      [ -n "${env[*]}" ] && echo "${env[*]}" >"$work/sanitizer-$tool.env") &
@@ -516,17 +525,19 @@ write_train_json() {
     { echo "train_gpu_json.py failed:"; tail -5 "$work/train_gpu_json.out"; return 1; }
 }
 
-# NCCL at world size 1 (one GPU cannot host two NCCL ranks), ZeRO-2 then ZeRO-3, on the tiny model.
-# The first run keeps auto (the kernel's self-check at head_dim 64) and gives its verdict to the
-# later tiny-model runs.
+# NCCL at world size 1 (one GPU cannot host two NCCL ranks), ZeRO-0 then 2 then 3, on the tiny
+# model: ZeRO-0 runs the overlapped all-reduce (its own stream; small buckets so that several
+# overlap backward), ZeRO-3 the sharded model's background gathers. The first run keeps auto (the
+# kernel's self-check at head_dim 64) and gives its verdict to the later tiny-model runs.
 nccl_world1() {
   local zero rc
-  for zero in 2 3; do
+  for zero in 0 2 3; do
     backend_opts tiny
     echo "-- ZeRO-$zero, attention.backend: $tiny_backend ($tiny_why)"
     rc=0
     tmo scripts/launch.sh --nproc-per-node 1 --standalone -- "$bin" train "${tiny[@]}" "${backend_opts[@]}" --set train.max_steps=6 \
-      --set distributed.backend=nccl --set "distributed.zero=$zero" --set "output.dir=$work/nccl$zero" >"$work/nccl$zero.log" 2>&1 ||
+      --set distributed.backend=nccl --set "distributed.zero=$zero" --set distributed.bucket_mb=1 \
+      --set "output.dir=$work/nccl$zero" >"$work/nccl$zero.log" 2>&1 ||
       rc=$?
     if ((rc)); then tail -20 "$work/nccl$zero.log"; return "$rc"; fi
     grep -E "self-check|attention kernel not used" "$work/nccl$zero.log" | head -2
@@ -659,20 +670,22 @@ bin="$bdir/bin/longalign"
 data="$bdir/data"
 step "GPU and torch" 15 gpu_info
 only=$only_saved
-# What only a GPU can prove first, then the tests with the sanitizers beside them: with the
-# unpacking's 45 s, these caps add up to the default budget (420 s). The steps after them share
-# what the earlier ones left.
+# What only a GPU can prove first, then the tests with the sanitizers beside them, whose time is
+# held back from the steps before them. The steps after them share what the earlier ones left.
+ctest_cap="${LONGALIGN_GPU_CTEST_S:-90}"
+reserve=$((ctest_cap + 5))
 step "training data (the bundle's, or synth and tokenizers)" 20 make_data
 set_data_args
 step --gpu "attention benchmark (torch FA2 beside longalign)" 75 attention_bench
 step --gpu "~1B model, 64k packed, bf16 -> train_gpu.json" 100 train_1b
-step --gpu "NCCL at world size 1 (ZeRO-2, ZeRO-3; tiny model)" 60 nccl_world1
+step --gpu "NCCL at world size 1 (ZeRO-0, 2, 3; tiny model)" 75 nccl_world1
 step --gpu "~1B, 64k: optimizer offload" 55 train_1b_variant offload --set data.strategy=pack --set data.units_per_step=1 \
   --set distributed.offload_optimizer=true
 san_step="compute-sanitizer (${#san_tools[@]} tools) on CudaKernel.*"
 san_cap=0
+reserve=0
 if ((have_gpu)) && { [ -z "$only" ] || [[ "$san_step" =~ $only ]]; }; then sanitizers_start; fi
-step --gpu "GPU tests (CTest -R '$gpu_tests_re')" "${LONGALIGN_GPU_CTEST_S:-50}" run_ctest
+step --gpu "GPU tests (CTest -R '$gpu_tests_re')" "$ctest_cap" run_ctest
 # Only waits for the tools started above, which stop at their own limit: run whatever the budget.
 step --always --gpu "$san_step" $((san_cap + 10)) sanitizer_report
 step --gpu "~1B, 64k: ZeRO-3 (layers gathered, recomputed)" 60 train_1b_variant zero3 --set data.strategy=pack \

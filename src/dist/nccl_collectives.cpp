@@ -8,6 +8,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "longalign/core/error.hpp"
+#include "longalign/train/trainer.hpp"
 
 namespace longalign::dist {
 namespace {
@@ -15,14 +16,14 @@ namespace {
 class NcclCollectives final : public train::Collectives {
  public:
   NcclCollectives(const DistEnv& env, double timeout_s) : rank_(env.rank), world_(env.world_size), timeout_s_(timeout_s) {
-    c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank));
+    const int gpu = train::rank_gpu_index(env.local_rank);  // the trainer picks the same one
     c10d::TCPStoreOptions o;
     o.port = static_cast<uint16_t>(env.master_port);
     o.isServer = env.rank == 0;
     o.numWorkers = env.world_size;
     o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
     store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
-    init(store_, env.local_rank);
+    init(store_, gpu);
   }
 
   // A split: its own communicator, rendezvous under a key prefix of the same store.
@@ -83,11 +84,11 @@ class NcclCollectives final : public train::Collectives {
     }
   }
 
-  void init(const c10::intrusive_ptr<c10d::Store>& store, int local_rank) {
+  void init(const c10::intrusive_ptr<c10d::Store>& store, int gpu) {
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     opts->timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s_ * 1000));
     pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank_, world_, opts);
-    device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+    device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(gpu));
   }
 
   int rank_, world_;

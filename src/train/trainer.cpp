@@ -202,20 +202,15 @@ ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::
 
 }  // namespace
 
-// One GPU per rank, whatever the backend: the node's local rank picks it (a launcher that gives
-// each process a single visible GPU, as Slurm's --gpus-per-task does, leaves index 0), and it
-// becomes the current device so that streams, events and the self-check child all use it.
-namespace {
-torch::Device rank_gpu(int local_rank) {
+int rank_gpu_index(int local_rank) {
   const int n = int(torch::cuda::device_count());
   const int index = n == 1 ? 0 : local_rank;
   if (index >= n)
     throw UsageError("local rank " + std::to_string(local_rank) + " has no GPU of its own: " + std::to_string(n) +
                      " visible to this process; start at most one rank per GPU (--nproc-per-node " + std::to_string(n) + ")");
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));
-  return {torch::kCUDA, static_cast<c10::DeviceIndex>(index)};
+  return index;
 }
-}  // namespace
 
 bool cuda_available() { return torch::cuda::is_available(); }
 
@@ -236,7 +231,9 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   if (op.device == "cuda" && !cuda_ok && !req.dry_run)
     throw UsageError(cfg.source + ": train.device is cuda but no GPU is available; use --set train.device=cpu");
   const bool use_cuda = op.device == "cuda" || (op.device == "auto" && cuda_ok);
-  const torch::Device device = use_cuda && cuda_ok ? rank_gpu(req.local_rank) : torch::Device(torch::kCPU);
+  const torch::Device device = use_cuda && cuda_ok
+                                   ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(rank_gpu_index(req.local_rank)))
+                                   : torch::Device(torch::kCPU);
   // fp64 exists for exactness checks on CPU (reduction-order noise ~1e-15 instead of ~1e-7).
   if (op.dtype == "fp64" && use_cuda)
     throw UsageError(cfg.source + ": train.dtype fp64 is for CPU runs (exactness checks); use bf16 or fp32 on a GPU, "

@@ -230,8 +230,9 @@ grep -q "longalign synth\|longalign tokenizer" "$trace" && fail "every step: dat
   ok "every step: no data made (the bundle's)"
 grep -q "data.inputs=\[$tmp/repo/build/gpu-run/data/long.jsonl\]" "$trace" && ok "every step: the ~1B runs read the bundle's data" ||
   fail "every step: the ~1B runs do not read the bundle's data.inputs"
-grep -q "distributed.backend=nccl.*distributed.zero=2.*WORLD_SIZE=1" "$trace" &&
-  grep -q "distributed.backend=nccl.*distributed.zero=3.*WORLD_SIZE=1" "$trace" && ok "every step: NCCL at world size 1, ZeRO-2 and ZeRO-3" ||
+grep -q "distributed.backend=nccl.*distributed.zero=0.*bucket_mb=1.*WORLD_SIZE=1" "$trace" &&
+  grep -q "distributed.backend=nccl.*distributed.zero=2.*WORLD_SIZE=1" "$trace" &&
+  grep -q "distributed.backend=nccl.*distributed.zero=3.*WORLD_SIZE=1" "$trace" && ok "every step: NCCL at world size 1, ZeRO-0 (small buckets), 2 and 3" ||
   fail "every step: the NCCL runs are missing"
 grep "distributed.zero=3.*WORLD_SIZE=1" "$trace" | grep nccl | grep -q "attention.backend=cuda" &&
   ok "every step: the ZeRO-2 run's verdict goes to the ZeRO-3 run" || fail "every step: the ZeRO-3 NCCL run did not get the verdict"

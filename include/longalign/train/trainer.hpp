@@ -11,6 +11,12 @@
 
 namespace longalign::train {
 
+// One GPU per rank, whatever the backend: the node's local rank picks it (a launcher that gives
+// each process a single visible GPU, as Slurm's --gpus-per-task does, leaves index 0), and it
+// becomes the current device so that streams, events, NCCL and the self-check child all use it.
+// UsageError when the rank has no GPU of its own.
+int rank_gpu_index(int local_rank);
+
 struct TrainRequest {
   std::string resume;  // "" (fresh), "latest" or a checkpoint directory
   bool resume_new_data = false;  // resume although the checkpoint was trained on another plan/data
