@@ -14,7 +14,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bdir="${LONGALIGN_FUZZ_BUILD_DIR:-$root/build/fuzz}"
-all_targets=(fuzz_record_parser fuzz_chat_template fuzz_safetensors_header fuzz_plan fuzz_dataset fuzz_train_config)
+all_targets=(fuzz_record_parser fuzz_chat_template fuzz_safetensors_header fuzz_plan fuzz_dataset fuzz_train_config fuzz_pickle_shape fuzz_bpe_tokenizer)
 
 seconds=60 jobs=1 build_only=0 targets=()
 usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }

@@ -46,11 +46,13 @@ void add_needle(CLI::App& eval, Action& action) {
     int n_lengths = 10, n_depths = 10;
     int64_t max_length = 0, min_length = 1000;
     eval::JudgeOptions judge;
+    bool allow_unscored = false;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
   cmd->add_option("-t,--tokenizer", f->tokenizer, "tokenizer.json or sentencepiece .model "
       "(default: MODEL/tokenizer.model, else MODEL/tokenizer.json)");
+  cmd->add_flag("--allow-unscored", f->allow_unscored, "Exit 0 even when the judge scored some cells not at all");
   cmd->add_option("--style", f->style,
                   "passkey (the synth passkey, scored by the key) or essay (the paper's test: a needle sentence in "
                   "an essay, scored 1-10 by --judge-url or by exact match)")
@@ -92,6 +94,13 @@ void add_needle(CLI::App& eval, Action& action) {
                   : essay            ? eval::default_lengths(max_len, f->n_lengths, std::min(f->min_length, max_len))
                                      : eval::default_lengths(max_len, f->n_lengths);
       o.depths = essay ? eval::default_depths(f->n_depths, 0.1, 0.9) : eval::default_depths(f->n_depths);
+      // A haystack longer than the model's context is cut down to fit, and its cell would be
+      // reported as if that length had been tested.
+      for (int64_t len : o.lengths)
+        if (len > gen->context_length())
+          throw UsageError("--lengths " + std::to_string(len) + " exceeds the model's context of " +
+                           std::to_string(gen->context_length()) + " tokens (max_position_embeddings in " + f->model +
+                           "/config.json); give lengths up to it");
       o.chat_template = data::parse_template(f->tmpl);
       o.haystack = f->haystack;
       o.output_dir = f->output;
@@ -112,6 +121,14 @@ void add_needle(CLI::App& eval, Action& action) {
         std::printf("needle mean judge score %.2f (1-10) over %zu lengths x %zu depths, %zu unscored; results in "
                     "%s/results.json and heatmap.png/.svg\n",
                     r.mean, o.lengths.size(), o.depths.size(), r.unscored, f->output.c_str());
+      if (r.judged && r.unscored > 0 && !f->allow_unscored) {
+        // A mean over the scored cells alone is not the result asked for (a judge that is down
+        // would leave none): say so, with the files kept, instead of exiting 0.
+        std::fprintf(stderr, "error: %zu of %zu cells are unscored (the judge gave no score; see the warnings above and "
+                             "%s/results.json); re-run when the judge answers, or pass --allow-unscored to accept the partial mean\n",
+                     r.unscored, o.lengths.size() * o.depths.size(), f->output.c_str());
+        return 1;
+      }
       else
         std::printf("needle accuracy %.1f%% over %zu lengths x %zu depths; results in %s/results.json and heatmap.png/.svg\n",
                     r.mean * 100, o.lengths.size(), o.depths.size(), f->output.c_str());
@@ -125,6 +142,7 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
   struct Flags {
     std::string model, tokenizer, data, output = "longbench_chat", tmpl = "llama2", key_env = "OPENAI_API_KEY",
                                         judge_prompt, device = "auto";
+    bool allow_unscored = false;
     eval::LongBenchChatOptions o;
   };
   auto f = std::make_shared<Flags>();
@@ -149,6 +167,9 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
   cmd->add_option("--retries", f->o.judge.chat.max_retries, "HTTP retries with exponential backoff")
       ->capture_default_str()
       ->check(int_range(0, 100));
+  cmd->add_option("--max-reply-bytes", f->o.judge.chat.max_reply_bytes, "Largest judge reply accepted (bytes)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 34));
   cmd->add_option("--backoff-ms", f->o.judge.chat.backoff_ms, "First retry wait")->capture_default_str()->check(int_range(0, 120000));
   cmd->add_option("--max-length", f->o.max_length, "Prompt + answer budget (middle truncation)")
       ->capture_default_str()
@@ -158,6 +179,7 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
   cmd->add_option("-o,--output", f->output, "Output directory (results.jsonl, report.json); re-runs resume")
       ->capture_default_str();
   cmd->add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str()->check(device_name());
+  cmd->add_flag("--allow-unscored", f->allow_unscored, "Exit 0 even when some items got no judge score");
   cmd->callback([&action, f] {
     action = [f] {
       if (const char* k = std::getenv(f->key_env.c_str())) f->o.judge.chat.api_key = k;
@@ -173,6 +195,10 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
         auto t = read_file(f->judge_prompt);
         if (!t) throw UsageError("--judge-prompt " + f->judge_prompt + " cannot be read");
         f->o.judge_prompt = *t;
+        // Without the prediction the judge scores a prompt that never shows it the answer.
+        if (t->find("{prediction}") == std::string::npos && t->find("{}") == std::string::npos)
+          throw UsageError("--judge-prompt " + f->judge_prompt + " has no {prediction} placeholder (nor positional {} "
+                           "ones), so the judge would never see the model's answer; add {prediction} where it goes");
       }
       f->o.data = f->data;
       f->o.output_dir = f->output;
@@ -182,6 +208,13 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
       std::printf("LongBench-Chat score %.1f (x10; mean %.2f) over %zu of %zu items (%zu unscored; %zu judged with "
                   "the few-shot protocol); details in %s\n",
                   r.mean * 10, r.mean, r.scored, r.items, r.items - r.scored, r.fewshot_items, f->output.c_str());
+      // A mean over fewer items than asked (a judge that was down) is not the benchmark's score.
+      if ((r.scored < r.items || r.items == 0) && !f->allow_unscored) {
+        std::fprintf(stderr, "error: %zu of %zu items are unscored (see the warnings above and %s/results.jsonl); re-run "
+                             "to judge them (finished answers are kept), or pass --allow-unscored to accept a partial score\n",
+                     r.items - r.scored, r.items, f->output.c_str());
+        return 1;
+      }
       return 0;
     };
   });

@@ -42,6 +42,7 @@ Prompts read_prompts(const std::string& path) {
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string at = path + ":" + std::to_string(n) + ": ";
+    check_json_depth(line, path + ":" + std::to_string(n));  // its fields are echoed into the output
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded()) throw RuntimeError(at + "not valid JSON");
     if (!j.is_object()) throw RuntimeError(at + "expected a JSON object with a \"prompt\" string, got " + j.type_name());

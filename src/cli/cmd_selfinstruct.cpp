@@ -76,6 +76,9 @@ void add_selfinstruct(CLI::App& app, Action& action) {
   cmd->add_option("--timeout", o->chat.timeout_s, "Seconds a request may take")
       ->capture_default_str()
       ->check(real_range(0, 86400, true));
+  cmd->add_option("--max-reply-bytes", o->chat.max_reply_bytes, "Largest endpoint reply accepted (bytes)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 34));
   cmd->add_option("--temperature", o->chat.temperature, "Sampling temperature")->capture_default_str()->check(real_range(0, 2));
   cmd->add_option("--max-reply-tokens", o->chat.max_tokens, "max_tokens of each request")
       ->capture_default_str()

@@ -2,6 +2,8 @@
 // (0 success, 1 runtime failure, 2 usage or config error).
 #include <algorithm>
 #include <iostream>
+#include <new>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "longalign/core/error.hpp"
@@ -64,6 +66,17 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     log::error(e.what());
     return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    // A bare "std::bad_alloc" says nothing: say what it means and what usually causes it.
+    log::error("out of memory: an input asked for more memory than this machine has (a corrupt or hostile size "
+               "field, a --max-tokens or batch too large for its memory, or a too-large model); run with -v to "
+               "see the last step before it");
+    return kExitRuntime;
+  } catch (const nlohmann::json::exception& e) {
+    // Every loader checks the JSON it reads; one that slipped through still names itself.
+    log::error(std::string("a JSON file holds a value of an unexpected type or shape (") + e.what() +
+               "); run with -v to see which file was being read");
+    return kExitRuntime;
   } catch (const std::exception& e) {
     log::error(e.what());
     return kExitRuntime;

@@ -16,12 +16,17 @@
 namespace longalign {
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+  // O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) throw RuntimeError("cannot open " + path.string() + ": " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     throw RuntimeError("cannot stat " + path.string() + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw RuntimeError("cannot map " + path.string() + ": it is not a regular file (a FIFO or a device cannot be mapped)");
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {

@@ -313,7 +313,8 @@ void save_plan(const Plan& plan, const std::filesystem::path& path) {
 
 Plan load_plan(const std::filesystem::path& path) {
   auto text = read_file(path);
-  if (!text) throw RuntimeError("cannot read plan " + path.string());
+  if (!text) throw RuntimeError("cannot read plan " + path.string() + " (missing, not a regular file, or larger than 1 GiB)");
+  check_json_depth(*text, path.string());
   json j = json::parse(*text, nullptr, false);
   if (!j.is_object() || !j.contains("format") || j["format"] != "longalign-plan")
     throw RuntimeError(path.string() + " is not a longalign plan; re-run `longalign pack`");

@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/data/added_tokens.hpp"
 #include "longalign/data/piece_cache.hpp"
 #include "longalign/data/tokenizer_regex.hpp"
@@ -62,13 +63,13 @@ class Spec {
   bool bool_at(const json& obj, const std::string& key, const char* name, bool otherwise) const {
     const json* v = find(obj, name);
     if (!v) return otherwise;
-    if (!v->is_boolean()) fail(join(key, name), "must be true or false, not " + v->dump());
+    if (!v->is_boolean()) fail(join(key, name), "must be true or false, not " + truncate_for_message(v->dump()));
     return v->get<bool>();
   }
   int32_t id_at(const json& v, const std::string& key) const {
     // The bound keeps a typo'd id from sizing a gigabyte table.
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= kMaxId)
-      fail(key, "must be a token id (an integer from 0 to " + std::to_string(kMaxId - 1) + "), not " + v.dump());
+      fail(key, "must be a token id (an integer from 0 to " + std::to_string(kMaxId - 1) + "), not " + truncate_for_message(v.dump()));
     return static_cast<int32_t>(v.get<int64_t>());
   }
   static std::string join(const std::string& key, const char* name) { return key.empty() ? name : key + "." + name; }
@@ -523,10 +524,9 @@ json read_json(const fs::path& path) {
   if (!fs::exists(path))
     throw UsageError("tokenizer " + path.string() + " does not exist; pass --tokenizer PATH (a tokenizer.json or "
                      "sentencepiece .model)");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw RuntimeError("cannot read tokenizer " + path.string());
   // Parsing from memory is several times faster than from the stream (tokenizer.json: 10-20 MB).
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string text = read_regular_file(path, "tokenizer", kMaxSideFileBytes);
+  check_json_depth(text, path.string());
   try {
     json j = json::parse(text);
     if (!j.is_object()) throw RuntimeError(path.string() + ": not a tokenizer.json (the top level is not an object)");
@@ -547,7 +547,7 @@ BpeTokenizer::BpeTokenizer(const fs::path& path) : file_(path.string()) {
   if (const json* unk = Spec::find(model, "unk_token")) {
     if (!unk->is_string()) spec.fail("model.unk_token", "must be a string or null");
     auto it = vocab_.find(unk->get<std::string>());
-    if (it == vocab_.end()) spec.fail("model.unk_token", unk->dump() + " is not in model.vocab");
+    if (it == vocab_.end()) spec.fail("model.unk_token", truncate_for_message(unk->dump()) + " is not in model.vocab");
     unk_ = it->second;
   }
   load_byte_symbols();
@@ -570,14 +570,14 @@ void BpeTokenizer::load_model(const Spec& spec, const json& model) {
   if (!model.is_object()) spec.fail("model", "must be an object");
   if (const json* type = Spec::find(model, "type")) {
     if (!type->is_string() || type->get<std::string>() != "BPE")
-      spec.fail("model.type", "is " + (type->is_string() ? type->get<std::string>() : type->dump()) +
+      spec.fail("model.type", "is " + (type->is_string() ? type->get<std::string>() : truncate_for_message(type->dump())) +
                                   "; only BPE is supported");
   }
   if (const json* d = Spec::find(model, "dropout"); d && !(d->is_number() && d->get<double>() == 0.0))
-    spec.fail("model.dropout", "is " + d->dump() + "; BPE dropout is not supported");
+    spec.fail("model.dropout", "is " + truncate_for_message(d->dump()) + "; BPE dropout is not supported");
   for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"})
     if (const json* a = Spec::find(model, affix); a && !(a->is_string() && a->get<std::string>().empty()))
-      spec.fail(Spec::join("model", affix), "is " + a->dump() + "; only byte-level BPE without affixes is supported");
+      spec.fail(Spec::join("model", affix), "is " + truncate_for_message(a->dump()) + "; only byte-level BPE without affixes is supported");
   fuse_unk_ = spec.bool_at(model, "model", "fuse_unk", false);
   byte_fallback_ = spec.bool_at(model, "model", "byte_fallback", false);
   ignore_merges_ = spec.bool_at(model, "model", "ignore_merges", false);
@@ -608,7 +608,7 @@ void BpeTokenizer::load_merges(const Spec& spec, const json& merges) {
       const std::string& s = m.get_ref<const std::string&>();
       const size_t space = s.find(' ');
       if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-        bad("is " + m.dump() + "; a merge is \"left right\" with one space");
+        bad("is " + truncate_for_message(m.dump()) + "; a merge is \"left right\" with one space");
       left.assign(s, 0, space), right.assign(s, space + 1);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       left = m[0].get_ref<const std::string&>(), right = m[1].get_ref<const std::string&>();
@@ -662,6 +662,19 @@ void BpeTokenizer::load_added(const Spec& spec, const json* added) {
     a.normalized = spec.bool_at(t, key, "normalized", !a.special);
     if (a.content.empty()) continue;  // the library ignores empty added tokens
     added_.push_back(std::move(a));
+  }
+  // Added tokens extend the vocabulary (Llama-3's 256 reserved ids right after it; gaps happen):
+  // an id far past it would size the id table, and every embedding trained with it, by a typo.
+  // The same 65,536-id slack as for sentencepiece's added tokens.
+  int64_t vocab = 0;
+  for (const auto& e : vocab_entries_) vocab = std::max<int64_t>(vocab, int64_t(e.second) + 1);
+  const int64_t limit = vocab + std::max<int64_t>(int64_t(added->size()), 65536);
+  for (size_t i = 0; i < added->size(); ++i) {
+    const json& id = (*added)[i]["id"];
+    if (id.get<int64_t>() >= limit)
+      spec.fail(Spec::at("added_tokens", i) + ".id",
+                "is " + std::to_string(id.get<int64_t>()) + ", more than 65,536 past the vocabulary's " + std::to_string(vocab) +
+                    " ids; added tokens take ids right after the vocabulary (a typo?)");
   }
 }
 
@@ -722,7 +735,7 @@ PreStep BpeTokenizer::load_split(const Spec& spec, const json& p, const std::str
   if (const json* re = pattern.is_object() ? Spec::find(pattern, "Regex") : nullptr) {
     if (!re->is_string()) spec.fail(key + ".pattern.Regex", "must be a string");
     try {
-      st.regex.emplace(re->get<std::string>());
+      st.regex.emplace(re->get<std::string>(), spec.file() + ": " + key + ".pattern.Regex");
     } catch (const std::invalid_argument& e) {
       spec.fail(key + ".pattern.Regex", "is not a usable regex (" + std::string(e.what()) + ")");
     }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "longalign/core/log.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/core/text.hpp"
 
 #ifdef LONGALIGN_HAVE_CURL
@@ -26,11 +27,20 @@ struct HttpResult {
   std::string body, error;
   double retry_after_s = 0;
   bool permanent = false;  // a transport failure that no retry can fix (a malformed URL)
+  bool too_large = false;  // the reply passed max_reply_bytes and was cut off
+  uint64_t max_bytes = kDefaultMaxReplyBytes;
 };
 
 #ifdef LONGALIGN_HAVE_CURL
+// Returning less than given makes libcurl abort the transfer (CURLE_WRITE_ERROR), so a reply
+// without a Content-Length is stopped at the cap instead of read to the end.
 size_t collect(char* p, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, size * n);
+  auto* r = static_cast<HttpResult*>(out);
+  if (r->body.size() + size * n > r->max_bytes) {
+    r->too_large = true;
+    return 0;
+  }
+  r->body.append(p, size * n);
   return size * n;
 }
 
@@ -55,6 +65,7 @@ size_t header(char* p, size_t size, size_t n, void* out) {
 HttpResult post_json(const ChatOptions& o, const std::string& body) {
   static const bool init = curl_global_init(CURL_GLOBAL_DEFAULT) == 0;
   HttpResult r;
+  r.max_bytes = o.max_reply_bytes;
   CURL* c = init ? curl_easy_init() : nullptr;
   if (!c) return {0, "", "cannot initialise libcurl"};
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
@@ -67,13 +78,23 @@ HttpResult post_json(const ChatOptions& o, const std::string& body) {
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(o.timeout_s * 1000));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // timeouts without signals: safe in threads
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+  // Refused up front when the server announces a larger reply (libcurl checks Content-Length).
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(std::min<uint64_t>(o.max_reply_bytes, INT64_MAX)));
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
   CURLcode rc = curl_easy_perform(c);
   if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
   else r.error = curl_easy_strerror(rc);
-  r.permanent = rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL;
+  if (r.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+    r.too_large = true;
+    r.status = 0;
+    r.body.clear();
+    r.error = "the reply is larger than " + std::to_string(o.max_reply_bytes) +
+              " bytes (a chat reply is a few KiB: is this the chat-completions URL?); raise the cap with --max-reply-bytes";
+  }
+  // A retry would only fetch the same oversized reply again.
+  r.permanent = rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL || r.too_large;
   curl_slist_free_all(headers);
   curl_easy_cleanup(c);
   return r;
@@ -85,7 +106,7 @@ HttpResult post_json(const ChatOptions&, const std::string&) {
 #endif
 
 std::string describe(const HttpResult& r) {
-  return r.status ? "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body.substr(0, 200)) : r.error;
+  return r.status ? "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + truncate_for_message(r.body, 200)) : r.error;
 }
 
 }  // namespace
@@ -124,6 +145,12 @@ ChatReply chat(const ChatOptions& o, const std::vector<ChatMessage>& messages) {
     reply.error = describe(r) + (reply.retries ? " (after " + std::to_string(reply.retries) + " retries)" : "");
     return reply;
   }
+  try {
+    check_json_depth(r.body, "the reply of " + o.url);
+  } catch (const std::exception& e) {
+    reply.error = e.what();
+    return reply;
+  }
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   try {
     const auto& choice = j.at("choices").at(0);
@@ -135,7 +162,7 @@ ChatReply chat(const ChatOptions& o, const std::vector<ChatMessage>& messages) {
     }
     reply.content = content.get<std::string>();
   } catch (const std::exception&) {
-    reply.error = "malformed chat-completions response: " + r.body.substr(0, 200);
+    reply.error = "malformed chat-completions response: " + truncate_for_message(r.body, 200);
     return reply;
   }
   if (j.contains("usage") && j["usage"].is_object()) {

@@ -59,6 +59,7 @@ void verify_pack_manifest(const fs::path& dir, Verify level) {
   if (!text)
     throw RuntimeError("pack " + dir.string() + " has no " + kManifest +
                        " (an interrupted or older pack); re-run `longalign pack` to rebuild it");
+  check_json_depth(*text, mpath.string());
   json m = json::parse(*text, nullptr, false);
   if (!m.is_object() || m.value("format", "") != "longalign-checksums" || !m.contains("files") ||
       !m["files"].is_object())
@@ -67,10 +68,12 @@ void verify_pack_manifest(const fs::path& dir, Verify level) {
     if (!m["files"].contains(required)) throw corrupt(std::string(kManifest) + " does not list " + required);
   for (const auto& [name, entry] : m["files"].items()) {
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
-      throw corrupt(std::string(kManifest) + " names a file outside the pack: '" + name + "'");
-    const fs::path f = dir / name;
-    std::error_code ec;
-    if (!fs::is_regular_file(f, ec)) throw corrupt(name + " is missing");
+      throw corrupt(std::string(kManifest) + " names a file outside the pack: '" + truncate_for_message(name, 80) + "'");
+    // The listed files are read (CRC) and mapped: each must be a regular file inside the pack,
+    // also after resolving symlinks.
+    const auto found = contained_file_if_present(dir, name, "pack " + dir.string() + "'s " + kManifest, kUnbounded);
+    if (!found) throw corrupt(name + " is missing");
+    const fs::path f = *found;
     uint64_t want_bytes = 0;
     std::string want_crc;
     try {

@@ -2,6 +2,7 @@
 #include "longalign/data/pack_reader.hpp"
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/data/tokenizer.hpp"
 
 namespace fs = std::filesystem;
@@ -45,7 +46,7 @@ Pack open_pack(const fs::path& dir, Verify level) {
   if (!fs::is_directory(dir, ec))
     throw RuntimeError("pack " + dir.string() + " does not exist or is not a directory; make it with `longalign pack`");
   verify_pack_manifest(dir, level);
-  Pack p{TokenDataset::open(dir), load_plan(dir / "plan.json")};
+  Pack p{TokenDataset::open(dir), load_plan(contained_file(dir, "plan.json", "pack " + dir.string(), kMaxSideFileBytes))};
   validate_plan(p.plan, sequence_infos(p.dataset), (dir / "plan.json").string());
   const fs::path tok = tokenizer_in(dir);
   const std::string& want = p.dataset.info().tokenizer_checksum;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/data/utf8.hpp"
 
 using nlohmann::json;
@@ -170,6 +171,13 @@ ParsedRecord parse_record(std::string_view line, InputFormat fmt) {
   if (pos != std::string_view::npos) {
     bad.reason = "invalid_utf8";
     bad.detail = "invalid UTF-8 at byte " + std::to_string(pos) + "; re-encode the file as UTF-8";
+    return bad;
+  }
+  try {
+    check_json_depth(line, "the record");
+  } catch (const RuntimeError& e) {
+    bad.reason = "too_deep";
+    bad.detail = e.what();
     return bad;
   }
   json j = json::parse(line, nullptr, false);

@@ -144,6 +144,7 @@ std::vector<Document> read_documents(const fs::path& docs) {
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = docs.string() + ":" + std::to_string(n);
+    check_json_depth(line, where);  // document ids are echoed into the output
     json j = json::parse(line, nullptr, false);
     if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
       throw UsageError(where + ": expected {\"id\": ..., \"text\": \"...\"}");
@@ -209,6 +210,7 @@ void read_job_log(const fs::path& path, Finished& f, const char* what) {
     ++n;
     const std::string line = text->substr(pos, nl - pos);
     if (line.empty()) continue;
+    check_json_depth(line, path.string() + ":" + std::to_string(n));
     json j = json::parse(line, nullptr, false);
     const json* src = j.is_object() && j.contains("source") ? &j["source"] : &j;
     if (!src->is_object() || !src->contains("job") || !(*src)["job"].is_string())

@@ -24,29 +24,40 @@ std::optional<Template> from_chat_template(const std::string& t) {
 }
 
 // tokenizer_config.json's chat_template: a string, or a list of {name, template} (default first).
-std::optional<std::string> chat_template_of(const fs::path& config) {
-  json j = json::parse(read_file(config).value_or(""), nullptr, false);
-  if (!j.is_object() || !j.contains("chat_template")) return std::nullopt;
+std::optional<std::string> chat_template_of(const fs::path& tokenizer) {
+  const auto config = contained_file_if_present(tokenizer.parent_path(), "tokenizer_config.json",
+                                                "the folder of tokenizer " + tokenizer.string(), kMaxConfigFileBytes);
+  if (!config) return std::nullopt;
+  const std::string text = read_regular_file(*config, "tokenizer config", kMaxConfigFileBytes);
+  check_json_depth(text, config->string());
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("chat_template") || j["chat_template"].is_null()) return std::nullopt;
   const json& t = j["chat_template"];
   if (t.is_string()) return t.get<std::string>();
-  if (t.is_array())
+  if (t.is_array()) {
     for (const auto& e : t)
-      if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+      if (e.is_object() && e.value("name", json()) == "default" && e.contains("template") && e["template"].is_string())
         return e["template"].get<std::string>();
-  return std::nullopt;
+    return std::nullopt;
+  }
+  // transformers refuses such a file too; falling back to llama2 would train on the wrong format.
+  throw UsageError(config->string() + ": chat_template is a " + std::string(t.type_name()) +
+                   "; it must be a string or a list of {name, template} objects (fix the file or pass --template)");
 }
 
 }  // namespace
 
 Template detect_template(const fs::path& tokenizer) {
   const fs::path config = tokenizer.parent_path() / "tokenizer_config.json";
-  if (auto t = chat_template_of(config)) {
+  if (auto t = chat_template_of(tokenizer)) {
     if (auto tmpl = from_chat_template(*t)) return *tmpl;
     throw UsageError(config.string() + ": its chat_template is none that longalign knows (llama2, llama3, qwen, "
                      "chatglm3, chatml); pass --template (data.template)");
   }
   if (tokenizer.extension() != ".json") return Template::llama2;
-  json j = json::parse(read_file(tokenizer).value_or(""), nullptr, false);
+  const std::string text = read_file(tokenizer).value_or("");
+  check_json_depth(text, tokenizer.string());
+  json j = json::parse(text, nullptr, false);
   std::string specials;
   if (j.is_object() && j.contains("added_tokens") && j["added_tokens"].is_array())
     for (const auto& a : j["added_tokens"])

@@ -70,9 +70,12 @@ DatasetInfo DatasetWriter::finish() {
 
 TokenDataset TokenDataset::open(const fs::path& dir) {
   fs::path hpath = dir / "header.json";
-  auto text = read_file(hpath);
-  if (!text) throw RuntimeError("not a longalign dataset: " + hpath.string() + " is missing");
-  json h = json::parse(*text, nullptr, false);
+  const std::string by = "dataset " + dir.string();
+  if (!contained_file_if_present(dir, "header.json", by, kMaxConfigFileBytes))
+    throw RuntimeError("not a longalign dataset: " + hpath.string() + " is missing");
+  const std::string text = read_regular_file(hpath, "dataset header", kMaxConfigFileBytes);
+  check_json_depth(text, hpath.string());
+  json h = json::parse(text, nullptr, false);
   auto corrupt = [&](const std::string& why) {
     return RuntimeError("dataset " + dir.string() + " is corrupt: " + why + "; re-run `longalign pack`");
   };
@@ -80,7 +83,7 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
     throw corrupt("header.json is not a dataset header");
   if (!h.contains("version") || (h["version"] != kDatasetVersion && h["version"] != 1))
     throw RuntimeError("dataset " + dir.string() + " has format version " +
-                       (h.contains("version") ? h["version"].dump() : "none") + " but this longalign reads version " +
+                       (h.contains("version") ? truncate_for_message(h["version"].is_structured() ? std::string(h["version"].type_name()) : h["version"].dump(), 40) : "none") + " but this longalign reads version " +
                        std::to_string(kDatasetVersion) + "; re-run `longalign pack` to rebuild it");
   TokenDataset ds;
   uint32_t index_crc = 0, relabel_crc = 0;
@@ -101,9 +104,9 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
   } catch (const std::exception& e) {
     throw corrupt(std::string("header.json: ") + e.what());
   }
-  ds.tokens_ = MappedFile(dir / "tokens.bin");
-  ds.targets_ = MappedFile(dir / "targets.bin");
-  ds.index_ = MappedFile(dir / "index.bin");
+  ds.tokens_ = MappedFile(contained_file(dir, "tokens.bin", by, kUnbounded));
+  ds.targets_ = MappedFile(contained_file(dir, "targets.bin", by, kUnbounded));
+  ds.index_ = MappedFile(contained_file(dir, "index.bin", by, kUnbounded));
   const auto& info = ds.info_;
   // Counts are compared by division: a huge count times the entry size would wrap around.
   auto holds = [](size_t bytes, uint64_t count, size_t entry) { return bytes % entry == 0 && bytes / entry == count; };
@@ -114,7 +117,7 @@ TokenDataset TokenDataset::open(const fs::path& dir) {
   if (ds.targets_.size() != info.num_tokens) throw corrupt("targets.bin has the wrong size");
   if (crc32c(ds.index_.data(), ds.index_.size()) != index_crc) throw corrupt("index.bin fails its CRC check");
   if (info.num_relabels > 0) {
-    ds.relabel_ = MappedFile(dir / "relabel.bin");
+    ds.relabel_ = MappedFile(contained_file(dir, "relabel.bin", by, kUnbounded));
     if (!holds(ds.relabel_.size(), info.num_relabels, sizeof(RelabelEntry))) throw corrupt("relabel.bin has the wrong size");
     if (crc32c(ds.relabel_.data(), ds.relabel_.size()) != relabel_crc) throw corrupt("relabel.bin fails its CRC check");
     const auto* r = reinterpret_cast<const RelabelEntry*>(ds.relabel_.data());

@@ -25,6 +25,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/mmap_file.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/data/bpe_tokenizer.hpp"
 #include "longalign/data/piece_cache.hpp"
 
@@ -174,6 +175,9 @@ struct WordScratch {
   std::vector<int> ids;
 };
 
+// How far past a sentencepiece vocabulary an added token's id may lie (see load_added_tokens).
+constexpr int64_t kMaxAddedIdGap = 1 << 16;
+
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const fs::path& path) {
@@ -184,7 +188,9 @@ class SentencePieceTokenizer final : public Tokenizer {
     if (!st.ok())
       throw RuntimeError("tokenizer " + path.string() + " is not a valid sentencepiece model (" + st.ToString() + ")");
     checksum_ = file_checksum(path);
-    load_added_tokens(path.parent_path() / "tokenizer_config.json");
+    if (auto config = contained_file_if_present(path.parent_path(), "tokenizer_config.json",
+                                                "the folder of tokenizer " + path.string(), kMaxConfigFileBytes))
+      load_added_tokens(*config);
     init_word_path(path);
   }
   std::vector<int32_t> encode(std::string_view text) const override {
@@ -247,9 +253,9 @@ class SentencePieceTokenizer final : public Tokenizer {
   // vocabulary and lists them only in tokenizer_config.json's added_tokens_decoder. Entries with
   // ids inside the vocabulary are the model's own pieces and are left to sentencepiece.
   void load_added_tokens(const fs::path& config) {
-    if (!fs::exists(config)) return;
-    std::ifstream f(config, std::ios::binary);
-    auto j = nlohmann::json::parse(f, nullptr, false);
+    const std::string text = read_regular_file(config, "tokenizer config", kMaxConfigFileBytes);
+    check_json_depth(text, config.string());
+    auto j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_object()) throw RuntimeError(config.string() + " (beside the tokenizer) is not a JSON object");
     if (j.contains("added_tokens_decoder") && !j["added_tokens_decoder"].is_object())
       throw RuntimeError(config.string() + ": added_tokens_decoder must be an object of id -> token");
@@ -265,6 +271,12 @@ class SentencePieceTokenizer final : public Tokenizer {
           throw RuntimeError(config.string() + ": added_tokens_decoder entry \"" + key +
                              "\" needs a non-negative integer id and a non-empty string content");
         if (id < sp_.GetPieceSize()) continue;
+        // Added tokens follow the vocabulary (ChatGLM3: 9 ids); an id far beyond it would make
+        // vocab_size() (the largest id + 1) huge or overflow, and the model's embedding never has it.
+        if (id >= int64_t(sp_.GetPieceSize()) + kMaxAddedIdGap)
+          throw RuntimeError(config.string() + ": added_tokens_decoder entry \"" + truncate_for_message(key, 40) + "\" has id " +
+                             std::to_string(id) + ", far past the " + std::to_string(sp_.GetPieceSize()) +
+                             "-piece vocabulary of the tokenizer beside it; fix the id or use the matching tokenizer.model");
         const std::string content = entry["content"];
         added_ids_[content] = int32_t(id);
         added_pieces_[int32_t(id)] = content;
@@ -404,8 +416,20 @@ std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& model) {
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
-  if (path.extension() == ".json") return load_bpe_tokenizer(path);
-  return load_sentencepiece(path);
+  // sentencepiece opens the file itself: a FIFO there would block it forever.
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw UsageError("tokenizer " + path.string() + " is not a regular file (a FIFO, device or directory); give the "
+                     "tokenizer.json or tokenizer.model file");
+  auto tok = path.extension() == ".json" ? load_bpe_tokenizer(path) : load_sentencepiece(path);
+  // BOS/EOS ids index the embedding like any token: one beyond the vocabulary would pack data
+  // that no model of this tokenizer can train on.
+  for (const auto& [key, id] : {std::pair<const char*, int32_t>{"BOS", tok->bos_id()}, {"EOS", tok->eos_id()}})
+    if (id >= tok->vocab_size())
+      throw RuntimeError("tokenizer " + path.string() + ": its " + key + " id " + std::to_string(id) + " is outside its " +
+                         std::to_string(tok->vocab_size()) + "-token vocabulary; the file is damaged or its special-token "
+                         "settings (bos_id/eos_id, tokenizer_config.json) name the wrong ids");
+  return tok;
 }
 
 std::string tokenizer_file_name(const fs::path& tokenizer) {

@@ -6,9 +6,11 @@
 #include <pcre2.h>
 
 #include <cctype>
+#include <cstdio>
 #include <stdexcept>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/data/utf8.hpp"
 
 namespace longalign::data {
@@ -107,7 +109,8 @@ std::string pcre2_message(int code) {
 
 }  // namespace
 
-TokenizerRegex::TokenizerRegex(const std::string& onig_pattern) {
+TokenizerRegex::TokenizerRegex(const std::string& onig_pattern, std::string where)
+    : pattern_(onig_pattern), where_(std::move(where)) {
   const std::string pattern = onig_to_pcre2(onig_pattern);
   int err = 0;
   PCRE2_SIZE at = 0;
@@ -126,7 +129,11 @@ bool TokenizerRegex::find(std::string_view s, size_t pos, size_t* begin, size_t*
     int rc = jit_ ? pcre2_jit_match(code_.get(), subject, s.size(), pos, 0, st.data, st.context)
                   : pcre2_match(code_.get(), subject, s.size(), pos, PCRE2_NO_UTF_CHECK, st.data, st.context);
     if (rc == PCRE2_ERROR_NOMATCH) return false;
-    if (rc < 0) throw RuntimeError("tokenizer regex failed: " + pcre2_message(rc));
+    if (rc < 0)
+      throw RuntimeError((where_.empty() ? std::string() : where_ + ": ") + "tokenizer regex '" +
+                         truncate_for_message(pattern_, 200) + "' failed at byte " + std::to_string(pos) + " of a " +
+                         std::to_string(s.size()) + "-byte line: " + pcre2_message(rc) +
+                         " (the pattern backtracks catastrophically; fix it in the tokenizer file)");
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.data);
     if (ov[1] > ov[0]) {
       *begin = static_cast<size_t>(ov[0]);
@@ -137,6 +144,20 @@ bool TokenizerRegex::find(std::string_view s, size_t pos, size_t* begin, size_t*
     pos = ov[0] + utf8_char_len(static_cast<unsigned char>(s[ov[0]]));  // an empty match: step past it
   }
   return false;
+}
+
+std::chrono::steady_clock::duration TokenizerRegex::line_budget(size_t bytes) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(1.0 + 20e-6 * double(bytes)));
+}
+
+void TokenizerRegex::budget_spent(size_t bytes, size_t reached) const {
+  const double secs = std::chrono::duration<double>(line_budget(bytes)).count();
+  char budget[32];
+  std::snprintf(budget, sizeof budget, "%.1f", secs);
+  throw RuntimeError((where_.empty() ? std::string() : where_ + ": ") + "tokenizer regex '" + truncate_for_message(pattern_, 200) +
+                     "' spent its " + budget + " s budget on a " + std::to_string(bytes) + "-byte line after " +
+                     std::to_string(reached) + " bytes: it backtracks catastrophically (ms a character, hours a long "
+                     "line); fix the pattern in the tokenizer file");
 }
 
 }  // namespace longalign::data

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "longalign/core/error.hpp"
+#include "longalign/core/output_path.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
 #include "longalign/data/tokenizer.hpp"
@@ -84,7 +85,10 @@ std::vector<int32_t> middle_truncate(const std::vector<int32_t>& ids, size_t max
 }
 
 std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::string& device, const fs::path& tokenizer) {
-  auto cfg = model::load_hf_config(dir / "config.json");
+  // A missing config.json, or one that is a directory or FIFO, is the user's to fix (exit 2);
+  // one that resolves outside the directory is the directory's fault.
+  check_input_file(dir / "config.json", "model config");
+  auto cfg = model::load_hf_config(contained_file(dir, "config.json", "model directory " + dir.string(), kMaxConfigFileBytes));
   fs::path tok = tokenizer.empty() ? data::tokenizer_in(dir) : tokenizer;
   if (!fs::exists(tok)) throw UsageError("no tokenizer: " + tok.string() + " does not exist; pass --tokenizer");
   auto m = std::make_shared<model::LlamaForCausalLMImpl>(cfg);
@@ -94,7 +98,14 @@ std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::strin
   m->to(cuda ? torch::kCUDA : torch::kCPU, cuda ? torch::kBFloat16 : torch::kFloat);
   m->eval();
   auto g = std::make_unique<Generator>(std::move(m), data::load_tokenizer(tok));
-  g->add_stop_ids(generation_stop_ids(dir / "generation_config.json"));
+  if (auto gc = contained_file_if_present(dir, "generation_config.json", "model directory " + dir.string(), kMaxConfigFileBytes)) {
+    const auto ids = generation_stop_ids(*gc);
+    for (int32_t id : ids)
+      if (id >= cfg.vocab_size)
+        throw RuntimeError(gc->string() + ": eos_token_id " + std::to_string(id) + " is outside the model's vocab_size " +
+                           std::to_string(cfg.vocab_size) + "; fix the id (or the file belongs to another model)");
+    g->add_stop_ids(ids);
+  }
   return g;
 }
 
@@ -103,11 +114,23 @@ std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::strin
 // eos_token_id (a number or a list).
 std::vector<int32_t> generation_stop_ids(const fs::path& generation_config) {
   std::vector<int32_t> ids;
-  auto j = nlohmann::json::parse(read_file(generation_config).value_or(""), nullptr, false);
-  if (!j.is_object() || !j.contains("eos_token_id")) return ids;
+  const std::string where = generation_config.string();
+  if (!fs::exists(generation_config)) return ids;
+  const std::string text = read_regular_file(generation_config, "generation config", kMaxConfigFileBytes);
+  check_json_depth(text, where);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  // transformers refuses a generation_config.json it cannot parse; ignoring it here would let
+  // generation run past the chat model's end-of-turn token.
+  if (j.is_discarded()) throw RuntimeError(where + " is not valid JSON; fix or delete it");
+  if (!j.is_object()) throw RuntimeError(where + " is not a JSON object; fix or delete it");
+  if (!j.contains("eos_token_id") || j["eos_token_id"].is_null()) return ids;
   const auto& e = j["eos_token_id"];
-  for (const auto& v : e.is_array() ? e : nlohmann::json::array({e}))
-    if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
+  for (const auto& v : e.is_array() ? e : nlohmann::json::array({e})) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)
+      throw RuntimeError(where + ": eos_token_id must be a non-negative token id or a list of them, not " +
+                         truncate_for_message(v.is_structured() ? std::string(v.type_name()) : v.dump(), 40));
+    ids.push_back(v.get<int32_t>());
+  }
   return ids;
 }
 

@@ -1,6 +1,7 @@
 // The LLM judge: the chat client plus the [[score]] protocol.
 #include "longalign/eval/judge.hpp"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "longalign/core/error.hpp"
@@ -13,10 +14,18 @@ std::optional<double> parse_judge_score(const std::string& reply) {
   if (end == std::string::npos) return std::nullopt;
   const size_t begin = reply.rfind("[[", end);
   if (begin == std::string::npos) return std::nullopt;
+  // The first number inside, as before ("[[7/10]]" is 7), but only a plain decimal: skipping to
+  // the first digit read "[[-5]]" as 5, and strtod read "[[0x9]]" as 9.
   const std::string inner = reply.substr(begin + 2, end - begin - 2);
   const size_t digit = inner.find_first_of("0123456789");
   if (digit == std::string::npos) return std::nullopt;
-  const double v = std::strtod(inner.c_str() + digit, nullptr);
+  if (digit > 0 && (inner[digit - 1] == '-' || inner[digit - 1] == '+' || inner[digit - 1] == '.')) return std::nullopt;
+  size_t stop = inner.find_first_not_of("0123456789", digit);
+  if (stop != std::string::npos && inner[stop] == '.' && stop + 1 < inner.size() && std::isdigit(static_cast<unsigned char>(inner[stop + 1])))
+    stop = inner.find_first_not_of("0123456789", stop + 1);
+  if (stop != std::string::npos && (std::isalnum(static_cast<unsigned char>(inner[stop])) || inner[stop] == '.')) return std::nullopt;
+  const std::string number = inner.substr(digit, stop == std::string::npos ? std::string::npos : stop - digit);
+  const double v = std::strtod(number.c_str(), nullptr);
   if (v >= 1 && v <= 10) return v;
   return std::nullopt;
 }

@@ -56,6 +56,7 @@ LongBenchChatReport run_longbench_chat(Generator& gen, const LongBenchChatOption
   };
   const size_t first = data_text->find_first_not_of(" \t\r\n");
   if (first != std::string::npos && (*data_text)[first] == '[') {  // the benchmark's test_cases.json
+    check_json_depth(*data_text, o.data.string());  // fields are echoed into the results
     json all = json::parse(*data_text, nullptr, false);
     if (!all.is_array()) throw RuntimeError(o.data.string() + ": not valid JSON");
     for (size_t i = 0; i < all.size(); ++i) add_case(all[i], o.data.string() + " item " + std::to_string(i));
@@ -63,8 +64,10 @@ LongBenchChatReport run_longbench_chat(Generator& gen, const LongBenchChatOption
     std::istringstream in(*data_text);
     std::string line;
     for (size_t n = 1; std::getline(in, line); ++n)
-      if (line.find_first_not_of(" \t\r") != std::string::npos)
+      if (line.find_first_not_of(" \t\r") != std::string::npos) {
+        check_json_depth(line, o.data.string() + ":" + std::to_string(n));
         add_case(json::parse(line, nullptr, false), o.data.string() + ":" + std::to_string(n));
+      }
   }
   json few_shot_file;
   if (!o.few_shots.empty()) {

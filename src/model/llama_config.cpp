@@ -41,7 +41,7 @@ template <typename T>
 T field(const json& j, const std::string& key, const std::string& where, const std::string& prefix = "") {
   if (!j.contains(key) || j[key].is_null()) throw UsageError(where + ": " + prefix + key + " is missing");
   const json& v = j[key];
-  if (!holds<T>(v)) throw UsageError(where + ": " + prefix + key + " must be " + type_name<T>() + ", got " + v.dump());
+  if (!holds<T>(v)) throw UsageError(where + ": " + prefix + key + " must be " + type_name<T>() + ", got " + truncate_for_message(v.dump()));
   return v.get<T>();
 }
 
@@ -172,6 +172,7 @@ void LlamaConfig::validate(const std::string& where) const {
 }
 
 LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
+  check_json_depth(text, where);
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) throw UsageError(where + " is not valid JSON");
   if (!j.is_object()) throw UsageError(where + " is not a JSON object");
@@ -215,9 +216,7 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
 
 LlamaConfig load_hf_config(const std::filesystem::path& p) {
   check_input_file(p, "model config");  // a FIFO here would block the read forever
-  auto text = read_file(p);
-  if (!text) throw UsageError("model config " + p.string() + " cannot be read");
-  return parse_hf_config(*text, p.string());
+  return parse_hf_config(read_regular_file(p, "model config", kMaxConfigFileBytes), p.string());
 }
 
 namespace {

@@ -41,6 +41,8 @@ std::string dtype_name(at::ScalarType s) {
 
 SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
   if (!fs::exists(path)) throw RuntimeError("safetensors file " + path.string() + " does not exist");
+  // Not a FIFO or a device (MappedFile refuses those too, but this names the file's role).
+  if (!fs::is_regular_file(path)) throw RuntimeError("safetensors file " + path.string() + " is not a regular file");
   file_ = MappedFile(path);
   SafetensorsHeader h = parse_safetensors_header(file_.data(), file_.size(), path.string());
   data_start_ = h.data_start;
@@ -90,16 +92,23 @@ void write_safetensors(const fs::path& path, const NamedTensors& tensors, const 
 
 namespace {
 
-// An index's weight_map: tensor name -> shard file name, each checked.
-std::map<std::string, std::string> weight_map(const fs::path& index) {
-  json j = json::parse(read_file(index).value_or(""), nullptr, false);
+// An index's weight_map: tensor name -> shard file name, each checked against the directory's
+// rule (contained_file) before any shard is opened.
+std::map<std::string, std::string> weight_map(const fs::path& dir, const std::string& index_name) {
+  const fs::path index = contained_file(dir, index_name, "model directory " + dir.string(), kMaxConfigFileBytes);
+  const std::string text = read_regular_file(index, "index", kMaxConfigFileBytes);
+  check_json_depth(text, index.string());
+  json j = json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw RuntimeError(index.string() + " has no weight_map object");
   std::map<std::string, std::string> out;
   for (auto& [name, file] : j["weight_map"].items()) {
+    const std::string key = truncate_for_message(name, 120);
     if (!file.is_string() || file.get<std::string>().empty())
-      throw RuntimeError(index.string() + ": weight_map entry " + name + " must name a shard file");
-    out[name] = file.get<std::string>();
+      throw RuntimeError(index.string() + ": weight_map entry " + key + " must name a shard file");
+    const std::string fname = file.get<std::string>();
+    contained_file(dir, fname, index.string() + "'s weight_map entry for " + key, kUnbounded);
+    out[name] = fname;
   }
   return out;
 }
@@ -107,20 +116,21 @@ std::map<std::string, std::string> weight_map(const fs::path& index) {
 }  // namespace
 
 CheckpointTensors::CheckpointTensors(const fs::path& dir) : dir_(dir) {
-  fs::path index = dir / "model.safetensors.index.json";
-  if (fs::exists(index)) {
+  const std::string by = "model directory " + dir.string();
+  auto present = [&](const char* name) { return contained_file_if_present(dir, name, by, kUnbounded).has_value(); };
+  if (present("model.safetensors.index.json")) {
     std::map<std::string, size_t> shard_ids;
-    for (const auto& [name, fname] : weight_map(index)) {
+    for (const auto& [name, fname] : weight_map(dir, "model.safetensors.index.json")) {
       if (!shard_ids.count(fname)) {
         shard_ids[fname] = files_.size();
         files_.push_back(std::make_unique<SafetensorsFile>(dir / fname));
       }
       where_[name] = shard_ids[fname];
     }
-  } else if (fs::exists(dir / "model.safetensors")) {
+  } else if (present("model.safetensors")) {
     files_.push_back(std::make_unique<SafetensorsFile>(dir / "model.safetensors"));
     for (const auto& n : files_[0]->names()) where_[n] = 0;
-  } else if (fs::exists(dir / "pytorch_model.bin.index.json") || fs::exists(dir / "pytorch_model.bin")) {
+  } else if (present("pytorch_model.bin.index.json") || present("pytorch_model.bin")) {
     read_bin(dir / "pytorch_model.bin.index.json");
   } else {
     throw UsageError("no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
@@ -133,14 +143,15 @@ CheckpointTensors::CheckpointTensors(const fs::path& dir) : dir_(dir) {
 void CheckpointTensors::read_bin(const fs::path& index) {
   std::map<std::string, std::string> wanted;
   std::vector<std::string> shards = {"pytorch_model.bin"};
-  if (fs::exists(index)) {
-    wanted = weight_map(index);
+  if (contained_file_if_present(dir_, index.filename().string(), "model directory " + dir_.string(), kMaxConfigFileBytes)) {
+    wanted = weight_map(dir_, index.filename().string());
     shards.clear();
     for (const auto& [name, fname] : wanted)
       if (std::find(shards.begin(), shards.end(), fname) == shards.end()) shards.push_back(fname);
   }
   for (const auto& fname : shards) {
-    for (auto& [name, t] : read_torch_bin(dir_ / fname)) {
+    const fs::path shard = contained_file(dir_, fname, wanted.empty() ? "model directory " + dir_.string() : index.string(), kUnbounded);
+    for (auto& [name, t] : read_torch_bin(shard)) {
       if (loaded_.count(name)) throw RuntimeError("tensor " + name + " is in more than one shard of " + dir_.string());
       loaded_[name] = std::move(t);
       if (auto it = wanted.find(name); it != wanted.end() && it->second != fname)

@@ -274,27 +274,71 @@ void AdamW::load_state(const std::vector<const model::SafetensorsFile*>& files) 
       if (*end != '\0' || off < 0) throw RuntimeError("optimizer state has a malformed piece name: " + k);
       index[k.substr(0, at)].push_back({f, k, off});
     }
+  // The pieces of one tensor must cover it exactly once: an overlap and a gap of the same size
+  // would otherwise pass a count of covered elements and leave part of the state stale.
+  auto where = [](const Saved& p) { return p.file->path().string() + " (tensor " + p.key + ")"; };
+  auto check_tiling = [&](const std::string& base, std::vector<Saved>& pieces, int64_t full) {
+    std::sort(pieces.begin(), pieces.end(), [](const Saved& a, const Saved& b) { return a.offset < b.offset; });
+    int64_t end = 0;
+    for (const auto& p : pieces) {
+      const int64_t n = p.file->view(p.key).numel();
+      if (p.offset < end)
+        throw RuntimeError("optimizer state " + base + ": piece " + where(p) + " starts at element " + std::to_string(p.offset) +
+                           ", inside the piece before it (which ends at " + std::to_string(end) +
+                           "); the checkpoint's optimizer files were renamed or mixed from different runs");
+      if (p.offset > end)
+        throw RuntimeError("optimizer state " + base + ": elements " + std::to_string(end) + " to " + std::to_string(p.offset) +
+                           " are in no piece (the next is " + where(p) + "); an optimizer file of the checkpoint is missing");
+      end = p.offset + n;
+    }
+    if (end != full)
+      throw RuntimeError("optimizer state " + base + ": its pieces cover " + std::to_string(end) + " of the parameter's " +
+                         std::to_string(full) + " elements" + (end < full ? "; an optimizer file of the checkpoint is missing"
+                                                                         : "; it does not match the model's shape"));
+  };
+  // Moments that are not finite, or negative second moments, give NaN weights at the first step.
+  auto check_values = [&](const std::string& kind, const Saved& p) {
+    const at::Tensor t = p.file->view(p.key);
+    if (!t.is_floating_point()) throw RuntimeError("optimizer state " + where(p) + " is not a floating-point tensor");
+    if (!at::isfinite(t).all().item<bool>())
+      throw RuntimeError("optimizer state " + where(p) + " holds NaN or infinite values; the checkpoint is damaged: resume "
+                         "from an earlier one");
+    if (kind == "exp_avg_sq" && (t < 0).any().item<bool>())
+      throw RuntimeError("optimizer state " + where(p) + " holds negative second moments, which AdamW never writes; the "
+                         "checkpoint is damaged: resume from an earlier one");
+  };
+  std::map<std::string, bool> checked;
   // Copies [s.offset, s.offset + numel) of the parameter from the saved pieces that overlap it.
   auto load = [&](const std::string& kind, Slot& s, at::Tensor& dst) {
     const std::string base = kind + "." + s.name;
     auto it = index.find(base);
     if (it == index.end()) throw RuntimeError("optimizer state lacks " + base);
+    if (!checked[base]) {
+      check_tiling(base, it->second, s.full_numel);
+      checked[base] = true;
+    }
     at::Tensor flat_dst = dst.view({-1});
     const int64_t lo = s.offset, hi = s.offset + dst.numel();
-    int64_t covered = 0;
     for (const auto& p : it->second) {
       at::Tensor src = p.file->view(p.key).reshape({-1});
-      if (p.offset == 0 && p.key == base && src.numel() != s.full_numel)
-        throw RuntimeError("optimizer state " + base + " does not match the model's shape");
       const int64_t b = std::max(lo, p.offset), e = std::min(hi, p.offset + src.numel());
       if (b >= e) continue;
+      check_values(kind, p);
       flat_dst.narrow(0, b - lo, e - b).copy_(src.narrow(0, b - p.offset, e - b));
-      covered += e - b;
     }
-    if (covered != dst.numel())
-      throw RuntimeError("optimizer state " + base + " covers " + std::to_string(covered) + " of the " +
-                         std::to_string(dst.numel()) + " elements this rank needs: a shard file is missing");
   };
+  auto st = index.find("step");
+  if (st == index.end()) throw RuntimeError("optimizer state lacks its step counter");
+  {
+    const Saved& p = st->second.front();
+    const at::Tensor step = p.file->view("step");
+    const bool integral = !step.is_floating_point() && !step.is_complex() && step.scalar_type() != at::kBool;
+    if (step.numel() != 1 || !integral || step.item<int64_t>() < 0)
+      throw RuntimeError("optimizer state " + p.file->path().string() + ": step must be one non-negative integer, not a " +
+                         std::string(c10::toString(step.scalar_type())) + " tensor of " + std::to_string(step.numel()) +
+                         " element(s)" + (step.numel() == 1 ? " holding " + std::to_string(step.item<double>()) : std::string()) +
+                         "; the checkpoint is damaged");
+  }
   for (auto& s : slots_) {
     if (!owns(s)) continue;
     load("exp_avg", s, s.m);
@@ -305,8 +349,6 @@ void AdamW::load_state(const std::vector<const model::SafetensorsFile*>& files) 
       s.param.copy_(s.master);
     }
   }
-  auto st = index.find("step");
-  if (st == index.end()) throw RuntimeError("optimizer state lacks its step counter");
   t_ = st->second.front().file->view("step").item<int64_t>();
 }
 

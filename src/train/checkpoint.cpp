@@ -110,7 +110,7 @@ void load_optimizer_state(const fs::path& dir, AdamW& opt) {
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string n = e.path().filename().string();
     if (n.rfind("optimizer", 0) == 0 && e.path().extension() == ".safetensors")
-      files.push_back(std::make_unique<model::SafetensorsFile>(e.path()));
+      files.push_back(std::make_unique<model::SafetensorsFile>(contained_file(dir, n, "checkpoint " + dir.string(), kUnbounded)));
   }
   if (files.empty()) throw RuntimeError("checkpoint " + dir.string() + " has no optimizer state");
   std::vector<const model::SafetensorsFile*> views;
@@ -132,7 +132,10 @@ std::vector<fs::path> set_aside_later_checkpoints(const fs::path& run_dir, int64
 }
 
 TrainerState read_trainer_state(const fs::path& dir) {
-  auto j = nlohmann::json::parse(read_file(dir / "trainer_state.json").value_or(""), nullptr, false);
+  const fs::path path = contained_file(dir, "trainer_state.json", "checkpoint " + dir.string(), kMaxConfigFileBytes);
+  const std::string text = read_regular_file(path, "trainer state", kMaxConfigFileBytes);
+  check_json_depth(text, path.string());
+  auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) throw RuntimeError((dir / "trainer_state.json").string() + " is corrupt");
   TrainerState st;
   try {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <thread>
 
 #include "longalign/core/error.hpp"
@@ -12,6 +13,7 @@
 #include "longalign/data/chat_template.hpp"
 #include "longalign/data/pack_job.hpp"
 #include "longalign/data/pack_reader.hpp"
+#include "longalign/data/tokenizer_regex.hpp"
 #include "test_util.hpp"
 
 using namespace longalign;
@@ -337,4 +339,52 @@ TEST(BpeTokenizer, MalformedFilesNameTheFileAndTheKey) {
   j = tiny();
   j["post_processor"] = {{"type", "TemplateProcessing"}, {"single", {{{"SpecialToken", {{"id", "<s>"}}}}}}};
   expect(j, "post_processor.single names \"<s>\", which is not a token of this file");
+}
+
+// A pre-tokenizer pattern that backtracks catastrophically yet stays under PCRE2's per-call match
+// limit ((a|aa){0,18} tries ~fib(18) ways at every 'a') would cost minutes on a 50 kB line: the
+// line's budget (1 s + 20 us a byte = 2 s here) stops it with an error naming the pattern and
+// where it came from, while an ordinary pattern takes the same line in milliseconds. One that
+// passes the match limit in a single call ({0,30}) fails at once, named the same way.
+TEST(TokenizerRegex, ARunawayPatternSpendsItsLineBudgetAndSaysSo) {
+  const std::string line(50000, 'a');
+  data::TokenizerRegex good(R"( ?\p{L}+| ?\p{N}+|\s+)", "tok.json: pre_tokenizer.pattern.Regex");
+  size_t matches = 0;
+  good.for_each_match(line, [&](size_t, size_t) { ++matches; });
+  EXPECT_EQ(matches, 1u);
+  data::TokenizerRegex bad("(?:a|aa){0,18}c|.", "tok.json: pre_tokenizer.pretokenizers[0].pattern.Regex");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    bad.for_each_match(line, [](size_t, size_t) {});
+    FAIL() << "a runaway pattern finished a 50 kB line";
+  } catch (const RuntimeError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("tok.json: pre_tokenizer.pretokenizers[0].pattern.Regex"), std::string::npos) << m;
+    EXPECT_NE(m.find("(?:a|aa){0,18}c|."), std::string::npos) << m;
+    EXPECT_NE(m.find("budget"), std::string::npos) << m;
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  data::TokenizerRegex worse("(?:a|aa){0,30}c|.", "tok.json: pre_tokenizer.pattern.Regex");
+  try {
+    worse.for_each_match(line, [](size_t, size_t) {});
+    FAIL() << "a pattern past PCRE2's match limit finished";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("tok.json: pre_tokenizer.pattern.Regex: tokenizer regex"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("match limit"), std::string::npos) << e.what();
+  }
+}
+
+// An added token far past the vocabulary (a typo'd id) is refused by name, before it sizes an id
+// table of millions; ids right after the vocabulary, with gaps, stay fine (see above: 300).
+TEST(BpeTokenizer, AddedTokenFarPastTheVocabularyIsRefused) {
+  json j = tiny();
+  j["added_tokens"].push_back({{"id", 16000000}, {"content", "<|far|>"}, {"special", true}, {"normalized", false}});
+  Files f;
+  try {
+    f.load(j);
+    FAIL() << "an added token at id 16,000,000 of a 263-id vocabulary loaded";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("added_tokens[3].id"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("65,536 past"), std::string::npos) << e.what();
+  }
 }

@@ -8,7 +8,9 @@ DUPQ always gets the same question (one of two such documents must be dropped as
 one holding REFUSE gets a refusal as its answer; one holding TOOLONG gets HTTP 400 (a request
 the endpoint rejects, as for a too-long document). Every request is logged as a JSON line.
 
-Usage: instruct_server.py PORT_FILE LOG_FILE MODE   (MODE: normal | slow | silent)
+Usage: instruct_server.py PORT_FILE LOG_FILE MODE   (MODE: normal | slow | silent | flood)
+flood: a 200 reply with no Content-Length that streams JSON-looking bytes until the client hangs
+up (at most 200 MB, so that a client without a cap still ends).
 """
 import json
 import re
@@ -42,6 +44,18 @@ class Model(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if mode == "silent":
             time.sleep(30)
+            return
+        if mode == "flood":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = b'{"choices": [' + b' ' * 65536
+            try:
+                for _ in range(3200):  # 200 MB
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             return
         if mode == "slow":
             time.sleep(0.3)

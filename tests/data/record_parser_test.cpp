@@ -108,3 +108,16 @@ TEST(RecordParser, DetectsFormatsFromKeys) {
   EXPECT_EQ(detect_format(R"({"text":"?"})"), InputFormat::detect);
   EXPECT_THROW(parse_input_format("csv"), longalign::UsageError);
 }
+
+// A record nested deeper than any chat needs is an invalid record (counted, or an error naming
+// its line), not a crash where a value of it is later printed.
+TEST(RecordParser, DeeplyNestedJsonIsInvalid) {
+  const std::string deep = "{\"messages\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+  auto j = parse_record(deep, InputFormat::longalign);
+  EXPECT_EQ(j.kind, Kind::invalid);
+  EXPECT_EQ(j.reason, "too_deep");
+  EXPECT_NE(j.detail.find("deeper than 128"), std::string::npos) << j.detail;
+  // 100 levels is still an ordinary (if wrong-shaped) record.
+  auto ok = parse_record("{\"messages\": " + std::string(100, '[') + std::string(100, ']') + "}", InputFormat::longalign);
+  EXPECT_NE(ok.reason, "too_deep");
+}

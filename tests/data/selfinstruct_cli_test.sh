@@ -89,6 +89,15 @@ t1=$(date +%s)
   && [ $((t1 - t0)) -lt 20 ] && [ ! -s "$tmp/silent.jsonl" ] \
   && ok "silent model: exit 1 after the retries in $((t1 - t0)) s, saying why" || { fail "silent model (exit $rc, $((t1 - t0)) s)"; tail -4 "$tmp/log5"; }
 
+# An endpoint whose reply never ends (no Content-Length, streaming): cut at --max-reply-bytes, not
+# retried, exit 1 saying so, in bounded time and memory.
+model flood
+t0=$(date +%s)
+si "$tmp/flood.jsonl" --max-reply-bytes 1048576 --retries 1 --concurrency 1 >"$tmp/log12" 2>&1; rc=$?
+t1=$(date +%s)
+[ "$rc" = 1 ] && grep -q "larger than 1048576 bytes" "$tmp/log12" && [ $((t1 - t0)) -lt 30 ] \
+  && ok "endless reply: cut at 1 MiB, exit 1 in $((t1 - t0)) s, saying so" || { fail "endless reply (exit $rc, $((t1 - t0)) s)"; tail -3 "$tmp/log12"; }
+
 # A folder of .txt/.md documents, two turns each.
 model normal
 mkdir -p "$tmp/folder"

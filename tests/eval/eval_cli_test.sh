@@ -37,16 +37,18 @@ printf '%s\n' '{"idx": 0, "query": "q zero", "prompt": "long context zero", "ans
   '{"idx": 1, "query": "MALFORMED q", "prompt": "long context one", "answer": "a1"}' \
   '{"idx": 2, "query": "q two", "prompt": "long context two", "answer": "a2"}' >"$tmp/lb.jsonl"
 run_lb() { TEST_JUDGE_KEY=test-key "$bin" eval longbench-chat -m "$m" --data "$tmp/lb.jsonl" --judge-url "$url" \
-  --judge-key-env TEST_JUDGE_KEY --judge-model stand-in --backoff-ms 10 --max-length 64 --max-new-tokens 8 -o "$tmp/lb" >>"$tmp/lb.log" 2>&1; }
+  --judge-key-env TEST_JUDGE_KEY --judge-model stand-in --backoff-ms 10 --max-length 64 --max-new-tokens 8 -o "$tmp/lb" "$@" >>"$tmp/lb.log" 2>&1; }
 run_lb
 lb_status=$?
 # A build without libcurl (scripts/gpu_bundle.sh's) records every item unscored with that reason
-# and exits 0: the judge-dependent checks that follow cannot run there.
+# (and exits 1 for it): the judge-dependent checks that follow cannot run there.
 if grep -qs "without libcurl" "$tmp/lb.log" "$tmp/lb/results.jsonl"; then
   echo "not run: this build has no libcurl (longbench-chat judge, judged needle test)"
   finish eval && exit 0  # finish exits only on failures
 fi
-((lb_status == 0)) || { fail "longbench-chat run"; tail -5 "$tmp/lb.log"; }
+# One item stays unscored: the run says how many and exits 1 (a partial mean is not the score).
+((lb_status == 1)) && grep -q "1 of 3 items are unscored" "$tmp/lb.log" && ok "longbench-chat exits 1 naming its unscored items" \
+  || { fail "longbench-chat run (status $lb_status)"; tail -5 "$tmp/lb.log"; }
 "$py" - "$tmp/lb" <<'PY' && ok "longbench-chat: retry after HTTP 500, mean of scored items, malformed reply unscored" || fail "longbench-chat report"
 import json, sys
 rep = json.load(open(sys.argv[1] + "/report.json"))
@@ -55,7 +57,7 @@ rows = {r["idx"]: r for r in map(json.loads, open(sys.argv[1] + "/results.jsonl"
 assert rows[1]["score"] is None and "no [[score]]" in rows[1]["error"], rows[1]
 PY
 before=$(cat "$tmp/count")
-run_lb || fail "longbench-chat re-run"
+run_lb --allow-unscored || fail "longbench-chat re-run with --allow-unscored"
 after=$(cat "$tmp/count")
 # Re-run: the two scored items are skipped; only the unscored one is judged again (5 attempts).
 [ $((after - before)) = 5 ] && ok "longbench-chat resumes: judged items skipped" || fail "resume made $((after - before)) requests"
@@ -79,6 +81,17 @@ for d in ("n-judged", "n-exact"):
     assert open(f"{t}/{d}/heatmap.png", "rb").read()[:4] == b"\x89PNG"
 PY
 
+# A judge that gives no score (the stand-in's MALFORMED case): the needle run says how many cells
+# are unscored and exits 1, its files kept; --allow-unscored accepts the partial mean.
+TEST_JUDGE_KEY=test-key "$bin" eval needle -m "$m" --style essay --lengths 40 --num-depths 1 --judge-url "$url" \
+  --judge-key-env TEST_JUDGE_KEY --question "MALFORMED: what is the best thing to do?" -o "$tmp/n-unscored" >"$tmp/n4" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q "1 of 1 cells are unscored" "$tmp/n4" && [ -s "$tmp/n-unscored/results.json" ] \
+  && ok "needle with an unscored cell: exit 1 saying so, results kept" || { fail "needle unscored (exit $rc)"; tail -3 "$tmp/n4"; }
+TEST_JUDGE_KEY=test-key "$bin" eval needle -m "$m" --style essay --lengths 40 --num-depths 1 --judge-url "$url" \
+  --judge-key-env TEST_JUDGE_KEY --question "MALFORMED: what is the best thing to do?" -o "$tmp/n-unscored" \
+  --allow-unscored >"$tmp/n5" 2>&1 && ok "needle --allow-unscored: exit 0" || { fail "needle --allow-unscored"; tail -3 "$tmp/n5"; }
+
 # LongBench-Chat's own protocol on the benchmark's file forms (test_cases.json, few_shots.json):
 # the judge (in fewshot mode) receives the benchmark's system prompt and each question's own
 # scored examples; a judge that times out is
@@ -93,7 +106,7 @@ json.dump([[{'answer': f'FS-{n}-{k} example', 'score': s} for k, s in ((1, 9), (
           open('$tmp/few.json', 'w'))"
 run_fs() { TEST_JUDGE_KEY=test-key "$bin" eval longbench-chat -m "$m" --data "$tmp/lb2.json" --few-shots "$tmp/few.json" \
   --judge-url "$url" --judge-key-env TEST_JUDGE_KEY --judge-timeout 1 --retries 1 --backoff-ms 10 --max-length 64 \
-  --max-new-tokens 8 "$@" >>"$tmp/fs.log" 2>&1; }
+  --max-new-tokens 8 --allow-unscored "$@" >>"$tmp/fs.log" 2>&1; }
 run_fs -o "$tmp/lb2" || { fail "longbench-chat few-shot run"; tail -5 "$tmp/fs.log"; }
 "$py" - "$tmp/lb2" <<'PY' && ok "longbench-chat few-shot protocol: system prompt and own examples received, x10 score, timeout unscored" \
   || fail "longbench-chat few-shot report"
@@ -114,5 +127,10 @@ run_fs -o "$tmp/lb3" --judge-prompt "$tmp/prompt_fs.txt" || fail "positional jud
 "$py" -c "import json,sys;r=json.load(open(sys.argv[1]));assert r['scored']==2 and r['mean_score']==8.0, r" \
   "$tmp/lb3/report.json" && ok "the benchmark's positional prompt_fs.txt form is filled as the benchmark does" \
   || fail "positional prompt"
+# A judge prompt that never shows the judge the answer is refused before any work.
+printf 'Q: {question}\nRef: {reference}\n' >"$tmp/noprediction.txt"
+run_fs -o "$tmp/lb4" --judge-prompt "$tmp/noprediction.txt"
+(($? == 2)) && grep -q "no {prediction} placeholder" "$tmp/fs.log" && ok "judge prompt without {prediction} refused" \
+  || fail "judge prompt without {prediction}"
 
 finish eval

@@ -111,6 +111,13 @@ TEST(Judge, ScoreParsing) {
   EXPECT_FALSE(eval::parse_judge_score("Rating: [[0]]"));
   EXPECT_FALSE(eval::parse_judge_score("Rating: [[]]"));
   EXPECT_FALSE(eval::parse_judge_score("Rating: [8]"));
+  // Signs, hex and exponents are not ratings (they used to read as 5, 9 and 1).
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[-5]]"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[+5]]"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[0x9]]"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[1e1]]"));
+  EXPECT_FALSE(eval::parse_judge_score("Rating: [[7.]]"));
+  EXPECT_EQ(eval::parse_judge_score("Rating: [[ 6 ]]"), 6.0);
   EXPECT_EQ(eval::fill_judge_prompt("Q={question} R={reference} P={prediction}", "q", "r", "p"), "Q=q R=r P=p");
   // The benchmark's positional prompt_fs.txt form: question, reference, (answer, score) x N, prediction.
   std::vector<eval::ScoredExample> ex = {{"a1", "7"}, {"a2", "3"}};

@@ -108,8 +108,50 @@ TEST(AdamW, StateMovesBetweenWholeParametersAndPieces) {
     partial.load_state({&f0});
     ADD_FAILURE() << "a missing piece was not reported";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("exp_avg.w covers 5 of the 12 elements"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("exp_avg.w: its pieces cover 5 of the parameter's 12 elements"), std::string::npos) << e.what();
   }
+  fs::remove_all(dir);
+}
+
+// Saved state is checked before any of it is loaded: pieces that overlap and leave a gap of the
+// same size (a renamed ZeRO-3 piece), a negative or fractional step, non-finite moments and
+// negative second moments are errors naming the file and piece, not NaN or stale weights.
+TEST(AdamW, DamagedStateIsRefusedNamingThePiece) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("adamw_damaged_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto state = [](int64_t off0, int64_t off1, at::Tensor v0, at::Tensor step) {
+    return model::NamedTensors{{"exp_avg.w@" + std::to_string(off0), torch::zeros({6})},
+                               {"exp_avg_sq.w@" + std::to_string(off0), v0},
+                               {"exp_avg.w@" + std::to_string(off1), torch::zeros({6})},
+                               {"exp_avg_sq.w@" + std::to_string(off1), torch::zeros({6})},
+                               {"step", step}};
+  };
+  auto expect_refused = [&](const std::string& name, const model::NamedTensors& st, const std::vector<std::string>& parts) {
+    model::write_safetensors(dir / name, st);
+    model::SafetensorsFile f(dir / name);
+    train::AdamW opt({{"w", torch::zeros({12})}}, {});
+    try {
+      opt.load_state({&f});
+      ADD_FAILURE() << name << " loaded";
+    } catch (const std::exception& e) {
+      for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\nlacks " << p;
+    }
+  };
+  const auto ok_step = torch::tensor(int64_t{3});
+  expect_refused("overlap.safetensors", state(0, 3, torch::zeros({6}), ok_step),
+                 {"overlap.safetensors", "exp_avg.w@3", "inside the piece before it"});
+  expect_refused("gap.safetensors", state(0, 7, torch::zeros({6}), ok_step), {"gap.safetensors", "elements 6 to 7 are in no piece"});
+  expect_refused("negstep.safetensors", state(0, 6, torch::zeros({6}), torch::tensor(int64_t{-2})),
+                 {"negstep.safetensors", "step must be one non-negative integer"});
+  expect_refused("floatstep.safetensors", state(0, 6, torch::zeros({6}), torch::tensor(2.5)), {"step must be one non-negative integer"});
+  expect_refused("negv.safetensors", state(0, 6, torch::full({6}, -1.0f), ok_step), {"negv.safetensors", "exp_avg_sq.w@0", "negative"});
+  expect_refused("nan.safetensors", state(0, 6, torch::full({6}, NAN), ok_step), {"nan.safetensors", "NaN or infinite"});
+  model::write_safetensors(dir / "good.safetensors", state(0, 6, torch::ones({6}), ok_step));
+  model::SafetensorsFile good(dir / "good.safetensors");
+  train::AdamW opt({{"w", torch::zeros({12})}}, {});
+  opt.load_state({&good});
+  EXPECT_EQ(opt.steps_taken(), 3);
   fs::remove_all(dir);
 }
 

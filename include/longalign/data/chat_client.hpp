@@ -10,6 +10,8 @@
 namespace longalign::data {
 
 constexpr double kMaxRetryWaitS = 120;
+// A chat reply is a few KiB of JSON; a server streaming without end would otherwise fill memory.
+constexpr uint64_t kDefaultMaxReplyBytes = uint64_t{16} << 20;
 
 struct ChatOptions {
   std::string url;      // e.g. https://api.openai.com/v1/chat/completions
@@ -20,6 +22,7 @@ struct ChatOptions {
   double timeout_s = 120;
   double temperature = 0;
   int max_tokens = 512;
+  uint64_t max_reply_bytes = kDefaultMaxReplyBytes;  // a longer reply is cut off and refused (not retried)
 };
 
 struct ChatMessage {

@@ -20,6 +20,7 @@ class SafetensorsFile {
   // RuntimeError naming the file on a truncated file, bad header, unknown dtype or bad offsets.
   explicit SafetensorsFile(const std::filesystem::path& path);
   const std::vector<std::string>& names() const { return names_; }
+  const std::filesystem::path& path() const { return path_; }
   bool contains(const std::string& name) const { return entries_.count(name) > 0; }
   at::Tensor view(const std::string& name) const;  // CPU, read-only view into the mapping
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
