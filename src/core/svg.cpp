@@ -52,10 +52,9 @@ void SvgCanvas::frame(double x, double y, double w, double h, Rgb stroke, double
            "\" fill=\"none\" stroke=\"" + css_color(stroke) + "\" stroke-width=\"" + num(width) + "\"/>\n";
 }
 
-void SvgCanvas::line(double x1, double y1, double x2, double y2, Rgb stroke, double width, bool dashed) {
+void SvgCanvas::line(double x1, double y1, double x2, double y2, Rgb stroke, double width) {
   body_ += "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) +
-           "\" stroke=\"" + css_color(stroke) + "\" stroke-width=\"" + num(width) + "\"" +
-           (dashed ? " stroke-dasharray=\"4 3\"" : "") + "/>\n";
+           "\" stroke=\"" + css_color(stroke) + "\" stroke-width=\"" + num(width) + "\"/>\n";
 }
 
 void SvgCanvas::polyline(const std::vector<std::pair<double, double>>& pts, Rgb stroke, double width) {

@@ -20,7 +20,7 @@ class SvgCanvas {
   SvgCanvas(double width, double height);
   void rect(double x, double y, double w, double h, Rgb fill);
   void frame(double x, double y, double w, double h, Rgb stroke, double width = 1);  // outline only
-  void line(double x1, double y1, double x2, double y2, Rgb stroke, double width = 1, bool dashed = false);
+  void line(double x1, double y1, double x2, double y2, Rgb stroke, double width = 1);
   void polyline(const std::vector<std::pair<double, double>>& pts, Rgb stroke, double width = 1.5);
   // `rotated`: turned 90 degrees counter-clockwise about (x, y) (a vertical axis title).
   void text(double x, double y, const std::string& s, double size, TextAnchor anchor = TextAnchor::start,
