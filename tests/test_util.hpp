@@ -32,4 +32,15 @@ inline std::string read_text(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(f), {}};
 }
 
+// The message of the E that f() throws; "" when it throws none.
+template <class E, class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace longalign::fixture

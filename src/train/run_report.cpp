@@ -7,12 +7,12 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "longalign/core/atomic_file.hpp"
+#include "longalign/core/read_file.hpp"
 #include "longalign/core/svg.hpp"
 
 namespace longalign::train {
@@ -24,16 +24,9 @@ namespace {
 const Rgb kInk{0.1, 0.1, 0.1}, kGrid{0.88, 0.88, 0.88}, kAxis{0.45, 0.45, 0.45}, kLine{0.16, 0.40, 0.75};
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// A file's text, up to `limit` bytes; empty when absent.
-std::string slurp(const fs::path& p, size_t limit = 8u << 20) {
-  std::error_code ec;
-  if (!fs::is_regular_file(p, ec)) return {};
-  std::ifstream f(p, std::ios::binary);
-  std::string s(std::min<size_t>(fs::file_size(p, ec), limit), '\0');
-  f.read(s.data(), std::streamsize(s.size()));
-  s.resize(size_t(f.gcount()));
-  return s;
-}
+// A file's text; empty when absent, not a regular file, or larger than a side file may be (the
+// project's bounded, non-blocking reader: a report never hangs on a FIFO in a run directory).
+std::string slurp(const fs::path& p) { return read_file(p).value_or(std::string()); }
 
 std::string fmt(const char* f, double v) {
   char b[64];
@@ -57,7 +50,7 @@ struct Metrics {
 
 Metrics read_metrics(const fs::path& p) {
   Metrics m;
-  std::ifstream f(p);
+  std::istringstream f(slurp(p));
   auto num = [](const json& j, const char* k) {
     return j.contains(k) && j[k].is_number() ? j[k].get<double>() : kNaN;
   };
@@ -289,7 +282,7 @@ std::string run_report_html(const fs::path& run_dir) {
   char when[64];
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   const std::string name = fs::absolute(run_dir).lexically_normal().filename().string();
-  std::string config = slurp(run_dir / "train_config.yaml", 1u << 20);
+  std::string config = slurp(run_dir / "train_config.yaml");
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>longalign run report: " +
                   esc(name) + "</title>\n<style>\n"
                   "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1000px;color:#1a1a1a;padding:0 16px}\n"

@@ -16,12 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string refusal(const fs::path& dir, const std::string& name) {
-  try {
-    contained_file(dir, name, "test index", 1 << 20);
-  } catch (const RuntimeError& e) {
-    return e.what();
-  }
-  return "";
+  return fixture::error_of<RuntimeError>([&] { contained_file(dir, name, "test index", 1 << 20); });
 }
 
 }  // namespace

@@ -29,16 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path& reference_dir() {
-  static fixture::TempDir dir;
-  static bool made = [] {
-    std::string cmd = fixture::python() + " " + fixture::source_dir() + "/tests/model/hf_reference.py " +
-                      dir.path.string() + " >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
-  }();
-  if (!made) throw std::runtime_error("could not run tests/model/hf_reference.py with " + fixture::python() + "; run scripts/setup.sh");
-  return dir.path;
-}
+const fs::path& reference_dir() { return fixture::python_made_dir("model/hf_reference.py"); }
 
 // The largest difference between our logits for the reference batch from the model in `dir`
 // and HF's in `ref_dir`.

@@ -20,16 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path& hostile_dir() {
-  static fixture::TempDir dir;
-  static bool made = [] {
-    std::string cmd = fixture::python() + " " + fixture::source_dir() + "/tests/model/hostile_bin.py " +
-                      dir.path.string() + " >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
-  }();
-  if (!made) throw std::runtime_error("could not run tests/model/hostile_bin.py with " + fixture::python());
-  return dir.path;
-}
+const fs::path& hostile_dir() { return fixture::python_made_dir("model/hostile_bin.py"); }
 
 // The error CheckpointTensors gives for `dir`, which must be a RuntimeError containing each of `parts`.
 void expect_refused(const fs::path& dir, const std::vector<std::string>& parts) {
