@@ -22,8 +22,10 @@ void add_report(CLI::App& app, Action& action) {
   cmd->callback([&action, dir, out] {
     action = [dir, out] {
       check_input_dir(*dir, "RUN_DIR");
-      if (!std::filesystem::exists(std::filesystem::path(*dir) / "metrics.jsonl"))
+      const auto metrics = std::filesystem::path(*dir) / "metrics.jsonl";
+      if (!std::filesystem::exists(std::filesystem::symlink_status(metrics)))
         throw UsageError("RUN_DIR " + *dir + " has no metrics.jsonl: give a training run's output.dir");
+      check_input_file(metrics, "RUN_DIR's metrics.jsonl");  // a FIFO or device is named, never opened
       if (!out->empty()) check_output_path(*out, OutputKind::file, "--output");
       const auto written = train::write_run_report(*dir, *out);
       std::printf("report: %s\n", written.string().c_str());
