@@ -15,11 +15,11 @@
 #include <string>
 
 #include "longalign/core/rng.hpp"
-#include "longalign/data/batch_plan.hpp"
-#include "longalign/data/pack_job.hpp"
-#include "longalign/data/plan_quality.hpp"
-#include "longalign/data/synth.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/pack/batch_plan.hpp"
+#include "longalign/data/pack/pack_job.hpp"
+#include "longalign/data/pack/plan_quality.hpp"
+#include "longalign/data/instruct/synth.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 
 using namespace longalign;
 using namespace longalign::data;

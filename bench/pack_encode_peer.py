@@ -31,7 +31,7 @@ def records(corpus, out, per):
 
 
 def llama2_texts(jsonl):
-    """The text segments of src/data/chat_template.cpp's llama2 template, and the number of
+    """The text segments of src/data/chat/chat_template.cpp's llama2 template, and the number of
     BOS/EOS ids pack puts between them (one BOS a record, one EOS after each answer)."""
     texts, specials = [], 0
     with open(jsonl, encoding="utf-8") as f:

@@ -5,7 +5,7 @@
 # Llama-3 and Qwen2 style, trained here with HF `tokenizers`) beside HF's own encode_batch
 # single-threaded on the same files, and beside `longalign tokenizer encode` with a sentencepiece
 # BPE .model of the same vocabulary size, on two corpora: the varied parity corpus
-# (tests/data/bpe_parity.py: accents, CJK, emoji, whitespace, digits) and English-like `synth`
+# (tests/data/tokenize/bpe_parity.py: accents, CJK, emoji, whitespace, digits) and English-like `synth`
 # text. longalign times are the best of 3 runs minus its start-up (the same command on empty
 # input: loading torch's libraries and the tokenizer), so they count encoding and output.
 #
@@ -16,7 +16,7 @@
 # `synth` records (60% long, 1k-8k words) and the varied corpus cut into records of 50+50 lines,
 # each with a sentencepiece BPE model trained on it. The token counts of both sides must agree
 # (ids plus pack's BOS/EOS), which shows that both encoded the same text. pack runs as it is
-# (sentencepiece BPE encoded word by word through its cache, src/data/tokenizer.cpp) and with
+# (sentencepiece BPE encoded word by word through its cache, src/data/tokenize/tokenizer.cpp) and with
 # LONGALIGN_SPM_WORD_CACHE=0 (sentencepiece's own Encode of each text). Best of 3 runs each.
 #
 # Usage: bench/tokenizer_bench.sh [--only encode|pack] [build/release/bin/longalign] [python] [vocab=16000]
@@ -28,7 +28,7 @@ case "$only" in all|encode|pack) ;; *) echo "tokenizer_bench.sh: --only takes en
 bin="${1:-$root/build/release/bin/longalign}"
 py="${2:-$root/build/venv/bin/python}"
 vocab="${3:-16000}"
-helper="$root/tests/data/bpe_parity.py"
+helper="$root/tests/data/tokenize/bpe_parity.py"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export TOKENIZERS_PARALLELISM=false RAYON_NUM_THREADS=1

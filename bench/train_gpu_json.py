@@ -61,7 +61,7 @@ def read_text(path):
 
 
 def sequence_lengths(pack_dir):
-    # index.bin: 16-byte entries {u64 offset, u32 length, u32 n_targets} (data/token_dataset.hpp).
+    # index.bin: 16-byte entries {u64 offset, u32 length, u32 n_targets} (data/pack/token_dataset.hpp).
     raw = (pack_dir / "index.bin").read_bytes()
     return [struct.unpack_from("<QII", raw, i)[1] for i in range(0, len(raw) - 15, 16)]
 

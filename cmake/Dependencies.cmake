@@ -9,7 +9,7 @@ get_filename_component(_longalign_root "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 set(LONGALIGN_SENTENCEPIECE_ROOT "${_longalign_root}/build/deps/sentencepiece" CACHE PATH
     "sentencepiece built by scripts/setup.sh (lib/, include/); empty to use the system's")
 # LONGALIGN_SENTENCEPIECE_VERSION: the library's version where known (empty when found by a plain
-# search), for tests/data/spm_parity_test.sh, whose Unigram oracle depends on it.
+# search), for tests/data/tokenize/spm_parity_test.sh, whose Unigram oracle depends on it.
 set(LONGALIGN_SENTENCEPIECE_VERSION "")
 if(NOT TARGET SentencePiece::SentencePiece)
   set(_spm_root "${LONGALIGN_SENTENCEPIECE_ROOT}")

@@ -30,7 +30,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 # sentencepiece: one version for the C++ library built below and the Python package, the oracle of
-# tests/data/spm_parity_test.sh and the peer of bench/tokenizer_bench.sh. Versions differ in how
+# tests/data/tokenize/spm_parity_test.sh and the peer of bench/tokenizer_bench.sh. Versions differ in how
 # Unigram breaks ties between equal-score segmentations (0.2.1 and 0.2.3 split 23 nines as 12+11
 # and 11+12), so a newer wheel beside an older library fails the parity test for no fault of ours.
 # Held at 0.2.1: 0.2.3's sources fetch abseil from GitHub at configure time, out of reach here.
@@ -47,7 +47,7 @@ fi
 
 # sentencepiece >= 0.2 from its PyPI source distribution (the C++ sources sit under sentencepiece/
 # in it): its public Normalize() is what lets `pack` encode sentencepiece BPE word by word through
-# a cache (src/data/tokenizer.cpp), about twice as fast as sentencepiece itself; Debian's 0.1.97
+# a cache (src/data/tokenize/tokenizer.cpp), about twice as fast as sentencepiece itself; Debian's 0.1.97
 # lacks it (bench/RESULTS.md). Built once into build/deps/sentencepiece as static, PIC, -O3
 # libraries that CMake prefers (cmake/Dependencies.cmake); when the download or build fails, the
 # build falls back to Debian's, and sentencepiece's own (slower) encoding.

@@ -1,8 +1,8 @@
 // Tokenizers for tests: a byte-level one whose output can be worked out by hand (one id per
 // byte), and a small sentencepiece model trained once per test binary.
 #pragma once
-#include "longalign/data/synth.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/instruct/synth.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 #include "test_util.hpp"
 
 namespace longalign::fixture {

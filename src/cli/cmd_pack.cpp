@@ -1,12 +1,12 @@
-// `longalign pack`: JSONL -> tokenized dataset + batch plan + stats (see data/pack_job.hpp).
+// `longalign pack`: JSONL -> tokenized dataset + batch plan + stats (see data/pack/pack_job.hpp).
 #include <iostream>
 
 #include "commands.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/output_path.hpp"
-#include "longalign/data/pack_job.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/pack/pack_job.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 #include "longalign/train/train_config.hpp"
 #include "options.hpp"
 

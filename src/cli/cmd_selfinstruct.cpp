@@ -1,4 +1,4 @@
-// `longalign selfinstruct`: long instruction data from long documents (data/selfinstruct.hpp).
+// `longalign selfinstruct`: long instruction data from long documents (data/instruct/selfinstruct.hpp).
 #include <cstdlib>
 #include <iostream>
 
@@ -6,7 +6,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/output_path.hpp"
-#include "longalign/data/selfinstruct.hpp"
+#include "longalign/data/instruct/selfinstruct.hpp"
 #include "options.hpp"
 
 namespace fs = std::filesystem;

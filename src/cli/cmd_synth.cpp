@@ -3,7 +3,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/output_path.hpp"
-#include "longalign/data/synth.hpp"
+#include "longalign/data/instruct/synth.hpp"
 #include "options.hpp"
 
 namespace longalign::cli {

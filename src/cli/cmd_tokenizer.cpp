@@ -7,7 +7,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/output_path.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 #include "options.hpp"
 
 namespace longalign::cli {

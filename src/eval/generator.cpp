@@ -14,7 +14,7 @@
 #include "longalign/core/output_path.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 

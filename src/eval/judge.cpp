@@ -33,10 +33,10 @@ std::optional<double> parse_judge_score(const std::string& reply) {
 Judgment judge(const JudgeOptions& o, const std::string& prompt) {
   Judgment j;
   for (int attempt = 0; attempt <= o.score_retries; ++attempt) {
-    std::vector<data::ChatMessage> msgs;
+    std::vector<ChatMessage> msgs;
     if (!o.system_prompt.empty()) msgs.push_back({"system", o.system_prompt});
     msgs.push_back({"user", prompt});
-    data::ChatReply r = data::chat(o.chat, msgs);
+    ChatReply r = chat(o.chat, msgs);
     if (!r.ok() && r.status != 200) {
       j.error = r.error;
       return j;

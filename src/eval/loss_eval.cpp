@@ -10,11 +10,11 @@
 
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
-#include "longalign/data/batch.hpp"
-#include "longalign/data/batch_tensors.hpp"
+#include "longalign/data/pack/batch.hpp"
+#include "longalign/data/pack/batch_tensors.hpp"
 #include "longalign/model/weights.hpp"
-#include "longalign/data/pack_reader.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/pack/pack_reader.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 #include "longalign/ops/lm_loss.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 

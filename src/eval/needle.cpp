@@ -15,7 +15,7 @@
 #include "longalign/core/log.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
-#include "longalign/data/synth.hpp"
+#include "longalign/data/instruct/synth.hpp"
 #include "longalign/eval/generator.hpp"
 #include "longalign/eval/heatmap.hpp"
 

@@ -15,7 +15,7 @@
 #include "longalign/core/atomic_file.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 #include "longalign/model/safetensors_shard_writer.hpp"
 #include "longalign/model/weights.hpp"
 

@@ -6,8 +6,8 @@
 
 #include <cmath>
 
-#include "longalign/data/batch.hpp"
-#include "longalign/data/batch_tensors.hpp"
+#include "longalign/data/pack/batch.hpp"
+#include "longalign/data/pack/batch_tensors.hpp"
 
 namespace longalign::train {
 

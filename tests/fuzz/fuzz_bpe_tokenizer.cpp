@@ -1,4 +1,4 @@
-// libFuzzer target: loading a byte-level BPE tokenizer.json (src/data/bpe_tokenizer.cpp) and, when
+// libFuzzer target: loading a byte-level BPE tokenizer.json (src/data/tokenize/bpe_tokenizer.cpp) and, when
 // it loads, encoding a fixed text with it. The input is the file. Its seed corpus holds a small
 // valid tokenizer and deeply nested variants, which must be refused by name, not crash where a
 // value is printed.
@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "fuzz_common.hpp"
-#include "longalign/data/bpe_tokenizer.hpp"
+#include "longalign/data/tokenize/bpe_tokenizer.hpp"
 
 using namespace longalign;
 

@@ -1,4 +1,4 @@
-// libFuzzer target: the chat templates (src/data/chat_template.cpp). The first input byte picks
+// libFuzzer target: the chat templates (src/data/chat/chat_template.cpp). The first input byte picks
 // how the rest becomes a Conversation: odd, as a JSONL record through the record parser (so the
 // corpus can hold real records); even, split raw at 0x1E bytes into system, user, assistant,
 // user, assistant, ... (so any bytes, invalid UTF-8 included, reach the templates). The second
@@ -23,8 +23,8 @@
 
 #include "fuzz_common.hpp"
 #include "longalign/core/text.hpp"
-#include "longalign/data/chat_template.hpp"
-#include "longalign/data/record_parser.hpp"
+#include "longalign/data/chat/chat_template.hpp"
+#include "longalign/data/chat/record_parser.hpp"
 
 using namespace longalign;
 using namespace longalign::data;

@@ -1,5 +1,5 @@
 // libFuzzer target: the tokenized dataset reader, TokenDataset::open and operator[]
-// (src/data/token_dataset.cpp). The input is split into the files of a dataset directory:
+// (src/data/pack/token_dataset.cpp). The input is split into the files of a dataset directory:
 //
 //   byte 0        flags: bit 0 rewrites the header's CRC fields to match the files (so that
 //                 mutations get past the CRC checks and reach what follows them); bit 1 writes
@@ -25,7 +25,7 @@
 
 #include "fuzz_common.hpp"
 #include "longalign/core/crc32c.hpp"
-#include "longalign/data/token_dataset.hpp"
+#include "longalign/data/pack/token_dataset.hpp"
 
 using namespace longalign;
 using namespace longalign::data;

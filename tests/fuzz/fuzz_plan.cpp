@@ -1,5 +1,5 @@
 // libFuzzer target: the batch plan loader and checker, load_plan and validate_plan
-// (src/data/batch_plan.cpp). The input is the text of a plan.json; it is written to a
+// (src/data/pack/batch_plan.cpp). The input is the text of a plan.json; it is written to a
 // per-process scratch file, loaded, and validated against a fixed table of 12 sequences (the
 // seed corpus holds plans made for that table, so mutations start from plans that pass). A plan
 // that passes is used as the trainer uses it: each unit's cost (unit_flops) and its layout over
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "fuzz_common.hpp"
-#include "longalign/data/batch_plan.hpp"
+#include "longalign/data/pack/batch_plan.hpp"
 
 using namespace longalign;
 using namespace longalign::data;

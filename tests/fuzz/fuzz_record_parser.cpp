@@ -1,4 +1,4 @@
-// libFuzzer target: the JSONL record parser (src/data/record_parser.cpp). The input is one JSONL
+// libFuzzer target: the JSONL record parser (src/data/chat/record_parser.cpp). The input is one JSONL
 // line; it is parsed in every dialect (LongAlign, ShareGPT, Alpaca, pre-tokenized) and through
 // format detection.
 //
@@ -13,8 +13,8 @@
 #include <string_view>
 
 #include "fuzz_common.hpp"
-#include "longalign/data/record_parser.hpp"
-#include "longalign/data/utf8.hpp"
+#include "longalign/data/chat/record_parser.hpp"
+#include "longalign/data/tokenize/utf8.hpp"
 
 using namespace longalign;
 using namespace longalign::data;

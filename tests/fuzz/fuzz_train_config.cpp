@@ -1,5 +1,5 @@
 // libFuzzer target: the `train` YAML config loader, load_train_config
-// (src/train/train_config.cpp, with the data section of src/data/pack_job.cpp and the model
+// (src/train/train_config.cpp, with the data section of src/data/pack/pack_job.cpp and the model
 // checks of src/model/llama_config.cpp). The input is the YAML text; it is written to a
 // per-process scratch file and loaded, alternately with and without require_data. An accepted
 // config is printed with to_yaml, as --dry-run and checkpoints (train_config.yaml) do.

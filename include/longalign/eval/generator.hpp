@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "longalign/data/chat_template.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/chat/chat_template.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 
 namespace longalign::model {
 class LlamaForCausalLMImpl;

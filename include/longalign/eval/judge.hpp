@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "longalign/data/chat_client.hpp"
+#include "longalign/core/chat_client.hpp"
 
 namespace longalign::eval {
 
@@ -15,7 +15,7 @@ namespace longalign::eval {
 std::optional<double> parse_judge_score(const std::string& reply);
 
 struct JudgeOptions {
-  data::ChatOptions chat;  // endpoint, model, key, HTTP retries and timeout
+  ChatOptions chat;  // endpoint, model, key, HTTP retries and timeout
   int score_retries = 2;   // re-asks when the reply holds no valid score
   std::string system_prompt;  // sent as a system message when not empty
 };

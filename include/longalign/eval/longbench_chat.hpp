@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "longalign/data/chat_template.hpp"
+#include "longalign/data/chat/chat_template.hpp"
 #include "longalign/eval/judge.hpp"
 
 namespace longalign::eval {

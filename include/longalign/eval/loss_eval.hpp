@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "longalign/data/pack_job.hpp"
+#include "longalign/data/pack/pack_job.hpp"
 
 namespace longalign::eval {
 

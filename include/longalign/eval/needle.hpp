@@ -11,8 +11,8 @@
 #include <optional>
 #include <vector>
 
-#include "longalign/data/chat_template.hpp"
-#include "longalign/data/tokenizer.hpp"
+#include "longalign/data/chat/chat_template.hpp"
+#include "longalign/data/tokenize/tokenizer.hpp"
 #include "longalign/eval/judge.hpp"
 
 namespace longalign::eval {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "longalign/data/pack_job.hpp"
+#include "longalign/data/pack/pack_job.hpp"
 #include "longalign/model/llama_config.hpp"
 
 namespace longalign::train {

@@ -4,8 +4,8 @@
 #pragma once
 #include <cstdint>
 
-#include "longalign/data/batch_plan.hpp"
-#include "longalign/data/token_dataset.hpp"
+#include "longalign/data/pack/batch_plan.hpp"
+#include "longalign/data/pack/token_dataset.hpp"
 #include "longalign/train/collectives.hpp"
 #include "longalign/train/parallelize.hpp"
 
