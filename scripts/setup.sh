@@ -36,9 +36,9 @@ fi
 # Held at 0.2.1: 0.2.3's sources fetch abseil from GitHub at configure time, out of reach here.
 spm_version=0.2.1
 spm_sha256=8138cec27c2f2282f4a34d9a016e3374cd40e5c6e9cb335063db66a0a3b71fad
-if ! "$venv/bin/python" -c 'import torch, transformers, safetensors, tensorboard, sentencepiece' 2>/dev/null; then
-  echo "[setup] installing $torch_spec and transformers into $venv (cached by pip)"
-  "$venv/bin/pip" install -q "$torch_spec" "transformers>=4.45" safetensors numpy tensorboard "sentencepiece==$spm_version"
+if ! "$venv/bin/python" -c 'import torch, transformers, safetensors, tensorboard, sentencepiece, peft' 2>/dev/null; then
+  echo "[setup] installing $torch_spec, transformers and peft into $venv (cached by pip)"
+  "$venv/bin/pip" install -q "$torch_spec" "transformers>=4.45" "peft>=0.13" safetensors numpy tensorboard "sentencepiece==$spm_version"
 fi
 if [ "$("$venv/bin/python" -c 'import sentencepiece; print(sentencepiece.__version__)')" != "$spm_version" ]; then
   echo "[setup] installing Python sentencepiece $spm_version into $venv (the library's version)"
