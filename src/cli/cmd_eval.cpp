@@ -39,7 +39,7 @@ void check_model_paths(const std::filesystem::path& model, const std::filesystem
 void add_needle(CLI::App& eval, Action& action) {
   auto* cmd = eval.add_subcommand("needle", "Needle-in-a-haystack over context lengths x depths; JSON + labelled heatmap (PNG, SVG)");
   struct Flags {
-    std::string model, tokenizer, tmpl = "llama2", haystack, output = "needle", device = "auto", style = "passkey";
+    std::string model, adapter, tokenizer, tmpl = "llama2", haystack, output = "needle", device = "auto", style = "passkey";
     std::string needle = eval::kSanFranciscoNeedle, question = eval::kSanFranciscoQuestion,
                 expected = eval::kSanFranciscoAnswer, judge_url, judge_model = "gpt-4", key_env = "OPENAI_API_KEY";
     std::vector<int64_t> lengths;
@@ -50,6 +50,7 @@ void add_needle(CLI::App& eval, Action& action) {
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
+  cmd->add_option("--adapter", f->adapter, "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors), merged into --model's weights");
   cmd->add_option("-t,--tokenizer", f->tokenizer, "tokenizer.json or sentencepiece .model "
       "(default: MODEL/tokenizer.model, else MODEL/tokenizer.json)");
   cmd->add_flag("--allow-unscored", f->allow_unscored, "Exit 0 even when the judge scored some cells not at all");
@@ -86,7 +87,7 @@ void add_needle(CLI::App& eval, Action& action) {
       if (!f->haystack.empty()) check_input_file(f->haystack, "--haystack");
       check_output_path(f->output, OutputKind::dir, "--output", {f->haystack});
       const bool essay = f->style == "essay";
-      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
+      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer, f->adapter);
       eval::NeedleOptions o;
       if (essay) o.max_new_tokens = 64;  // room for a sentence; set before the lengths use it
       const int64_t max_len = f->max_length > 0 ? f->max_length : gen->context_length() - o.max_new_tokens;
@@ -140,7 +141,7 @@ void add_needle(CLI::App& eval, Action& action) {
 void add_longbench_chat(CLI::App& eval, Action& action) {
   auto* cmd = eval.add_subcommand("longbench-chat", "LongBench-Chat: generate, have an LLM judge score, report the mean");
   struct Flags {
-    std::string model, tokenizer, data, output = "longbench_chat", tmpl = "llama2", key_env = "OPENAI_API_KEY",
+    std::string model, adapter, tokenizer, data, output = "longbench_chat", tmpl = "llama2", key_env = "OPENAI_API_KEY",
                                         judge_prompt, device = "auto";
     bool allow_unscored = false;
     eval::LongBenchChatOptions o;
@@ -150,6 +151,7 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
   f->o.judge.score_retries = 4;       // the benchmark asks up to 5 times for a parsable score
   f->o.judge.chat.max_tokens = 1024;  // room for the analysis before the [[score]]
   cmd->add_option("-m,--model", f->model, "Model directory")->required();
+  cmd->add_option("--adapter", f->adapter, "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors), merged into --model's weights");
   cmd->add_option("-t,--tokenizer", f->tokenizer, "tokenizer.json or sentencepiece .model "
       "(default: MODEL/tokenizer.model, else MODEL/tokenizer.json)");
   cmd->add_option("--data", f->data, "test cases: the benchmark's test_cases.json, or JSONL (idx, prompt or query, answer, optional few_shots)")->required();
@@ -203,7 +205,7 @@ void add_longbench_chat(CLI::App& eval, Action& action) {
       f->o.data = f->data;
       f->o.output_dir = f->output;
       f->o.chat_template = data::parse_template(f->tmpl);
-      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
+      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer, f->adapter);
       auto r = eval::run_longbench_chat(*gen, f->o);
       std::printf("LongBench-Chat score %.1f (x10; mean %.2f) over %zu of %zu items (%zu unscored; %zu judged with "
                   "the few-shot protocol); details in %s\n",
@@ -233,6 +235,7 @@ void add_eval(CLI::App& app, Action& action) {
   auto out = std::make_shared<std::string>();
   auto max_tokens = std::make_shared<int64_t>(65536);
   loss->add_option("-m,--model", o->model_dir, "HF model directory (config.json + safetensors)")->required();
+  loss->add_option("--adapter", o->adapter, "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors), merged into --model's weights");
   loss->add_option("-i,--input", *inputs, "JSONL (chat formats or pre-tokenized)")->required();
   loss->add_option("-t,--tokenizer", *tok, "tokenizer.json or sentencepiece .model "
       "(default: MODEL/tokenizer.model, else MODEL/tokenizer.json)");

@@ -61,7 +61,7 @@ Prompts read_prompts(const std::string& path) {
 void add_generate(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("generate", "Generate text with a HF-format Llama model (KV-cached decoding)");
   struct Flags {
-    std::string model, prompt, prompt_file, input, output, tmpl = "llama2", tokenizer, device = "auto";
+    std::string model, adapter, prompt, prompt_file, input, output, tmpl = "llama2", tokenizer, device = "auto";
     int64_t max_context = 0;
     bool timing = false;
     eval::SamplingOptions s;
@@ -69,6 +69,7 @@ void add_generate(CLI::App& app, Action& action) {
   auto f = std::make_shared<Flags>();
   f->s.max_new_tokens = 256;
   cmd->add_option("-m,--model", f->model, "Model directory (config.json, safetensors, tokenizer.model or tokenizer.json)")->required();
+  cmd->add_option("--adapter", f->adapter, "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors), merged into --model's weights");
   auto* p1 = cmd->add_option("-p,--prompt", f->prompt, "Prompt text (streams the answer to stdout)");
   auto* p2 = cmd->add_option("--prompt-file", f->prompt_file, "Read the prompt from a file");
   auto* p3 = cmd->add_option("-i,--input", f->input, "JSONL of {\"prompt\": ...} (also \"query\"); needs --output");
@@ -98,7 +99,7 @@ void add_generate(CLI::App& app, Action& action) {
       check_paths(*f);
       auto tmpl = data::parse_template(f->tmpl);
       const auto prompts = f->input.empty() ? Prompts{} : read_prompts(f->input);
-      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer);
+      auto gen = eval::Generator::load(f->model, f->device, f->tokenizer, f->adapter);
       const int64_t ctx = f->max_context > 0 ? f->max_context : gen->context_length();
       const int64_t budget = ctx - f->s.max_new_tokens;
       if (budget <= 0)

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   cli::add_train(app, action);
   cli::add_plan(app, action);
   cli::add_generate(app, action);
+  cli::add_merge(app, action);
   cli::add_eval(app, action);
   cli::add_report(app, action);
   cli::add_demo(app, action);

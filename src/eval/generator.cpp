@@ -15,6 +15,7 @@
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/rng.hpp"
 #include "longalign/data/tokenize/tokenizer.hpp"
+#include "longalign/model/peft_adapter.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 
@@ -84,15 +85,23 @@ std::vector<int32_t> middle_truncate(const std::vector<int32_t>& ids, size_t max
   return out;
 }
 
-std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::string& device, const fs::path& tokenizer) {
+std::unique_ptr<Generator> Generator::load(const fs::path& dir, const std::string& device, const fs::path& tokenizer,
+                                           const fs::path& adapter) {
   // A missing config.json, or one that is a directory or FIFO, is the user's to fix (exit 2);
   // one that resolves outside the directory is the directory's fault.
   check_input_file(dir / "config.json", "model config");
   auto cfg = model::load_hf_config(contained_file(dir, "config.json", "model directory " + dir.string(), kMaxConfigFileBytes));
+  if (!adapter.empty()) check_input_dir(adapter, "--adapter");
   fs::path tok = tokenizer.empty() ? data::tokenizer_in(dir) : tokenizer;
+  if (tokenizer.empty() && !adapter.empty() && fs::exists(data::tokenizer_in(adapter))) tok = data::tokenizer_in(adapter);
   if (!fs::exists(tok)) throw UsageError("no tokenizer: " + tok.string() + " does not exist; pass --tokenizer");
   auto m = std::make_shared<model::LlamaForCausalLMImpl>(cfg);
   model::load_hf_weights(*m, dir);  // checks every tensor's name and shape before copying any
+  if (!adapter.empty()) {
+    // Merged once (in fp64, rounded once) so that decoding runs the plain model at full speed.
+    model::load_adapter(*m, adapter);
+    model::merge_lora(*m);
+  }
   const bool cuda = device == "cuda" || (device == "auto" && torch::cuda::is_available());
   if (device == "cuda" && !torch::cuda::is_available()) throw UsageError("--device cuda: no GPU is available");
   m->to(cuda ? torch::kCUDA : torch::kCPU, cuda ? torch::kBFloat16 : torch::kFloat);

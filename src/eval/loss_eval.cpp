@@ -12,6 +12,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/data/pack/batch.hpp"
 #include "longalign/data/pack/batch_tensors.hpp"
+#include "longalign/model/peft_adapter.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/data/pack/pack_reader.hpp"
 #include "longalign/data/tokenize/tokenizer.hpp"
@@ -25,6 +26,9 @@ namespace longalign::eval {
 LossEvalResult run_loss_eval(LossEvalOptions o) {
   auto cfg = model::load_hf_config(o.model_dir / "config.json");
   model::check_weight_shapes(o.model_dir, cfg);
+  if (!o.adapter.empty()) model::read_adapter_config(o.adapter);  // before any packing
+  if (o.data.tokenizer.empty() && !o.adapter.empty() && fs::exists(data::tokenizer_in(o.adapter)))
+    o.data.tokenizer = data::tokenizer_in(o.adapter);
   if (o.data.tokenizer.empty() && fs::exists(data::tokenizer_in(o.model_dir)))
     o.data.tokenizer = data::tokenizer_in(o.model_dir);
   if (!o.output.empty()) check_writable_parent(o.output);
@@ -48,6 +52,10 @@ LossEvalResult run_loss_eval(LossEvalOptions o) {
   const torch::Device dev = cuda ? torch::kCUDA : torch::kCPU;
   model::LlamaForCausalLM m(cfg);
   model::load_hf_weights(*m, o.model_dir);
+  if (!o.adapter.empty()) {
+    model::load_adapter(*m, o.adapter);
+    model::merge_lora(*m);
+  }
   m->to(dev, cuda ? torch::kBFloat16 : torch::kFloat);
   m->eval();
   torch::NoGradGuard ng;

@@ -31,10 +31,10 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
       n_kv_heads(c.num_key_value_heads),
       head_dim(c.resolved_head_dim()),
       rope_interleaved(c.is_glm()) {
-  q_proj = register_module("q_proj", linear(c.hidden_size, n_heads * head_dim, c.qkv_bias));
-  k_proj = register_module("k_proj", linear(c.hidden_size, n_kv_heads * head_dim, c.qkv_bias));
-  v_proj = register_module("v_proj", linear(c.hidden_size, n_kv_heads * head_dim, c.qkv_bias));
-  o_proj = register_module("o_proj", linear(n_heads * head_dim, c.hidden_size, c.o_bias));
+  q_proj = register_module("q_proj", LoraLinear(c.hidden_size, n_heads * head_dim, c.qkv_bias));
+  k_proj = register_module("k_proj", LoraLinear(c.hidden_size, n_kv_heads * head_dim, c.qkv_bias));
+  v_proj = register_module("v_proj", LoraLinear(c.hidden_size, n_kv_heads * head_dim, c.qkv_bias));
+  o_proj = register_module("o_proj", LoraLinear(n_heads * head_dim, c.hidden_size, c.o_bias));
 }
 
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const LayerContext& ctx) {
@@ -47,9 +47,9 @@ at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const LayerContext& 
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
-  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
-  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size, c.mlp_bias));
-  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+  gate_proj = register_module("gate_proj", LoraLinear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  up_proj = register_module("up_proj", LoraLinear(c.hidden_size, c.intermediate_size, c.mlp_bias));
+  down_proj = register_module("down_proj", LoraLinear(c.intermediate_size, c.hidden_size, c.mlp_bias));
 }
 
 at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }

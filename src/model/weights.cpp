@@ -149,6 +149,7 @@ void init_weights(LlamaForCausalLMImpl& m, double std, uint64_t seed) {
   torch::NoGradGuard ng;
   auto gen = at::detail::createCPUGenerator(seed);
   for (auto& p : m.named_parameters()) {
+    if (is_adapter_parameter(p.key())) continue;  // adapters have their own init (lora.hpp)
     at::Tensor& t = p.value();
     if (ends_with(p.key(), ".bias")) t.zero_();
     else if (t.dim() == 1) t.fill_(1.0);
@@ -163,6 +164,7 @@ void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir) 
   const auto fs = fusions(c);
   torch::NoGradGuard ng;
   for (auto& p : m.named_parameters()) {
+    if (is_adapter_parameter(p.key())) continue;  // not part of a HF checkpoint
     const Source s = source_of(fs, p.key());
     at::Tensor src = ckpt.view(stored_name(c, s.name));
     if (s.fusion) src = src.narrow(0, s.row, s.rows);
@@ -185,6 +187,7 @@ NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype) {
   auto params = m.named_parameters();
   auto cpu = [&](const at::Tensor& t) { return t.detach().to(at::kCPU, dtype).contiguous(); };
   for (auto& p : params) {
+    if (is_adapter_parameter(p.key())) continue;  // written as a PEFT adapter, or merged first
     const Source s = source_of(fs, p.key());
     if (!s.fusion) {
       out.emplace_back(stored_name(c, s.name), cpu(p.value()));

@@ -48,7 +48,10 @@ model::LayerRunner checkpointed_layers() {
     auto call = c10::make_intrusive<LayerCall>();
     call->layer = &layer;
     call->ctx = ctx;
-    return CheckpointedLayer::apply(x, call, layer.parameters());
+    // Autograd sees only `x` as this Function's input (a vector of parameters does not count),
+    // so an input without grad (LoRA's frozen embedding) would leave the layer out of backward.
+    const at::Tensor in = x.requires_grad() ? x : x.detach().requires_grad_(true);
+    return CheckpointedLayer::apply(in, call, layer.parameters());
   };
 }
 

@@ -16,6 +16,7 @@
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/data/tokenize/tokenizer.hpp"
+#include "longalign/model/peft_adapter.hpp"
 #include "longalign/model/safetensors_shard_writer.hpp"
 #include "longalign/model/weights.hpp"
 
@@ -66,7 +67,11 @@ fs::path save_checkpoint(const CheckpointPaths& where, const model::LlamaConfig&
   } else if (rank == 0) {
     model::write_safetensors(staging / "optimizer.safetensors", opt.state());
   }
-  {
+  if (where.lora) {
+    model::NamedTensors adapter;  // small beside the model: held whole
+    pm.emit_weights(save_dtype, [&](const std::string& name, const at::Tensor& t) { adapter.emplace_back(name, t); });
+    if (rank == 0) model::write_adapter_files(staging, *where.lora, where.base_model, adapter);
+  } else {
     std::optional<model::SafetensorsShardWriter> weights;
     if (rank == 0) weights.emplace(staging, max_shard_bytes);
     pm.emit_weights(save_dtype, [&](const std::string& name, const at::Tensor& t) { weights->add(name, t); });
@@ -74,7 +79,7 @@ fs::path save_checkpoint(const CheckpointPaths& where, const model::LlamaConfig&
   }
   if (comm) comm->barrier();
   if (rank == 0) {
-    write_file_atomic(staging / "config.json", model::to_hf_config_json(arch, dtype_name(save_dtype)));
+    if (!where.lora) write_file_atomic(staging / "config.json", model::to_hf_config_json(arch, dtype_name(save_dtype)));
     nlohmann::json js = {{"step", st.step},
                          {"bad_steps", st.bad_steps},
                          {"skipped_total", st.skipped_total},

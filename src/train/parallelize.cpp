@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "longalign/model/lora.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/activation_checkpoint.hpp"
 #include "longalign/ops/lm_loss.hpp"
@@ -28,14 +29,43 @@ class SingleRank final : public Collectives {
   std::shared_ptr<Collectives> split() override { return std::make_shared<SingleRank>(); }
 };
 
+// The tensors a checkpoint keeps: the HF weights, or for LoRA the adapter under PEFT's names.
+model::NamedTensors saved_state(model::LlamaForCausalLMImpl& m, bool lora, at::ScalarType dtype) {
+  return lora ? model::adapter_state(m, dtype) : model::hf_state(m, dtype);
+}
+
+// Keys LoRA dropout masks on (optimizer step, micro-step of this rank), so that a layer
+// recomputed in backward draws the mask of its forward (lora_linear.hpp).
+class DropoutClock {
+ public:
+  DropoutClock(model::LlamaForCausalLMImpl& m, Collectives* comm) : state_(model::lora_dropout_state(m)) {
+    if (state_) state_->rank = comm ? comm->rank() : 0;
+  }
+  void tick(int64_t step) {
+    if (!state_) return;
+    state_->micro = state_->step == step ? state_->micro + 1 : 0;
+    state_->step = step;
+  }
+
+ private:
+  std::shared_ptr<model::LoraDropoutState> state_;
+};
+
+// Parameters that train: all of them, or under LoRA the adapters and saved modules.
+std::vector<std::pair<std::string, at::Tensor>> trainable(model::LlamaForCausalLMImpl& m) {
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (auto& p : m.named_parameters())
+    if (p.value().requires_grad()) named.emplace_back(p.key(), p.value());
+  return named;
+}
+
 // ZeRO 0-2: every rank holds the whole model.
 class Replicated final : public ParallelModel {
  public:
-  Replicated(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o) : m_(std::move(m)), comm_(comm), o_(o) {
+  Replicated(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
+      : m_(std::move(m)), comm_(comm), o_(o), lora_(model::has_lora(*m_)), clock_(*m_, comm) {
     m_->to(o.device, o.dtype);
-    std::vector<std::pair<std::string, at::Tensor>> named;
-    for (auto& p : m_->named_parameters()) named.emplace_back(p.key(), p.value());
-    opt_ = std::make_unique<AdamW>(named, o.adam);
+    opt_ = std::make_unique<AdamW>(trainable(*m_), o.adam);
     if (comm && o.zero >= 1) opt_->shard(comm->world(), comm->rank(), o.zero);
     // Without gradient sharding, gradients are all-reduced in buckets while backward runs.
     if (comm && !opt_->grads_sharded())
@@ -48,6 +78,7 @@ class Replicated final : public ParallelModel {
 
   double micro_step(const MicroBatch& b, bool last) override {
     if (overlap_ && last) overlap_->arm();  // the last backward of this step
+    clock_.tick(opt_->steps_taken());
     at::Tensor h = m_->hidden_states(b.in, o_.attention, runner_);
     at::Tensor loss = ops::weighted_lm_loss(h, m_->lm_head_weight(), b.labels, b.weights, o_.loss_chunk_tokens);
     loss.backward();
@@ -70,13 +101,15 @@ class Replicated final : public ParallelModel {
 
   void emit_weights(at::ScalarType dtype, const TensorSink& sink) override {
     if (comm_ && comm_->rank() != 0) return;
-    for (auto& [name, t] : model::hf_state(*m_, dtype)) sink(name, t);
+    for (auto& [name, t] : saved_state(*m_, lora_, dtype)) sink(name, t);
   }
 
  private:
   model::LlamaForCausalLM m_;
   Collectives* comm_;
   ParallelOptions o_;
+  bool lora_;
+  DropoutClock clock_;
   model::LayerRunner runner_;
   std::unique_ptr<OverlappedAllReduce> overlap_;
 };
@@ -85,7 +118,7 @@ class Replicated final : public ParallelModel {
 class Sharded final : public ParallelModel {
  public:
   Sharded(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
-      : m_(std::move(m)), comm_(comm), o_(o),
+      : m_(std::move(m)), comm_(comm), o_(o), lora_(model::has_lora(*m_)), clock_(*m_, comm),
         sharded_(*m_, o.channel ? o.channel : comm ? comm->split() : std::make_shared<SingleRank>(), o.device,
                  o.dtype, o.adam.offload) {
     m_->to(o.device, o.dtype);  // what is left: empty parameters
@@ -96,6 +129,7 @@ class Sharded final : public ParallelModel {
   bool lockstep() const override { return true; }
 
   double micro_step(const MicroBatch& b, bool) override {
+    clock_.tick(opt_->steps_taken());
     return sharded_.forward_backward(b.in, b.labels, b.weights, o_.loss_chunk_tokens, o_.attention);
   }
 
@@ -115,7 +149,7 @@ class Sharded final : public ParallelModel {
     const bool writer = !comm_ || comm_->rank() == 0;
     sharded_.for_each_group_gathered([&] {
       if (!writer) return;
-      for (auto& [name, t] : model::hf_state(*m_, dtype))
+      for (auto& [name, t] : saved_state(*m_, lora_, dtype))
         if (t.numel() > 0) sink(name, t);  // parameters of other groups are empty now
     });
   }
@@ -124,6 +158,8 @@ class Sharded final : public ParallelModel {
   model::LlamaForCausalLM m_;
   Collectives* comm_;
   ParallelOptions o_;
+  bool lora_;
+  DropoutClock clock_;
   ShardedModel sharded_;
 };
 

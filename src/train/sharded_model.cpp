@@ -263,6 +263,7 @@ struct ShardedEmbedding : torch::autograd::Function<ShardedEmbedding> {
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     auto call = call_of(ctx);
     auto& s = *call->impl;
+    if (!s.groups[0].params[0].requires_grad()) return {at::Tensor(), at::Tensor()};  // frozen embedding (LoRA)
     const auto& shape = s.groups[0].shapes[0];
     at::Tensor flat = s.new_flat(0);
     flat.narrow(0, 0, shape[0] * shape[1]).view({shape[0], shape[1]}).index_add_(0, call->ids, grad_out[0].to(s.reduce_dtype));
@@ -375,6 +376,7 @@ std::vector<ParamPiece> ShardedModel::pieces() const {
   for (const Group& G : s.groups) {
     const int64_t lo = G.shard * s.rank, hi = lo + G.shard;
     for (size_t i = 0; i < G.params.size(); ++i) {
+      if (!G.params[i].requires_grad()) continue;  // frozen (LoRA's base): no optimizer state
       const int64_t n = G.numels[i];
       const int64_t b = std::max(lo, G.offsets[i]), e = std::min(hi, G.offsets[i] + n);
       if (b >= e) continue;

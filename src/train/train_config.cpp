@@ -129,6 +129,41 @@ void check_data_values(const Ctx& c, const YAML::Node& data) {
     }
 }
 
+// A list of names, or (when `regex` is given) one string: PEFT's two forms of target_modules.
+Setter names(const Ctx& c, std::vector<std::string>& dst, bool* regex) {
+  return [&c, &dst, regex](const YAML::Node& v, const std::string& key) {
+    const std::string what = regex ? "a list of module names or one regular expression" : "a list of module names";
+    if (regex && v.IsScalar()) {
+      dst = {as<std::string>(c, v, key, what.c_str())};
+      *regex = dst[0] != "all-linear";
+      return;
+    }
+    if (!v.IsSequence() || (regex && v.size() == 0)) c.fail(key, "must be " + what, v);
+    dst.clear();
+    for (const auto& e : v) dst.push_back(as<std::string>(c, e, key, what.c_str()));
+    if (regex) *regex = false;
+  };
+}
+
+void apply_section(const Ctx& c, const std::string& name, const YAML::Node& node, const Section& keys);
+
+// train.lora: a mapping (LoRA on, rank 16 unless given) or null (off).
+Setter lora_section(const Ctx& c, model::LoraConfig& dst) {
+  return [&c, &dst](const YAML::Node& v, const std::string& key) {
+    if (v.IsNull()) {
+      dst = {};
+      return;
+    }
+    dst.rank = 16;
+    const Section keys = {{"rank", integer(c, dst.rank, 1, 65536)},
+                          {"alpha", number(c, dst.alpha, 0, 1e6, true)},
+                          {"dropout", number(c, dst.dropout, 0, 0.99)},
+                          {"target_modules", names(c, dst.target_modules, &dst.target_regex)},
+                          {"modules_to_save", names(c, dst.modules_to_save, nullptr)}};
+    apply_section(c, key, v, keys);
+  };
+}
+
 YAML::Node load_yaml(const fs::path& file) {
   check_input_file(file, "config");
   try {
@@ -190,6 +225,14 @@ void apply_override(YAML::Node& root, const std::string& spec) {
     throw UsageError("--set " + spec + ": value is not valid YAML");
   }
   if (!root[section] || !root[section].IsMap()) root[section] = YAML::Node(YAML::NodeType::Map);
+  // A nested key (train.lora.rank=16) reaches into its own mapping.
+  if (size_t sub = key.find('.'); sub != std::string::npos) {
+    const std::string outer = key.substr(0, sub);
+    YAML::Node inner = root[section][outer];
+    if (!inner || !inner.IsMap()) root[section][outer] = YAML::Node(YAML::NodeType::Map);
+    root[section][outer][key.substr(sub + 1)] = value;
+    return;
+  }
   root[section][key] = value;
 }
 
@@ -311,6 +354,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"loss_chunk_tokens", integer(c, op.loss_chunk_tokens, 1, kMaxTokens)},
       {"max_bad_steps", integer(c, op.max_bad_steps, 1, kMaxCount)},
       {"seed", integer(c, op.seed, 0)},
+      {"lora", lora_section(c, op.lora)},
   };
   Section attention = {{"backend", choice(c, cfg.attention_backend, {"auto", "cuda", "flash", "reference"})},
                        {"deterministic", boolean(c, cfg.attention_deterministic)}};
@@ -352,6 +396,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   model::LlamaConfig check = cfg.model.arch;
   if (check.vocab_size == 0) check.vocab_size = 1;  // filled from the tokenizer at train time
   check.validate(file.string() + ": model");
+  if (cfg.optim.lora.enabled()) model::resolve_lora_targets(cfg.model.arch, cfg.optim.lora, file.string() + ": train.lora");
   cfg.data.plan.cost = cost_model_for(cfg.model.arch);
   if (require_data && cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
     throw UsageError(file.string() + ": data needs `inputs` (JSONL to pack) or `pack_dir` (a `longalign pack` output)");
@@ -394,6 +439,17 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n  max_steps: " << o.max_steps << "\n  activation_checkpointing: " << (o.activation_checkpointing ? "true" : "false")
     << "\n  dtype: " << o.dtype << "\n  device: " << o.device << "\n  loss_chunk_tokens: " << o.loss_chunk_tokens
     << "\n  max_bad_steps: " << o.max_bad_steps << "\n  seed: " << o.seed << "\n";
+  if (o.lora.enabled()) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string out = "[";
+      for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + data::yaml_quoted(v[i]);
+      return out + "]";
+    };
+    s << "  lora:\n    rank: " << o.lora.rank << "\n    alpha: " << o.lora.resolved_alpha()
+      << "\n    dropout: " << o.lora.dropout << "\n    target_modules: "
+      << (o.lora.target_regex ? data::yaml_quoted(o.lora.target_modules.at(0)) : list(o.lora.target_modules))
+      << "\n    modules_to_save: " << list(o.lora.modules_to_save) << "\n";
+  }
   s << "attention:\n  backend: " << c.attention_backend
     << "\n  deterministic: " << (c.attention_deterministic ? "true" : "false") << "\n";
   s << "checkpoint:\n  every_steps: " << c.checkpoint.every_steps << "\n  keep_last: " << c.checkpoint.keep_last

@@ -16,12 +16,15 @@
 #include <sstream>
 
 #include "longalign/core/atomic_file.hpp"
+#include "longalign/model/safetensors_shard_writer.hpp"
 #include "longalign/core/error.hpp"
 #include "longalign/core/read_file.hpp"
 #include "longalign/core/log.hpp"
 #include "longalign/core/rng.hpp"
 #include "longalign/data/pack/pack_reader.hpp"
 #include "longalign/data/tokenize/tokenizer.hpp"
+#include "longalign/model/lora.hpp"
+#include "longalign/model/peft_adapter.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/varlen_attention.hpp"
 #include "longalign/train/checkpoint.hpp"
@@ -152,6 +155,10 @@ RunData load_run_data(const TrainConfig& cfg, Collectives* comm, model::LlamaCon
     log::warn("this sorted-batching plan was not made for " + std::to_string(world) +
               " ranks, so ranks get micro-batches of unrelated lengths and wait on each other; "
               "set data.world_size: " + std::to_string(world) + " (pack --world-size) to balance them");
+  if (lead && rd.plan.options.world_size != world && data::plan_assigns_ranks(rd.plan))
+    log::warn("this plan gives its packs to " + std::to_string(rd.plan.options.world_size) + " ranks, not " +
+              std::to_string(world) + ": ranks run contiguous blocks of each step instead, less evenly balanced; "
+              "set data.world_size: " + std::to_string(world) + " (pack --world-size) to plan for this world");
   if (arch.vocab_size == 0) arch.vocab_size = rd.ds->info().vocab_size;
   if (rd.ds->info().vocab_size > arch.vocab_size)
     throw UsageError("the dataset's tokenizer has " + std::to_string(rd.ds->info().vocab_size) +
@@ -198,6 +205,42 @@ ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::
     return ops::varlen_attention(q, k, v, cu, max_len, scale, backend, deterministic);
   };
   return po;
+}
+
+// A LoRA run's base model: model.path, or for a model from scratch RUN/base, which the run
+// writes once (its initial weights: the adapters need a base that PEFT can load).
+fs::path lora_base_dir(const TrainConfig& cfg) {
+  return fs::absolute(cfg.model.path.empty() ? cfg.output.dir / "base" : cfg.model.path).lexically_normal();
+}
+
+void write_scratch_base(model::LlamaForCausalLMImpl& m, const fs::path& dir, const fs::path& tokenizer,
+                        at::ScalarType dtype, uint64_t shard_bytes) {
+  StagedDir out(dir, /*overwrite=*/true);
+  model::write_sharded_safetensors(out.path(), model::hf_state(m, dtype), shard_bytes);
+  write_file_atomic(out.path() / "config.json",
+                    model::to_hf_config_json(m.config(), dtype == at::kDouble ? "float64" : dtype == at::kBFloat16 ? "bfloat16" : "float32"));
+  if (!tokenizer.empty() && fs::exists(tokenizer)) data::copy_tokenizer(tokenizer, out.path());
+  out.commit();
+  log::info("wrote the LoRA run's base model (its initial weights) to " + dir.string());
+}
+
+// The checkpoint a LoRA run resumes holds an adapter made with this run's LoRA settings (and a
+// full run's holds weights): checked before any weights load.
+void check_resume_kind(const fs::path& dir, const model::LoraConfig& lora, const std::string& source) {
+  const bool adapter = fs::exists(dir / "adapter_config.json");
+  if (lora.enabled() && !adapter)
+    throw UsageError("checkpoint " + dir.string() + " holds full weights, not a LoRA adapter; " + source +
+                     " sets train.lora (remove it to resume this full fine-tuning run)");
+  if (!lora.enabled() && adapter)
+    throw UsageError("checkpoint " + dir.string() + " holds a LoRA adapter; " + source +
+                     " must set the same train.lora to resume it");
+  if (!adapter) return;
+  const model::LoraConfig saved = model::read_adapter_config(dir);
+  if (saved.rank != lora.rank || saved.scaling() != lora.scaling() || saved.modules_to_save != lora.modules_to_save ||
+      saved.target_modules != lora.target_modules)
+    throw UsageError("checkpoint " + dir.string() + " was trained with other LoRA settings (rank " + std::to_string(saved.rank) +
+                     ", alpha " + std::to_string(saved.resolved_alpha()) + ", its target_modules and modules_to_save); " +
+                     source + "'s train.lora must match them to resume");
 }
 
 }  // namespace
@@ -255,7 +298,9 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   const std::string &plan_crc = rd.plan_crc, &data_crc = rd.data_crc;
   if (arch.vocab_size == 0) arch.vocab_size = 32000;  // dry run of a scratch model before packing
   arch.validate(cfg.source);
-  if (resume_dir) model::check_weight_shapes(*resume_dir, arch);
+  const model::LoraConfig& lora = op.lora;
+  if (resume_dir) check_resume_kind(*resume_dir, lora, cfg.source);
+  if (resume_dir && !lora.enabled()) model::check_weight_shapes(*resume_dir, arch);
 
   const int64_t plan_steps = int64_t(plan.steps.size());
   int64_t total = plan_steps * op.epochs;
@@ -292,9 +337,20 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     model::LlamaForCausalLM m(arch);
     // fp64 runs hold fp64 weights from the start, so a resumed fp64 checkpoint loads unrounded.
     if (dtype == torch::kDouble) m->to(torch::kDouble);
-    if (resume_dir) model::load_hf_weights(*m, *resume_dir);
+    if (resume_dir && !lora.enabled()) model::load_hf_weights(*m, *resume_dir);
     else if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
     else model::load_hf_weights(*m, cfg.model.path);
+    if (lora.enabled()) {
+      // A scratch base is rebuilt from the seed on resume; RUN/base holds the same weights.
+      if (lead && cfg.model.path.empty() && !fs::exists(lora_base_dir(cfg) / "config.json"))
+        write_scratch_base(*m, lora_base_dir(cfg), data::tokenizer_in(pack_dir), dtype,
+                           uint64_t(cfg.checkpoint.max_shard_mb) << 20);
+      model::attach_lora(*m, lora, op.seed, cfg.source + ": train.lora");
+      if (resume_dir) {
+        const fs::path f = contained_file(*resume_dir, "adapter_model.safetensors", "checkpoint " + resume_dir->string(), kUnbounded);
+        model::load_adapter_state(*m, model::SafetensorsFile(f), f.string());
+      }
+    }
     return m;
   };
   ParallelOptions po = parallel_options(cfg, device, dtype, agreed_attention_backend(cfg, arch, device, dtype, comm));
@@ -343,6 +399,10 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     write_file_atomic(cfg.output.dir / "train_config.yaml", config_yaml);
   }
   CheckpointPaths ckpt_paths{cfg.output.dir, data::tokenizer_in(pack_dir)};
+  if (lora.enabled()) {
+    ckpt_paths.lora = &lora;
+    ckpt_paths.base_model = lora_base_dir(cfg).string();
+  }
   const uint64_t shard_bytes = uint64_t(cfg.checkpoint.max_shard_mb) << 20;
   // report.html follows the run: rewritten at each checkpoint and at the end. A report that cannot
   // be written costs a warning, never the run.
@@ -382,7 +442,9 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   int64_t tokens_this_run = 0;
   bool first = true;
   if (lead)
-    log::info("training " + std::to_string(arch.num_parameters()) + " parameters on " + (device.is_cuda() ? "cuda" : "cpu") +
+    log::info("training " + (lora.enabled() ? std::to_string(model::lora_parameter_counts(arch, lora).total()) + " of " : std::string()) +
+              std::to_string(arch.num_parameters()) + " parameters" +
+              (lora.enabled() ? " (LoRA rank " + std::to_string(lora.rank) + ", base frozen)" : std::string()) + " on " + (device.is_cuda() ? "cuda" : "cpu") +
               " (" + dtype_name + ") for " + std::to_string(total - st.step) + " steps" +
               (comm ? " on " + std::to_string(world) + " ranks" : "") +
               (comm || cfg.distributed.zero == 3 ? ", ZeRO-" + std::to_string(cfg.distributed.zero) : "") +

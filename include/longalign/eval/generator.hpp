@@ -31,8 +31,11 @@ std::vector<int32_t> middle_truncate(const std::vector<int32_t>& ids, size_t max
 class Generator {
  public:
   // Loads config.json + safetensors (+ tokenizer.model unless `tokenizer` is given) from `dir`.
+  // `adapter`: a PEFT LoRA adapter directory merged into those weights (its tokenizer, when it
+  // carries one, is the one used).
   static std::unique_ptr<Generator> load(const std::filesystem::path& dir, const std::string& device = "auto",
-                                         const std::filesystem::path& tokenizer = {});
+                                         const std::filesystem::path& tokenizer = {},
+                                         const std::filesystem::path& adapter = {});
   Generator(std::shared_ptr<model::LlamaForCausalLMImpl> m, std::unique_ptr<data::Tokenizer> tok);
   void add_stop_ids(const std::vector<int32_t>& ids);  // ends generation as EOS does
   ~Generator();

@@ -11,6 +11,7 @@ namespace longalign::eval {
 
 struct LossEvalOptions {
   std::filesystem::path model_dir;
+  std::filesystem::path adapter;    // a PEFT LoRA adapter merged into the model (optional)
   data::PackOptions data;           // inputs, tokenizer (default: model_dir/tokenizer.model), template
   std::filesystem::path output;     // per-sequence JSONL; empty: none
   std::string device = "auto";

@@ -5,7 +5,8 @@
 // The model works on packed input: one flat token stream with cu_seqlens. Attention is reached
 // only through an injected AttentionFn (the varlen op, see ops/varlen_attention.hpp), and each
 // decoder layer runs through an optional LayerRunner, which is how activation checkpointing
-// wraps the model without being woven into it.
+// wraps the model without being woven into it. The decoder's projections are LoraLinear, so
+// LoRA (model/lora.hpp) attaches to this same model rather than to a second model class.
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -15,6 +16,7 @@
 #include <functional>
 
 #include "longalign/model/llama_config.hpp"
+#include "longalign/model/lora_linear.hpp"
 
 namespace longalign::model {
 
@@ -49,7 +51,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
  public:
   explicit LlamaAttentionImpl(const LlamaConfig& c);
   at::Tensor forward(const at::Tensor& x, const LayerContext& ctx);
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t n_heads, n_kv_heads, head_dim;
   bool rope_interleaved;  // GLM pairs dims (2i, 2i+1); Llama pairs the halves
 };
@@ -59,7 +61,7 @@ class LlamaMLPImpl : public torch::nn::Module {
  public:
   explicit LlamaMLPImpl(const LlamaConfig& c);
   at::Tensor forward(const at::Tensor& x);
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  LoraLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(LlamaMLP);
 

@@ -5,6 +5,9 @@
 //     optimizer-RRRRR.safetensors  each rank's share under ZeRO 1-3 (pieces named by parameter
 //                              and offset: loadable at any world size and any stage)
 //     trainer_state.json       step, epoch, consecutive bad steps, losses so far
+// A LoRA run's checkpoint holds a PEFT adapter instead of the weights (adapter_config.json +
+// adapter_model.safetensors, which PeftModel.from_pretrained loads onto the base model), with
+// the optimizer state of the adapters and saved modules only.
 //     train_config.yaml        the resolved configuration
 // Each checkpoint is written to a temp directory, fsynced and renamed; `keep_last` rotates.
 #pragma once
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "longalign/model/llama.hpp"
+#include "longalign/model/lora_config.hpp"
 #include "longalign/train/adamw.hpp"
 #include "longalign/train/parallelize.hpp"
 
@@ -33,6 +37,8 @@ struct TrainerState {
 struct CheckpointPaths {
   std::filesystem::path run_dir;
   std::filesystem::path tokenizer;  // copied in when non-empty
+  const model::LoraConfig* lora = nullptr;  // LoRA: write the adapter, not the weights
+  std::string base_model;                   // the adapter's base_model_name_or_path
 };
 
 // Collective when `comm` is given: every rank calls it; rank 0 writes the model (streamed shard by

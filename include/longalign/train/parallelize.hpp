@@ -55,7 +55,8 @@ class ParallelModel {
   // After the optimizer update: every rank holds the new weights it needs.
   virtual void after_update() = 0;
   // Collective: rank 0's `sink` receives every HF-named tensor in `dtype` (under ZeRO-3 one
-  // gathered group at a time, never the whole model).
+  // gathered group at a time, never the whole model); under LoRA only the trained tensors, under
+  // PEFT's names (model/lora.hpp). Frozen parameters get no gradients and no optimizer state.
   virtual void emit_weights(at::ScalarType dtype, const TensorSink& sink) = 0;
   AdamW& optimizer() { return *opt_; }
 

@@ -8,6 +8,7 @@
 
 #include "longalign/data/pack/pack_job.hpp"
 #include "longalign/model/llama_config.hpp"
+#include "longalign/model/lora_config.hpp"
 
 namespace longalign::train {
 
@@ -29,6 +30,8 @@ struct OptimSection {
   int64_t loss_chunk_tokens = 4096;
   int64_t max_bad_steps = 5;    // consecutive non-finite steps before stopping
   uint64_t seed = 42;
+  // train.lora: adapters on a frozen base (rank 0: full fine-tuning); targets checked at load.
+  model::LoraConfig lora;
 };
 
 struct CheckpointSection {

@@ -1,0 +1,55 @@
+// A projection of the decoder (q/k/v/o, gate/up/down) that may carry a LoRA adapter:
+//   y = W x + b + (alpha / r) * B(A(dropout(x)))
+// computed in that order, as PEFT's lora.Linear does, so that an adapter gives the same logits
+// here and in transformers + peft. Without an adapter it is a plain Linear with HF's parameter
+// names (weight, bias). The adapter's parameters are the submodules lora_A and lora_B, so they
+// are named ...q_proj.lora_A.weight: PEFT's names once its "base_model.model." prefix is added.
+//
+// Dropout draws its mask from a generator seeded by (run seed, optimizer step, rank, micro-step,
+// module), not from torch's global one: a layer recomputed in backward (activation
+// checkpointing, ZeRO-3) then sees the mask of its forward, and a resumed run the masks of an
+// uninterrupted one, with no generator state in the checkpoint.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+
+#include <memory>
+#include <string>
+
+namespace longalign::model {
+
+// Shared by every adapter of a model; the parallelism pass advances step and micro.
+struct LoraDropoutState {
+  uint64_t seed = 0;
+  int64_t step = 0, micro = 0;
+  int64_t rank = 0;
+};
+
+class LoraLinearImpl : public torch::nn::Module {
+ public:
+  LoraLinearImpl(int64_t in, int64_t out, bool bias);
+  at::Tensor forward(const at::Tensor& x);
+
+  // Registers lora_A [rank, in] (kaiming-uniform with a = sqrt(5), PEFT's init, from `gen`) and
+  // lora_B [out, rank] (zeros), in the base weight's dtype and device.
+  void attach(int64_t rank, double scaling, double dropout, std::shared_ptr<LoraDropoutState> state,
+              int64_t ordinal, at::Generator& gen);
+  // W += scaling * B A (in fp64, rounded once to W's dtype), then the adapter is removed.
+  void merge();
+  bool has_adapter() const { return !lora_A.is_empty(); }
+  const std::shared_ptr<LoraDropoutState>& dropout_state() const { return state_; }
+
+  at::Tensor weight, bias;  // bias undefined when the family has none
+  torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
+  double scaling = 0, dropout = 0;
+
+ private:
+  std::shared_ptr<LoraDropoutState> state_;
+  int64_t ordinal_ = 0;  // this adapter's place among the model's, for its dropout masks
+};
+TORCH_MODULE(LoraLinear);
+
+// True for lora_A / lora_B parameters (they are not part of a HF checkpoint).
+bool is_adapter_parameter(const std::string& name);
+
+}  // namespace longalign::model
