@@ -2,6 +2,7 @@
 // the LongAlign reference's next-fit on 10k conversations with a LongAlign-like length mix;
 // (2) step planning on the issue's mix (1,500 sequences, 55% long): per-sequence weight CV,
 // rank balance and sorted-batching shape, for the reference, the previous planner and ours;
+// (2b) useful-work efficiency at one and two packs a rank, before and after cost bands;
 // (3) end-to-end `pack` throughput (JSONL -> tokens -> plan) on synthetic conversations.
 // Usage: pack_bench [--records N] [--json out.json]
 #include <algorithm>
@@ -143,6 +144,49 @@ int main(int argc, char** argv) {
     steps_report.push_back(row);
   }
   report["step_planning"] = steps_report;
+
+  // (2b) Useful-work efficiency at one and two packs a rank, before (steps drawn one pack from each
+  // cost stratum: the planner for one rank, which every world size got before issue 25) and after
+  // (cost bands, explicit ranks), on mixes with 30%, 55% and 80% long sequences.
+  std::printf("\n== useful-work efficiency: 64k packs, Llama-2-7B costs; before = one pack per cost stratum a step ==\n");
+  std::printf("%-10s %-13s %8s %8s %8s %8s %8s %12s %12s %9s\n", "mix", "units/ranks", "before", "after", "worst b",
+              "worst a", "fill", "seqs/step b", "seqs/step a", "plan ms");
+  nlohmann::json eff_report;
+  struct EffCase { int units, world; size_t seqs; };
+  for (double long_fraction : {0.55, 0.3, 0.8})
+    for (uint64_t mix_seed : {1, 2, 3})
+      for (EffCase c : {EffCase{8, 8, 1500}, EffCase{16, 8, 1500}, EffCase{64, 64, 6000}}) {
+        if (long_fraction != 0.55 && mix_seed != 1) continue;
+        auto mix = longalign_like_lengths(c.seqs, long_fraction, mix_seed);
+        PlanOptions po;
+        po.units_per_step = c.units;
+        po.seed = mix_seed;
+        po.world_size = 1;
+        Plan before = make_plan(mix, po);
+        before.options.world_size = c.world;  // judged at the real world size
+        po.world_size = c.world;
+        t0 = Clock::now();
+        Plan after = make_plan(mix, po);
+        const double ms = seconds_since(t0) * 1e3;
+        PlanQuality qb = data::plan_quality(before, mix), qa = data::plan_quality(after, mix);
+        uint64_t tokens = 0, packs = 0;
+        for (const auto& s : mix) tokens += s.length;
+        for (const auto& st : after.steps) packs += st.units.size();
+        const double fill = double(tokens) / double(packs * cap);
+        char mix_name[32], shape[32], sb[32], sa[32];
+        std::snprintf(mix_name, sizeof mix_name, "%.0f%% #%llu", long_fraction * 100, (unsigned long long)mix_seed);
+        std::snprintf(shape, sizeof shape, "%d/%d", c.units, c.world);
+        std::snprintf(sb, sizeof sb, "%llu..%llu", (unsigned long long)qb.min_seqs_per_step, (unsigned long long)qb.max_seqs_per_step);
+        std::snprintf(sa, sizeof sa, "%llu..%llu", (unsigned long long)qa.min_seqs_per_step, (unsigned long long)qa.max_seqs_per_step);
+        std::printf("%-10s %-13s %8.3f %8.3f %8.3f %8.3f %8.4f %12s %12s %9.1f\n", mix_name, shape,
+                    *qb.useful_work_efficiency, *qa.useful_work_efficiency, *qb.rank_imbalance_max,
+                    *qa.rank_imbalance_max, fill, sb, sa, ms);
+        eff_report.push_back({{"long_fraction", long_fraction}, {"mix_seed", mix_seed}, {"units_per_step", c.units},
+                              {"world_size", c.world}, {"sequences", c.seqs},
+                              {"before", data::plan_quality_json(qb)}, {"after", data::plan_quality_json(qa)},
+                              {"fill", fill}, {"explicit_ranks", plan_assigns_ranks(after)}, {"plan_ms", ms}});
+      }
+  report["useful_work_efficiency"] = eff_report;
 
   std::printf("\n== sorted batching: same mix (seed 4), batch 8, 12 micro-batches a step; imbalance at W=6, or the given W ==\n");
   std::printf("%-34s %10s %14s %12s\n", "planner", "mb ratio", "spread ratio", "imb mean");

@@ -118,9 +118,9 @@ void add_pack(CLI::App& app, Action& action) {
       ->check(int_range(1, kMaxBatch));
   cmd->add_option("--seed", f->seed, "Shuffle seed (default 42)")->check(any_seed());
   cmd->add_option("--world-size", f->world_size,
-                  "Data-parallel world size to check and report rank balance for (default: units per step / 2); "
-                  "packed steps are balanced for every world size that gives each rank 2+ units, sorted ones "
-                  "are laid out for this one")
+                  "Data-parallel world size to plan for (default: units per step / 2): packed steps group packs "
+                  "of similar cost and may give ranks different numbers of packs; sorted steps are laid out "
+                  "for it. The plan still runs at other world sizes that divide units per step, in blocks")
       ->check(int_range(1, kMaxRanks));
   cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)")->check(int_range(1, kMaxThreads));
   cmd->add_flag("--skip-invalid", f->skip_invalid, "Skip malformed JSON / invalid UTF-8 lines instead of failing");

@@ -15,9 +15,10 @@ StepResult train_step(ParallelModel& pm, const StepInputs& in) {
   const data::Plan& plan = *in.plan;
   const int rank = in.comm ? in.comm->rank() : 0, world = in.comm ? in.comm->world() : 1;
   const auto my_units = data::rank_units(plan, in.plan_step, world, rank);
-  // Under lockstep every rank runs the same number of micro-steps (a rank short of units in a
-  // final step runs idle ones).
-  const size_t micro = pm.lockstep() ? size_t(plan.options.units_per_step / world) : my_units.size();
+  // Under lockstep every rank runs the same number of micro-steps: a rank with fewer units than
+  // the busiest (a short final step, or a plan that gives ranks different numbers of packs)
+  // runs idle ones.
+  const size_t micro = pm.lockstep() ? data::step_micro_steps(plan, in.plan_step, world) : my_units.size();
   double loss_sum = 0;
   int64_t tokens = 0;
   for (size_t j = 0; j < micro; ++j) {

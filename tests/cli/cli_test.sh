@@ -43,7 +43,7 @@ expect 2 "units per step not a multiple of the world size" -- "$bin" pack --inpu
 grep -q "not a multiple of --world-size 2" "$tmp/out" || { echo "FAIL: world size error unclear"; fails=$((fails + 1)); }
 expect 0 "pack_mean weighting, sort for 2 ranks" -- "$bin" pack --input "$tmp/d/data.jsonl" --weighting pack_mean \
   --strategy sort --batch-size 2 --units-per-step 4 --world-size 2 -o "$tmp/pm" --no-progress
-grep -q "rank imbalance at world size 2" "$tmp/out" || { echo "FAIL: summary lacks the rank imbalance"; fails=$((fails + 1)); }
+grep -q "at world size 2: useful-work efficiency" "$tmp/out" || { echo "FAIL: summary lacks the rank balance"; fails=$((fails + 1)); }
 grep -q '"weight_cv"' "$tmp/pm/stats.json" || { echo "FAIL: stats.json lacks plan_quality"; fails=$((fails + 1)); }
 printf '{"messages": [\n' >"$tmp/bad.jsonl"
 expect 1 "malformed json" -- "$bin" pack --input "$tmp/bad.jsonl" -t "$tmp/d/tokenizer.model" -o "$tmp/x"

@@ -22,7 +22,10 @@ using nlohmann::json;
 namespace longalign::data {
 namespace {
 
-constexpr int kPlanVersion = 2;  // 2: epoch-normalized weights, cost model, balanced steps
+// 2: epoch-normalized weights, cost model, balanced steps; 3: units may name their rank. A v2
+// plan is a valid v3 plan without ranks, so both are read.
+constexpr int kPlanVersion = 3;
+constexpr int kOldestPlanVersion = 2;
 
 PlanUnit make_unit(std::vector<uint32_t> idx, const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
   PlanUnit u;
@@ -135,6 +138,71 @@ std::vector<std::vector<size_t>> reference_sorted_steps(const std::vector<double
   return steps;
 }
 
+// Steps of `per_step` units of similar cost: units sorted by cost, heaviest first, cut into
+// consecutive groups (which, for groups of a fixed size, minimises the sum of the groups'
+// heaviest costs: the time ranks spend waiting), the groups' order shuffled. The remainder, the
+// lightest units, forms a final smaller step.
+std::vector<std::vector<size_t>> cost_banded_steps(const std::vector<double>& cost, size_t per_step, Rng& rng) {
+  std::vector<size_t> by_cost(cost.size());
+  std::iota(by_cost.begin(), by_cost.end(), 0);
+  std::stable_sort(by_cost.begin(), by_cost.end(), [&](size_t a, size_t b) { return cost[a] > cost[b]; });
+  std::vector<std::vector<size_t>> steps;
+  for (size_t i = 0; i + per_step <= by_cost.size(); i += per_step)
+    steps.emplace_back(by_cost.begin() + i, by_cost.begin() + i + per_step);
+  rng.shuffle(steps);
+  if (by_cost.size() % per_step) steps.emplace_back(by_cost.end() - by_cost.size() % per_step, by_cost.end());
+  return steps;
+}
+
+// How a step's units are laid out for `world` ranks: `order` lists them so that blocks give the
+// ranks; `rank` is empty, or each listed unit's explicit rank.
+struct Placement {
+  std::vector<size_t> order;
+  std::vector<int> rank;
+};
+
+double busiest_block(const std::vector<double>& cost, const std::vector<size_t>& order, size_t world) {
+  double worst = 0;
+  const size_t n = order.size();
+  for (size_t r = 0; r < world; ++r) {
+    double load = 0;
+    for (size_t u = r * n / world; u < (r + 1) * n / world; ++u) load += cost[order[u]];
+    worst = std::max(worst, load);
+  }
+  return worst;
+}
+
+// The balanced block order of the step's units (good for every world size); with `world` >= 2
+// known, the explicit assignment instead when its busiest rank is lighter by more than rounding.
+// An assignment that happens to give every rank its block's count is written as blocks.
+Placement place_step(const std::vector<size_t>& units, const std::vector<double>& cost, int world) {
+  std::vector<double> c;
+  for (size_t u : units) c.push_back(cost[u]);
+  Placement p;
+  for (size_t k : balanced_order(c)) p.order.push_back(units[k]);
+  if (world < 2) return p;
+  const size_t n = units.size(), w = size_t(world);
+  const std::vector<int> rank = balanced_assignment(c, world);
+  const std::vector<double> loads = rank_loads(c, rank, world);
+  const double assigned = *std::max_element(loads.begin(), loads.end());
+  const double blocks = busiest_block(cost, p.order, w);
+  if (!(assigned < blocks * (1 - 1e-9))) return p;
+  std::vector<size_t> by_rank(n);
+  std::iota(by_rank.begin(), by_rank.end(), 0);
+  std::stable_sort(by_rank.begin(), by_rank.end(), [&](size_t a, size_t b) { return rank[a] < rank[b]; });
+  p.order.clear();
+  for (size_t k : by_rank) p.order.push_back(units[k]);
+  bool as_blocks = true;
+  for (size_t r = 0, at = 0; r < w; ++r) {
+    const size_t count = size_t(std::count(rank.begin(), rank.end(), int(r)));
+    as_blocks = as_blocks && at == r * n / w && at + count == (r + 1) * n / w;
+    at += count;
+  }
+  if (!as_blocks)
+    for (size_t k : by_rank) p.rank.push_back(rank[k]);
+  return p;
+}
+
 }  // namespace
 
 Strategy parse_strategy(const std::string& s) {
@@ -154,6 +222,12 @@ Weighting parse_weighting(const std::string& s) {
 const char* to_string(Strategy s) { return s == Strategy::naive ? "naive" : s == Strategy::sort ? "sort" : "pack"; }
 const char* to_string(Weighting w) {
   return w == Weighting::sequence ? "sequence" : w == Weighting::token ? "token" : "pack_mean";
+}
+
+double unit_busy_flops(const PlanUnit& unit, const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
+  double f = unit_flops(unit, seqs, o);
+  if (o.strategy == Strategy::pack) f += 6 * o.cost.params * double(unit.padded_tokens - unit.tokens);
+  return f;
 }
 
 double unit_flops(const PlanUnit& unit, const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
@@ -253,13 +327,16 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
       break;
   }
   std::vector<PlanUnit> units;
-  std::vector<double> cost;
+  std::vector<double> cost, busy;
   for (auto& g : groups) {
     units.push_back(make_unit(std::move(g), seqs, o));
     cost.push_back(unit_flops(units.back(), seqs, o));
+    busy.push_back(unit_busy_flops(units.back(), seqs, o));
   }
   std::vector<std::vector<size_t>> steps;
+  std::vector<std::vector<int>> ranks;  // per step: empty, or each unit's rank
   const size_t per_step = size_t(o.units_per_step);
+  const int ranks_planned = o.world_size > 0 ? o.world_size : o.units_per_step / 2;
   if (o.strategy == Strategy::naive) {
     for (size_t i = 0; i < units.size(); i += per_step) {
       steps.emplace_back();
@@ -267,13 +344,22 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
     }
   } else if (o.strategy == Strategy::sort && o.world_size > 1) {
     steps = reference_sorted_steps(cost, per_step, size_t(o.world_size), rng);
+  } else if (o.strategy == Strategy::pack && ranks_planned >= 2) {
+    for (const auto& band : cost_banded_steps(busy, per_step, rng)) {
+      Placement p = place_step(band, busy, o.world_size);
+      steps.push_back(std::move(p.order));
+      ranks.push_back(std::move(p.rank));
+    }
   } else {
     steps = stratified_steps(cost, per_step, rng);
   }
   Plan plan{o, {}};
-  for (const auto& st : steps) {
+  for (size_t s = 0; s < steps.size(); ++s) {
     PlanStep step;
-    for (size_t u : st) step.units.push_back(std::move(units[u]));
+    for (size_t k = 0; k < steps[s].size(); ++k) {
+      step.units.push_back(std::move(units[steps[s][k]]));
+      if (s < ranks.size() && !ranks[s].empty()) step.units.back().rank = ranks[s][k];
+    }
     plan.steps.push_back(std::move(step));
   }
   assign_weights(plan, seqs);
@@ -286,11 +372,29 @@ std::vector<size_t> rank_units(const Plan& plan, size_t step, int world, int ran
   if (per_step % world != 0)
     throw UsageError("world size " + std::to_string(world) + " does not divide the plan's " + std::to_string(per_step) +
                      " units per step; re-pack with --units-per-step a multiple of the world size");
-  // n == per_step gives [rank*k, (rank+1)*k); a short final step is spread as evenly.
-  const size_t n = plan.steps.at(step).units.size(), w = size_t(world), r = size_t(rank);
+  const auto& units = plan.steps.at(step).units;
   std::vector<size_t> out;
+  if (!units.empty() && units[0].rank >= 0 && world == plan.options.world_size) {
+    for (size_t u = 0; u < units.size(); ++u)
+      if (units[u].rank == rank) out.push_back(u);
+    return out;
+  }
+  // n == per_step gives [rank*k, (rank+1)*k); a short final step is spread as evenly.
+  const size_t n = units.size(), w = size_t(world), r = size_t(rank);
   for (size_t u = r * n / w; u < (r + 1) * n / w; ++u) out.push_back(u);
   return out;
+}
+
+size_t step_micro_steps(const Plan& plan, size_t step, int world) {
+  size_t most = 0;
+  for (int r = 0; r < world; ++r) most = std::max(most, rank_units(plan, step, world, r).size());
+  return most;
+}
+
+bool plan_assigns_ranks(const Plan& plan) {
+  for (const auto& s : plan.steps)
+    if (!s.units.empty() && s.units[0].rank >= 0) return true;
+  return false;
 }
 
 void save_plan(const Plan& plan, const std::filesystem::path& path) {
@@ -298,8 +402,10 @@ void save_plan(const Plan& plan, const std::filesystem::path& path) {
   json steps = json::array();
   for (const auto& s : plan.steps) {
     json units = json::array();
-    for (const auto& u : s.units)
+    for (const auto& u : s.units) {
       units.push_back({{"seqs", u.seqs}, {"weights", u.weights}, {"tokens", u.tokens}, {"padded_tokens", u.padded_tokens}});
+      if (u.rank >= 0) units.back()["rank"] = u.rank;
+    }
     steps.push_back({{"units", std::move(units)}});
   }
   json j = {{"format", "longalign-plan"},         {"version", kPlanVersion},
@@ -318,9 +424,11 @@ Plan load_plan(const std::filesystem::path& path) {
   json j = json::parse(*text, nullptr, false);
   if (!j.is_object() || !j.contains("format") || j["format"] != "longalign-plan")
     throw RuntimeError(path.string() + " is not a longalign plan; re-run `longalign pack`");
-  if (!j.contains("version") || j["version"] != kPlanVersion)
+  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int64_t>() < kOldestPlanVersion ||
+      j["version"].get<int64_t>() > kPlanVersion)
     throw RuntimeError(path.string() + " has plan version " + (j.contains("version") ? j["version"].dump() : "none") +
-                       ", expected " + std::to_string(kPlanVersion) + "; re-run `longalign pack`");
+                       ", expected " + std::to_string(kOldestPlanVersion) + " to " + std::to_string(kPlanVersion) +
+                       "; re-run `longalign pack`");
   Plan p;
   try {
     auto& o = p.options;
@@ -341,6 +449,7 @@ Plan load_plan(const std::filesystem::path& path) {
         unit.weights = u.at("weights").get<std::vector<double>>();
         unit.tokens = json_integer_at<uint64_t>(u, "tokens");
         unit.padded_tokens = json_integer_at<uint64_t>(u, "padded_tokens");
+        if (u.contains("rank")) unit.rank = json_integer_at<int>(u, "rank");
         if (unit.seqs.size() != unit.weights.size()) throw RuntimeError("a unit's seqs and weights differ in length");
         step.units.push_back(std::move(unit));
       }
@@ -385,6 +494,13 @@ void validate_plan(const Plan& plan, const std::vector<SeqInfo>& seqs, const std
         tokens += seqs[i].length;
         longest = std::max<uint64_t>(longest, seqs[i].length);
       }
+      if ((unit.rank >= 0) != (plan.steps[s].units[0].rank >= 0))
+        throw corrupt(at + (unit.rank >= 0 ? " names its rank" : " names no rank") + " but unit 0 of its step " +
+                      (unit.rank >= 0 ? "does not" : "does"));
+      if (unit.rank >= 0 && unit.rank >= o.world_size)
+        throw corrupt(at + " is given to rank " + std::to_string(unit.rank) + " of a plan for world size " +
+                      std::to_string(o.world_size));
+      if (unit.rank < -1) throw corrupt(at + " has rank " + std::to_string(unit.rank));
       const uint64_t padded = o.strategy == Strategy::pack ? uint64_t(o.max_tokens) : longest * unit.seqs.size();
       if (unit.tokens != tokens || unit.padded_tokens != padded)
         throw corrupt(at + " records " + std::to_string(unit.tokens) + " tokens (" + std::to_string(unit.padded_tokens) +

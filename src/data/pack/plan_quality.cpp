@@ -8,7 +8,6 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "longalign/data/pack/rank_balance.hpp"
 
 namespace longalign::data {
 namespace {
@@ -48,7 +47,7 @@ PlanQuality plan_quality(const Plan& plan, const std::vector<SeqInfo>& seqs) {
   for (size_t si = 0; si < plan.steps.size(); ++si) {
     const auto& step = plan.steps[si];
     double m = 0;
-    std::vector<double> costs, lengths;
+    std::vector<double> lengths;
     for (const auto& u : step.units) {
       uint32_t lo = UINT32_MAX, hi = 0;
       for (size_t k = 0; k < u.seqs.size(); ++k) {
@@ -59,7 +58,6 @@ PlanQuality plan_quality(const Plan& plan, const std::vector<SeqInfo>& seqs) {
         lo = std::min(lo, s.length), hi = std::max(hi, s.length);
         m += 1;
       }
-      costs.push_back(unit_flops(u, seqs, o));
       if (o.strategy != Strategy::pack && !u.seqs.empty()) {
         batch_ratios.push_back(double(hi) / double(lo));
         lengths.push_back(hi);
@@ -68,24 +66,19 @@ PlanQuality plan_quality(const Plan& plan, const std::vector<SeqInfo>& seqs) {
     }
     per_step.push_back(m);
     if (can_assign) {
-      double busiest = 0;
+      // Each rank's time under the plan's own assignment (explicit ranks or blocks).
+      std::vector<double> load;
       for (int r = 0; r < q.balance_world; ++r) {
-        double cost = 0;
-        for (size_t ui : rank_units(plan, si, q.balance_world, r)) {
-          const PlanUnit& u = step.units[ui];
-          cost += unit_flops(u, seqs, o);
-          if (o.strategy == Strategy::pack) cost += 6 * o.cost.params * double(u.padded_tokens - u.tokens);
-        }
-        busiest = std::max(busiest, cost);
+        load.push_back(0);
+        for (size_t ui : rank_units(plan, si, q.balance_world, r)) load.back() += unit_busy_flops(step.units[ui], seqs, o);
       }
+      const double busiest = *std::max_element(load.begin(), load.end()), total = mean(load) * double(load.size());
       for (const auto& u : step.units)
         for (uint32_t i : u.seqs) useful += o.cost.flops(seqs[i].length);
       occupied += double(q.balance_world) * busiest;
+      if (step.units.size() == per && total > 0) imbalances.push_back(busiest * double(load.size()) / total);
     }
-    if (step.units.size() == per) {
-      if (q.balance_world > 0) imbalances.push_back(rank_imbalance(costs, per / size_t(q.balance_world)));
-      if (!lengths.empty()) inner_spreads.push_back(stddev(lengths));
-    }
+    if (step.units.size() == per && !lengths.empty()) inner_spreads.push_back(stddev(lengths));
   }
   if (!shares.empty()) q.weight_cv = stddev(shares) / mean(shares);
   if (!long_shares.empty() && !short_shares.empty()) q.long_short_ratio = mean(long_shares) / mean(short_shares);
@@ -127,10 +120,10 @@ std::string plan_quality_summary(const PlanQuality& q) {
                               q.weight_cv, num(q.long_short_ratio, "{:.3f}"), q.min_seqs_per_step,
                               q.max_seqs_per_step, q.mean_seqs_per_step);
   if (q.balance_world > 0)
-    s += fmt::format("rank imbalance at world size {} (slowest/mean rank FLOPs, full steps): mean {}  worst {}; "
-                     "useful-work efficiency {}\n",
-                     q.balance_world, num(q.rank_imbalance_mean, "{:.3f}"), num(q.rank_imbalance_max, "{:.3f}"),
-                     num(q.useful_work_efficiency, "{:.3f}"));
+    s += fmt::format("at world size {}: useful-work efficiency {}; busiest rank / mean rank (FLOPs, full steps): "
+                     "mean {}, worst step {}\n",
+                     q.balance_world, num(q.useful_work_efficiency, "{:.3f}"), num(q.rank_imbalance_mean, "{:.3f}"),
+                     num(q.rank_imbalance_max, "{:.3f}"));
   else
     s += "rank imbalance: n/a (units per step is odd; pass --world-size to report one)\n";
   if (q.microbatch_ratio_median)

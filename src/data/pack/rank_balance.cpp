@@ -1,4 +1,5 @@
-// Rank-balancing order of a step's units: a heavy/light interleave refined by local search.
+// Rank balancing of a step's units: a heavy/light interleave refined by local search (contiguous
+// blocks), and an LPT assignment refined by moves and swaps (explicit ranks).
 #include "longalign/data/pack/rank_balance.hpp"
 
 #include <algorithm>
@@ -122,6 +123,57 @@ std::vector<size_t> balanced_order(const std::vector<double>& costs) {
     if (o < best - 1e-12) best = o, best_order = std::move(order);
   }
   return best_order;
+}
+
+std::vector<double> rank_loads(const std::vector<double>& costs, const std::vector<int>& rank, int world) {
+  std::vector<double> load(size_t(std::max(world, 0)), 0.0);
+  for (size_t u = 0; u < costs.size(); ++u) load.at(size_t(rank[u])) += costs[u];
+  return load;
+}
+
+std::vector<int> balanced_assignment(const std::vector<double>& costs, int world) {
+  const size_t n = costs.size(), w = size_t(std::max(world, 1));
+  std::vector<size_t> by_cost(n);
+  std::iota(by_cost.begin(), by_cost.end(), 0);
+  std::stable_sort(by_cost.begin(), by_cost.end(), [&](size_t a, size_t b) { return costs[a] > costs[b]; });
+  std::vector<int> rank(n, 0);
+  std::vector<double> load(w, 0.0);
+  for (size_t u : by_cost) {
+    const size_t r = size_t(std::min_element(load.begin(), load.end()) - load.begin());
+    rank[u] = int(r);
+    load[r] += costs[u];
+  }
+  // LPT is within 4/3 of the optimum; moving or swapping units off the busiest rank closes most
+  // of the rest. Each accepted change lowers the busiest load or the number of ranks at it, so
+  // the loop ends; the cap bounds the time on large steps.
+  auto busiest = [&] { return size_t(std::max_element(load.begin(), load.end()) - load.begin()); };
+  for (size_t iter = 0; iter < 4 * n + 16; ++iter) {
+    const size_t b = busiest();
+    const double top = load[b];
+    size_t best_u = n, best_v = n, best_r = w;
+    double best_top = top;  // the larger of the two changed loads, to beat
+    for (size_t u = 0; u < n; ++u) {
+      if (size_t(rank[u]) != b) continue;
+      for (size_t r = 0; r < w; ++r) {
+        if (r == b) continue;
+        if (double t = std::max(load[b] - costs[u], load[r] + costs[u]); t < best_top - 1e-12 * top)
+          best_top = t, best_u = u, best_v = n, best_r = r;
+      }
+      for (size_t v = 0; v < n; ++v) {
+        const size_t r = size_t(rank[v]);
+        if (r == b || costs[v] >= costs[u]) continue;
+        const double d = costs[u] - costs[v];
+        if (double t = std::max(load[b] - d, load[r] + d); t < best_top - 1e-12 * top)
+          best_top = t, best_u = u, best_v = v, best_r = r;
+      }
+    }
+    if (best_u == n) break;
+    const double d = best_v == n ? costs[best_u] : costs[best_u] - costs[best_v];
+    load[b] -= d, load[best_r] += d;
+    rank[best_u] = int(best_r);
+    if (best_v != n) rank[best_v] = int(b);
+  }
+  return rank;
 }
 
 }  // namespace longalign::data

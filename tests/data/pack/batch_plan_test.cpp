@@ -190,42 +190,135 @@ TEST(RankBalance, MatchesTheBruteForceOptimumOnSmallSteps) {
     }
 }
 
-// The mix: 1,500 sequences, 55% long (8k-64k), 45% short chats; 64k packs, 16 units a
-// step, 8 ranks. Every sequence once, fill >= 99.5%, per-sequence weight CV <= 0.10, mean rank
-// imbalance <= 1.05, for several seeds of the mix.
-TEST(BatchPlan, PackKeepsSequencesEqualAndRanksBalancedOnALongAlignMix) {
-  for (uint64_t seed : {1, 2, 3}) {
-    SCOPED_TRACE("mix seed " + std::to_string(seed));
-    auto seqs = longalign_like_lengths(1500, 0.55, seed);
-    PlanOptions o;
-    o.units_per_step = 16;
-    o.seed = seed;
-    Plan p = make_plan(seqs, o);
-    check_plan(p, seqs);
-    uint64_t tokens = 0, packs = 0;
-    for (const auto& s : seqs) tokens += s.length;
-    std::vector<double> shares, imbalance;
-    for (const auto& step : p.steps) {
-      packs += step.units.size();
-      std::vector<double> rank_cost(8, 0.0);
-      for (int r = 0; r < 8; ++r)
-        for (size_t ui : rank_units(p, &step - &p.steps[0], 8, r))
-          for (uint32_t i : step.units[ui].seqs) rank_cost[r] += llama7b_flops(seqs[i].length);
-      for (const auto& u : step.units)
-        for (size_t k = 0; k < u.seqs.size(); ++k) shares.push_back(u.weights[k] * seqs[u.seqs[k]].n_targets);
-      if (step.units.size() == 16) imbalance.push_back(*std::max_element(rank_cost.begin(), rank_cost.end()) / mean_of(rank_cost));
+namespace {
+std::string rejection(const Plan& p, const std::vector<SeqInfo>& seqs);  // below
+
+// Useful-work efficiency recomputed from the plan by the definition: the sequences' own
+// FLOPs over (ranks x the busiest rank's FLOPs, a pack's padding at 6P a token) summed over steps.
+double efficiency_of(const Plan& p, const std::vector<SeqInfo>& seqs, int world) {
+  double useful = 0, occupied = 0;
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    double busiest = 0;
+    for (int r = 0; r < world; ++r) {
+      double load = 0;
+      for (size_t ui : rank_units(p, s, world, r)) {
+        const PlanUnit& u = p.steps[s].units[ui];
+        for (uint32_t i : u.seqs) load += llama7b_flops(seqs[i].length);
+        load += 6 * 6738415616.0 * double(u.padded_tokens - u.tokens);
+      }
+      busiest = std::max(busiest, load);
     }
-    EXPECT_GE(double(tokens) / double(packs * 65536), 0.995);
-    EXPECT_LE(std_of(shares) / mean_of(shares), 0.10);
-    EXPECT_LE(mean_of(imbalance), 1.05);
-    // The planner's own report agrees with the figures recomputed here.
-    PlanQuality q = plan_quality(p, seqs);
-    EXPECT_EQ(q.balance_world, 8);
-    EXPECT_NEAR(*q.rank_imbalance_mean, mean_of(imbalance), 1e-9);
-    EXPECT_NEAR(q.weight_cv, std_of(shares) / mean_of(shares), 1e-9);
-    ASSERT_TRUE(q.long_short_ratio.has_value());
-    EXPECT_NEAR(*q.long_short_ratio, 1.0, 1e-9);
+    for (const auto& u : p.steps[s].units)
+      for (uint32_t i : u.seqs) useful += llama7b_flops(seqs[i].length);
+    occupied += world * busiest;
   }
+  return useful / occupied;
+}
+}  // namespace
+
+// The mixes: 55% long (8k-64k), 45% short chats, 64k packs, several seeds of the mix;
+// plans for 8 ranks with 8 and 16 units a step, and 64 ranks with 64 (6,000 sequences). Every
+// sequence once, fill >= 0.99, per-sequence weight CV <= 0.10, and ranks busy on real tokens
+// >= 95% of the time; the planner's own report agrees with the figures recomputed here.
+TEST(BatchPlan, PackKeepsSequencesEqualAndRanksBusyOnLongAlignMixes) {
+  struct Case { int units, world; size_t seqs; };
+  for (Case c : {Case{8, 8, 1500}, Case{16, 8, 1500}, Case{64, 64, 6000}})
+    for (uint64_t seed : {1, 2, 3}) {
+      SCOPED_TRACE(std::to_string(c.units) + " units on " + std::to_string(c.world) + " ranks, mix seed " +
+                   std::to_string(seed));
+      auto seqs = longalign_like_lengths(c.seqs, 0.55, seed);
+      PlanOptions o;
+      o.units_per_step = c.units;
+      o.world_size = c.world;
+      o.seed = seed;
+      Plan p = make_plan(seqs, o);
+      check_plan(p, seqs);
+      uint64_t tokens = 0, packs = 0;
+      for (const auto& s : seqs) tokens += s.length;
+      std::vector<double> shares;
+      for (const auto& step : p.steps) {
+        packs += step.units.size();
+        for (const auto& u : step.units)
+          for (size_t k = 0; k < u.seqs.size(); ++k) shares.push_back(u.weights[k] * seqs[u.seqs[k]].n_targets);
+      }
+      EXPECT_GE(double(tokens) / double(packs * 65536), 0.99);
+      EXPECT_LE(std_of(shares) / mean_of(shares), 0.10);
+      const double efficiency = efficiency_of(p, seqs, c.world);
+      EXPECT_GE(efficiency, 0.95);
+      PlanQuality q = plan_quality(p, seqs);
+      EXPECT_EQ(q.balance_world, c.world);
+      ASSERT_TRUE(q.useful_work_efficiency.has_value());
+      EXPECT_NEAR(*q.useful_work_efficiency, efficiency, 1e-9);
+      EXPECT_NEAR(q.weight_cv, std_of(shares) / mean_of(shares), 1e-9);
+      ASSERT_TRUE(q.long_short_ratio.has_value());
+      EXPECT_NEAR(*q.long_short_ratio, 1.0, 1e-9);
+    }
+}
+
+// Without a world size (16 units a step, reported at 8 ranks) the plan serves every world size
+// that divides the step in blocks: steps of similar cost stay balanced at 2, 4 and 8 ranks.
+TEST(BatchPlan, PackWithoutAWorldSizeIsBalancedForEveryDivisor) {
+  auto seqs = longalign_like_lengths(1500, 0.55, 4);
+  PlanOptions o;
+  o.units_per_step = 16;
+  Plan p = make_plan(seqs, o);
+  EXPECT_FALSE(plan_assigns_ranks(p));
+  for (int world : {2, 4, 8}) EXPECT_GE(efficiency_of(p, seqs, world), 0.95) << world << " ranks";
+}
+
+// A step that blocks cannot balance: one pack whose attention costs as much as three others
+// together (a cost model where attention dominates). Blocks of 2 put a light pack beside it;
+// the plan for 2 ranks gives it a rank of its own and the other rank three packs, and names the
+// ranks. At other world sizes the plan runs in blocks.
+TEST(BatchPlan, RanksRunDifferentNumbersOfPacksWhereThatIsFaster) {
+  std::vector<SeqInfo> seqs = {{1000, 10}};
+  for (int i = 0; i < 30; ++i) seqs.push_back({100, 10});
+  PlanOptions o;
+  o.max_tokens = 1000;
+  o.units_per_step = 4;
+  o.world_size = 2;
+  o.cost = {1, 1000, 1};  // 6s + 7000 s^2: the 1000-token sequence costs 100x a 100-token pack's
+  Plan p = make_plan(seqs, o);
+  check_plan(p, seqs);
+  ASSERT_EQ(p.steps.size(), 1u);
+  ASSERT_TRUE(plan_assigns_ranks(p));
+  const auto& units = p.steps[0].units;
+  size_t heavy = units.size();
+  for (size_t u = 0; u < units.size(); ++u)
+    if (units[u].seqs.size() == 1) heavy = u;
+  ASSERT_LT(heavy, units.size());
+  const int heavy_rank = units[heavy].rank;
+  EXPECT_EQ(rank_units(p, 0, 2, heavy_rank), (std::vector<size_t>{heavy}));
+  EXPECT_EQ(rank_units(p, 0, 2, 1 - heavy_rank).size(), 3u);
+  EXPECT_EQ(step_micro_steps(p, 0, 2), 3u);
+  // One rank, or four: blocks.
+  EXPECT_EQ(rank_units(p, 0, 1, 0), (std::vector<size_t>{0, 1, 2, 3}));
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(rank_units(p, 0, 4, r), (std::vector<size_t>{size_t(r)}));
+  EXPECT_EQ(step_micro_steps(p, 0, 4), 1u);
+  // Without a world size there is no one world to assign for.
+  PlanOptions any_world = o;
+  any_world.world_size = 0;
+  EXPECT_FALSE(plan_assigns_ranks(make_plan(seqs, any_world)));
+
+  // The ranks survive plan.json; a version-2 plan (before ranks) still loads; a rank outside the
+  // world or a step naming only some ranks is corruption naming the unit.
+  fixture::TempDir tmp;
+  save_plan(p, tmp / "plan.json");
+  Plan q = load_plan(tmp / "plan.json");
+  for (size_t u = 0; u < units.size(); ++u) EXPECT_EQ(q.steps[0].units[u].rank, units[u].rank);
+  EXPECT_NO_THROW(validate_plan(q, seqs, "plan.json"));
+  std::string text = fixture::read_text(tmp / "plan.json");
+  const size_t at = text.find("\"version\":3");
+  ASSERT_NE(at, std::string::npos);
+  fixture::write_text(tmp / "v2.json", std::string(text).replace(at, 11, "\"version\":2"));
+  EXPECT_EQ(load_plan(tmp / "v2.json").steps.size(), 1u);
+  Plan bad = p;
+  bad.steps[0].units[1].rank = 2;
+  EXPECT_NE(rejection(bad, seqs).find("unit 1 is given to rank 2 of a plan for world size 2"), std::string::npos)
+      << rejection(bad, seqs);
+  bad = p;
+  bad.steps[0].units[2].rank = -1;
+  EXPECT_NE(rejection(bad, seqs).find("unit 2 names no rank"), std::string::npos) << rejection(bad, seqs);
 }
 
 // Sorted batching as the reference does it (batch 8, 12 units a step): micro-batches of
@@ -473,3 +566,37 @@ TEST(PlanQuality, UsefulWorkEfficiencyByHand) {
   q = plan_quality(p, seqs);
   EXPECT_NEAR(*q.useful_work_efficiency, (760.0 + 6480.0) / (892.0 + 6492.0), 1e-12);
 }
+
+TEST(RankBalance, AssignmentHandWorkedAndNearTheBruteForceOptimum) {
+  // {6, 2, 2, 2} on 2 ranks: blocks of 2 give 8 at best; 6 alone and 2+2+2 give 6 and 6.
+  std::vector<double> c = {6, 2, 2, 2};
+  auto rank = balanced_assignment(c, 2);
+  EXPECT_EQ(rank_loads(c, rank, 2), (std::vector<double>{6, 6}));
+  EXPECT_NE(rank[0], rank[1]);
+  EXPECT_EQ(rank[1], rank[2]);
+  EXPECT_EQ(rank[2], rank[3]);
+  // Fewer units than ranks: one each, the rest idle.
+  rank = balanced_assignment({5, 1}, 4);
+  EXPECT_NE(rank[0], rank[1]);
+  // Random steps of 7 units on 3 ranks against every one of the 3^7 assignments: never above
+  // LPT's bound (4/3 - 1/(3W)) of the optimum, and at it on most.
+  int optimal = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    Rng rng(seed);
+    std::vector<double> costs;
+    for (int i = 0; i < 7; ++i) costs.push_back(1 + 9 * rng.uniform());
+    double best = 1e18;
+    for (int code = 0; code < 2187; ++code) {
+      std::vector<int> r;
+      for (int i = 0, x = code; i < 7; ++i, x /= 3) r.push_back(x % 3);
+      auto l = rank_loads(costs, r, 3);
+      best = std::min(best, *std::max_element(l.begin(), l.end()));
+    }
+    auto l = rank_loads(costs, balanced_assignment(costs, 3), 3);
+    const double got = *std::max_element(l.begin(), l.end());
+    EXPECT_LE(got, best * (4.0 / 3 - 1.0 / 9) + 1e-12) << "seed " << seed;
+    optimal += got <= best * (1 + 1e-12);
+  }
+  EXPECT_GE(optimal, 15);
+}
+

@@ -1,9 +1,11 @@
 // The batch plan: which sequences train together, organised in optimizer steps (global
 // batches), with the loss weight of every sequence. Steps hold `units`: a unit is one pack
-// (strategy pack) or one padded micro-batch (naive, sort). Rank r of a data-parallel world of
-// size W (W dividing units_per_step) runs units [r*k, (r+1)*k) of each step, k = units_per_step/W,
-// so the same plan serves any such W without re-packing. A final step may hold n < units_per_step
-// units; rank r then runs [floor(r*n/W), floor((r+1)*n/W)).
+// (strategy pack) or one padded micro-batch (naive, sort). By default rank r of a data-parallel
+// world of size W (W dividing units_per_step) runs units [r*k, (r+1)*k) of each step,
+// k = units_per_step/W, so the same plan serves any such W without re-packing; a final step may
+// hold n < units_per_step units, and rank r then runs [floor(r*n/W), floor((r+1)*n/W)). A step
+// planned for one world size may instead name each unit's rank (ranks then run different numbers
+// of units); at another world size the blocks apply.
 //
 // Loss weights. LongAlign's promise is that every sequence counts equally however it was
 // batched (paper Eq. 2-4). Normalizing by each step's own sequence count M breaks it across the
@@ -65,6 +67,7 @@ struct PlanUnit {
   std::vector<double> weights;   // per-token loss weight of each sequence's targets
   uint64_t tokens = 0;           // real tokens
   uint64_t padded_tokens = 0;    // tokens the unit occupies: the pack capacity, or B * longest
+  int rank = -1;                 // the rank that runs it at the plan's world_size; -1: by blocks
 };
 
 struct PlanStep {
@@ -81,8 +84,14 @@ struct Plan {
 void check_plan_options(const PlanOptions& opts);
 
 // Every sequence is placed exactly once.
-//   pack:  best-fit-decreasing packs; steps drawn one pack from each of units_per_step cost
-//          strata (so every step mixes heavy and light packs), then ordered for rank balance.
+//   pack:  best-fit-decreasing packs. A step lasts as long as its busiest rank, so with 2+ ranks
+//          (world_size, or units_per_step / 2 when it is 0) steps are cost bands: packs sorted
+//          by cost (padding included) cut into consecutive groups of units_per_step, the
+//          groups' order shuffled. Each step is then ordered for rank balance, and with
+//          world_size >= 2 given, assigned to ranks explicitly (`rank`) where ranks running
+//          different numbers of packs finish closer together than blocks do. With one rank there
+//          is no one to wait for: steps are drawn one pack from each of units_per_step cost
+//          strata, so every step spans the cost range.
 //   sort:  the reference's sorted batching: micro-batches of neighbouring lengths, steps made
 //          of micro-batches drawn one from each length stratum, ordered for rank balance; with
 //          world_size W, each micro-step gives the W ranks W neighbouring micro-batches instead
@@ -103,19 +112,32 @@ std::vector<std::vector<uint32_t>> next_fit_reference(const std::vector<SeqInfo>
 // Best-fit decreasing bin packing; returns packs of sequence indices.
 std::vector<std::vector<uint32_t>> best_fit_decreasing(const std::vector<SeqInfo>& seqs, int64_t max_tokens);
 
-// The units of `step` that rank `rank` of `world` trains, as micro-steps in order (see above).
+// The units of `step` that rank `rank` of `world` trains, as micro-steps in order (see above):
+// the step's `rank` fields when it has them and `world` is the plan's world_size, else blocks.
 // UsageError when `world` does not divide units_per_step.
 std::vector<size_t> rank_units(const Plan& plan, size_t step, int world, int rank);
 
-// The cost of a unit under the plan's cost model (padding counts: it is computed).
+// Micro-steps that `step` takes at `world`: the most units any rank runs in it.
+size_t step_micro_steps(const Plan& plan, size_t step, int world);
+
+// True when some step names its units' ranks; they are followed only at the plan's world_size.
+bool plan_assigns_ranks(const Plan& plan);
+
+// The cost of a unit under the plan's cost model: its sequences' FLOPs (a padded micro-batch's
+// padding included, since it is computed).
 double unit_flops(const PlanUnit& unit, const std::vector<SeqInfo>& seqs, const PlanOptions& opts);
+
+// The time a rank spends on a unit, in FLOPs: unit_flops plus a pack's padding tokens at 6P each
+// (they run through every matmul but attend to nothing).
+double unit_busy_flops(const PlanUnit& unit, const std::vector<SeqInfo>& seqs, const PlanOptions& opts);
 
 void save_plan(const Plan& plan, const std::filesystem::path& path);  // atomic
 Plan load_plan(const std::filesystem::path& path);                    // RuntimeError naming the file
 
 // Checks a loaded plan against the dataset it was made for: at least one step, options in
 // range, sequence ids in range, every sequence exactly once, unit token counts and capacities
-// right, and every weight equal to what the plan's weighting rule gives. RuntimeError naming
+// right, every weight equal to what the plan's weighting rule gives, and a step's ranks either
+// all given (each below world_size) or none. RuntimeError naming
 // `where` and the first step/unit that is wrong.
 void validate_plan(const Plan& plan, const std::vector<SeqInfo>& seqs, const std::string& where);
 

@@ -20,8 +20,8 @@ struct PlanQuality {
   uint64_t min_seqs_per_step = 0, max_seqs_per_step = 0;
   double mean_seqs_per_step = 0;
   // Rank balance at the plan's world_size (default units_per_step / 2: two units a rank), over
-  // the full steps: mean and worst of (slowest rank's FLOPs / mean rank's). Absent when
-  // units_per_step is odd and no world size was given.
+  // the full steps: mean and worst of (busiest rank's FLOPs / mean rank's), padding counted.
+  // Absent when units_per_step is odd and no world size was given.
   int balance_world = 0;
   std::optional<double> rank_imbalance_mean, rank_imbalance_max;
   // Useful-work efficiency at balance_world over the epoch: the sequences' own cost summed, over
