@@ -74,6 +74,10 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   const Groups g = groups_of(c);
   const int64_t wi = in.world_size;
   const double owned = z3 ? double(shard(g.embed, wi) + g.layers * shard(g.layer, wi) + shard(g.head, wi)) : n;
+  // LoRA: what trains (gets a gradient, a master and moments), and the adapters' own weights.
+  const bool lora = in.lora_trained > 0;
+  const double trained = lora ? double(in.lora_trained) : n, adapter = double(in.lora_adapter);
+  const double trained_owned = z3 ? trained / w : trained;
 
   if (z3) {
     // Gathered buffers hold the padded group (shard x W). What is live at once: the embedding and
@@ -83,7 +87,7 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     const double emb = double(padded(g.embed, wi)), lay = double(padded(g.layer, wi)), head = double(padded(g.head, wi));
     const double at_head = head + (g.tied ? emb : 0.0) + lay;
     e.weights_gathered = pb * std::max({g.layers >= 2 ? 2.0 * lay : 0.0, emb + lay, at_head});
-    e.weights = owned * pb + e.weights_gathered;
+    e.weights = owned * pb + e.weights_gathered + adapter * pb / w;
     // Backward: one group's low-precision gradients (at the head: the head's, plus the
     // embedding's when tied), flattened into an fp32 buffer of the padded group. make_room() keeps
     // at most one reduce-scatter in flight while the next buffer is made, so two flat buffers
@@ -93,8 +97,8 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     const int64_t big = std::max({g.layer, g.embed, g.head});
     e.grad_buffers = lowp * pb + 2.0 * double(padded(big, wi)) * 4.0 + 1.0 * double(shard(big, wi)) * 4.0;
   } else {
-    e.weights = n * pb;
-    e.grad_buffers = n * pb;  // the whole low-precision .grad of a micro-step
+    e.weights = (n + adapter) * pb;
+    e.grad_buffers = trained * pb;  // the whole low-precision .grad of a micro-step (frozen: none)
   }
   e.grads = e.grad_buffers;
 
@@ -104,9 +108,10 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   const double sb = std::max(4.0, pb);
   const double opt_div = z3 ? 1.0 : (in.zero_stage >= 1 ? w : 1.0);
   const double acc_div = z3 ? 1.0 : (in.zero_stage >= 2 ? w : 1.0);
-  const double master = (pb == sb && !in.offload_optimizer) ? 0.0 : owned * sb / opt_div;
-  const double moments = owned * 2.0 * sb / opt_div;
-  const double grad_acc = owned * sb / acc_div;
+  // ZeRO-3 keeps a gradient shard for the whole group (frozen parts stay zero) under LoRA too.
+  const double master = (pb == sb && !in.offload_optimizer) ? 0.0 : trained_owned * sb / opt_div;
+  const double moments = trained_owned * 2.0 * sb / opt_div;
+  const double grad_acc = (z3 ? owned : trained) * sb / acc_div;
   if (in.offload_optimizer) {
     e.host_master = master;
     e.host_moments = moments;
@@ -117,7 +122,7 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     e.optimizer = master + moments;
   }
 
-  const double per_token_layer = pb * (10 * h + 2 * kv + 4 * inter) + 4.0 * 2 * h;
+  const double per_token_layer = pb * (10 * h + 2 * kv + 4 * inter + double(in.lora_rank_per_layer)) + 4.0 * 2 * h;
   const double full_layer = t * per_token_layer;
   // Checkpointed: every layer's input is kept, and one layer's activations exist while it is
   // recomputed for its backward. ZeRO-3 always runs that way.
@@ -204,7 +209,13 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
         s += buf;
         continue;
       }
-      const std::string verdict = fit_verdict(e, limits);
+      std::string verdict = fit_verdict(e, limits);
+      if (in.lora_trained > 0) {
+        MemoryInputs full = in;
+        full.lora_trained = full.lora_adapter = full.lora_rank_per_layer = 0;
+        std::snprintf(buf, sizeof buf, "%s(full SFT: %.1f GB)", verdict.empty() ? "" : " ", estimate_memory(arch, full).total() / 1e9);
+        verdict += buf;
+      }
       if (e.offload)
         std::snprintf(buf, sizeof buf, "\nZeRO-%d, activation checkpointing %s: %.1f GB per GPU, %.1f GB host per node%s%s\n",
                       z, onoff, e.total() / 1e9, e.host_per_node() / 1e9, verdict.empty() ? "" : " -> ", verdict.c_str());
@@ -230,6 +241,14 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
   in.offload_optimizer = cfg.distributed.offload_optimizer;
   in.build_concurrency = cfg.distributed.build_concurrency;
   in.gpus_per_node = gpus_per_node > 0 ? gpus_per_node : std::min(world_size, 8);
+  if (cfg.optim.lora.enabled()) {
+    const auto counts = model::lora_parameter_counts(cfg.model.arch, cfg.optim.lora);
+    in.lora_trained = counts.total();
+    in.lora_adapter = counts.adapter;
+    in.lora_rank_per_layer =
+        cfg.optim.lora.rank * int64_t(model::resolve_lora_targets(cfg.model.arch, cfg.optim.lora, "train.lora").adapted.size()) /
+        cfg.model.arch.num_hidden_layers;
+  }
   return in;
 }
 

@@ -192,3 +192,22 @@ TEST(MemoryEstimate, StartupRanksAtOnce) {
   EXPECT_NE(startup_line(p13, 8, 64e9, 0).find("does NOT fit"), std::string::npos);
   EXPECT_NE(startup_line(p13, 8, 0, 0).find("8 at once need 624.0 GB per node"), std::string::npos);
 }
+
+// LoRA on the tiny model, rank 4 on all seven projections: per layer 4 x (64+64 + 64+32 + 64+32 +
+// 64+64 + 3 x (64+128)) = 4 x 992 = 3968 adapter parameters, 7936 in all; nothing saved. The
+// frozen base keeps its bf16 weights and nothing else; the adapters get bf16 weights and grads,
+// an fp32 accumulator, master and two moments (2 + 2 + 4 + 4 + 8 bytes).
+TEST(MemoryEstimate, LoraKeepsStateForTheAdaptersOnly) {
+  MemoryInputs in = inputs(0, 1);
+  const MemoryEstimate full = estimate_memory(tiny(), in);
+  in.lora_trained = in.lora_adapter = 7936;
+  in.lora_rank_per_layer = 4 * 7;
+  const MemoryEstimate e = estimate_memory(tiny(), in);
+  EXPECT_DOUBLE_EQ(e.weights, (202048.0 + 7936.0) * 2);
+  EXPECT_DOUBLE_EQ(e.grads, 7936.0 * (2 + 4));
+  EXPECT_DOUBLE_EQ(e.optimizer, 7936.0 * (4 + 8));
+  // Per token and layer, A(x) of each adapter: 4 x 7 bf16 values more than full SFT keeps.
+  EXPECT_DOUBLE_EQ(e.activations - full.activations, 256.0 * 4 * 7 * 2);
+  // What the base no longer needs: its gradient (2 + 4 bytes) and AdamW state (4 + 8 bytes) a parameter.
+  EXPECT_NEAR(full.total() - e.total(), 202048.0 * 18 - 7936.0 * 20 - 256.0 * 4 * 7 * 2, 1e-6);
+}

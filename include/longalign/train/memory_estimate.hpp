@@ -28,6 +28,11 @@ struct MemoryInputs {
   bool offload_optimizer = false;  // fp32 master, Adam moments, gradient accumulators in host memory
   int gpus_per_node = 1;           // ranks sharing one host's memory (at most world_size count)
   int build_concurrency = 0;       // distributed.build_concurrency (start-up turns; 0: from host memory)
+  // LoRA (train.lora): the frozen base stays in the weight dtype with no gradient, master or
+  // moments; only `lora_trained` parameters (adapters + saved modules) get them. 0: full SFT.
+  int64_t lora_trained = 0;
+  int64_t lora_adapter = 0;           // the adapters' own parameters (beside the base's)
+  int64_t lora_rank_per_layer = 0;    // rank x adapted projections per layer: A(x) kept per token
 };
 
 struct MemoryEstimate {
@@ -59,7 +64,8 @@ struct MemoryLimits {
 // "fits", or "does NOT fit: GPU memory ...; host memory ..." naming each memory that is short.
 std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits);
 
-// One block per activation-checkpointing setting x ZeRO stage, in `longalign plan`'s format:
+// One block per activation-checkpointing setting x ZeRO stage, in `longalign plan`'s format
+// (under LoRA each headline also gives full SFT's total at the same setting):
 // "ZeRO-3, activation checkpointing on: 58.3 GB -> fits" and the table; ZeRO-3 rows with
 // checkpointing off say why they cannot run. With the optimizer offloaded, a first line names
 // the host memory checked against and where it came from. `in` gives everything but the stage
