@@ -77,7 +77,7 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   // LoRA: what trains (gets a gradient, a master and moments), and the adapters' own weights.
   const bool lora = in.lora_trained > 0;
   const double trained = lora ? double(in.lora_trained) : n, adapter = double(in.lora_adapter);
-  const double trained_owned = z3 ? trained / w : trained;
+  const double trained_owned = !z3 ? trained : lora ? trained / w : owned;  // full SFT: the padded shards
 
   if (z3) {
     // Gathered buffers hold the padded group (shard x W). What is live at once: the embedding and
