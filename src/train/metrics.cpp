@@ -24,7 +24,8 @@ void MetricsSink::record(const StepMetrics& m, bool show) {
   double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   nlohmann::json j = {{"step", m.step},       {"loss", m.loss},         {"lr", m.lr},
                       {"grad_norm", m.grad_norm}, {"tokens", m.tokens}, {"tokens_per_s", m.tokens_per_s},
-                      {"elapsed_s", m.elapsed_s}, {"skipped", m.skipped}, {"time", wall}};
+                      {"elapsed_s", m.elapsed_s}, {"micro_steps", m.micro_steps}, {"skipped", m.skipped},
+                      {"time", wall}};
   if (!std::isfinite(m.loss)) j["loss"] = nullptr;
   if (!std::isfinite(m.grad_norm)) j["grad_norm"] = nullptr;
   jsonl_ << j.dump() << "\n";

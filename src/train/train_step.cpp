@@ -48,6 +48,7 @@ StepResult train_step(ParallelModel& pm, const StepInputs& in) {
     r.stop_requested = t[2].item<double>() > 0;
   }
   r.tokens = tokens;
+  r.micro_steps = int64_t(data::step_micro_steps(plan, in.plan_step, world));
   // The weights of a step sum to M/M̄ (see batch_plan.hpp): the logged loss divides by that sum,
   // so it is the step's mean per-sequence (or per-token) loss, comparable across steps.
   double weight_sum = 0;

@@ -482,6 +482,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     st.tokens_seen += r.tokens;
     tokens_this_run += r.tokens;
     mt.tokens = st.tokens_seen;
+    mt.micro_steps = r.micro_steps;
     mt.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     mt.tokens_per_s = tokens_this_run / std::max(mt.elapsed_s, 1e-9);
     if (metrics) metrics->record(mt, !req.quiet_progress && (st.step % cfg.output.log_every == 0 || st.step == total));

@@ -112,6 +112,50 @@ n_units=$("$py" -c "import json;p=json.load(open('ep1/data.pack/plan.json'));pri
 r=$(same ep1 ep2) && ok "full epoch with a final step of $n_units unit(s): ZeRO-2 on 2 == 1 process ($r)" \
   || fail "epoch ZeRO-2 vs 1 process: $r"
 
+# A plan that gives ranks different numbers of packs (plan.json's "rank", written by the planner
+# where that balances better than blocks): here rewritten by hand so that every step gives rank 0
+# one pack and rank 1 the rest, with the pack's checksum updated. 2 ranks follow it (metrics
+# count 3 micro-steps a full step, blocks would take 2) and equal 1 process, which runs the
+# same plan in one block and warns that the plan was made for 2 ranks; at ZeRO-3 rank 0 runs idle
+# micro-steps to take part in the gathers.
+"$bin" pack --input d.jsonl --tokenizer tok.model --max-tokens 512 --units-per-step 4 --world-size 2 \
+  -o ranks.pack --no-progress >/dev/null 2>&1 || fail "pack for 2 ranks"
+"$py" - ranks.pack <<'PY' || fail "rewriting the plan's ranks"
+import json, sys
+d = sys.argv[1]
+def crc32c(data):  # Castagnoli, reflected, as the pack's manifest records it
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+plan = json.load(open(f"{d}/plan.json"))
+assert plan["world_size"] == 2 and plan["version"] == 3
+for step in plan["steps"]:
+    for k, unit in enumerate(step["units"]):
+        unit["rank"] = 0 if k == 0 else 1
+text = (json.dumps(plan) + "\n").encode()
+open(f"{d}/plan.json", "wb").write(text)
+sums = json.load(open(f"{d}/checksums.json"))
+sums["files"]["plan.json"] = {"bytes": len(text), "crc32c": f"{crc32c(text):08x}"}
+json.dump(sums, open(f"{d}/checksums.json", "w"))
+PY
+sed -e 's|^data: .*|data: {pack_dir: ranks.pack}|' c.yaml >ranks.yaml
+touch "log.$$"
+n0=$(wc -l <"log.$$")
+"$bin" train --config ranks.yaml --no-progress --set output.dir=ranks1 >>"log.$$" 2>&1 || fail "1 process on a 2-rank plan"
+tail -n +$((n0 + 1)) "log.$$" | grep -q "this plan gives its packs to 2 ranks, not 1" \
+  || fail "1 process on a 2-rank plan does not warn that it falls back to blocks"
+for z in 0 3; do
+  "$launch" --nproc-per-node 2 --standalone -- "$bin" train --config ranks.yaml --no-progress \
+    --set output.dir=ranks2z$z --set distributed.zero=$z >>"log.$$" 2>&1 || fail "2 ranks with uneven packs, ZeRO-$z"
+  micro=$("$py" -c "import json,sys;print(sorted({json.loads(l)['micro_steps'] for l in open(sys.argv[1])}))" ranks2z$z/metrics.jsonl)
+  r=$(same ranks1 ranks2z$z) && [ "$micro" = "[3]" ] \
+    && ok "2 ranks running 1 and 3 packs a step (micro-steps $micro), ZeRO-$z == 1 process ($r)" \
+    || fail "2 ranks with uneven packs, ZeRO-$z: micro-steps $micro (want [3]), $r"
+done
+
 # ZeRO-3 (weights sharded too, each layer gathered for its forward and its recompute) on 2 and 4
 # ranks, and on 1 process (a world of one), equals the replicated single process; so does the
 # optimizer offloaded to the host, alone and with ZeRO-3; and a full epoch whose last step leaves

@@ -14,6 +14,7 @@ struct StepMetrics {
   int64_t step = 0, total_steps = 0;
   double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
   int64_t tokens = 0;
+  int64_t micro_steps = 0;  // the busiest rank's units in the step
   bool skipped = false;
 };
 

@@ -26,6 +26,7 @@ struct StepResult {
   double loss = 0;       // the step's mean per-sequence (or per-token) loss
   double grad_norm = 0;  // of that mean
   int64_t tokens = 0;    // over all ranks
+  int64_t micro_steps = 0;  // the busiest rank's units: the step's length in micro-steps
   bool skipped = false;  // non-finite: no update
   bool stop_requested = false;
 };
