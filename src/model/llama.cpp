@@ -63,7 +63,8 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {
 
 at::Tensor LlamaDecoderLayerImpl::forward(const at::Tensor& x, const LayerContext& ctx) {
   at::Tensor h = x + self_attn->forward(input_layernorm(x), ctx);
-  return h + mlp(post_attention_layernorm(h));
+  at::Tensor n = post_attention_layernorm(h);
+  return h + (ctx.mlp ? ctx.mlp(*mlp, n) : mlp(n));
 }
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c) {
@@ -79,9 +80,9 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const LlamaConfig& c) : config_(c), i
 }
 
 at::Tensor LlamaForCausalLMImpl::hidden_states(const PackedInput& in, const AttentionFn& attention,
-                                               const LayerRunner& run_layer) {
+                                               const LayerRunner& run_layer, const MlpFn& mlp) {
   at::Tensor h = model->embed_tokens(in.input_ids);
-  const LayerContext ctx = layer_context(in, h.scalar_type(), attention);
+  const LayerContext ctx = layer_context(in, h.scalar_type(), attention, mlp);
   for (const auto& m : *model->layers) {
     auto& layer = *m->as<LlamaDecoderLayerImpl>();
     h = run_layer ? run_layer(layer, h, ctx) : layer.forward(h, ctx);
@@ -90,12 +91,12 @@ at::Tensor LlamaForCausalLMImpl::hidden_states(const PackedInput& in, const Atte
 }
 
 LayerContext LlamaForCausalLMImpl::layer_context(const PackedInput& in, at::ScalarType dtype,
-                                                 const AttentionFn& attention) const {
+                                                 const AttentionFn& attention, const MlpFn& mlp) const {
   // fp32 frequencies kept where the positions are (a copy from pageable host memory per forward
   // would sync with the GPU each time); never cast with the module's weights.
   if (inv_freq_.device() != in.position_ids.device()) inv_freq_ = inv_freq_.to(in.position_ids.device());
   auto [cos, sin] = rope_cos_sin(inv_freq_, in.position_ids, dtype, config_.is_glm());
-  return {cos, sin, in.cu_seqlens, in.max_seqlen, attention};
+  return {cos, sin, in.cu_seqlens, in.max_seqlen, attention, mlp};
 }
 
 at::Tensor LlamaForCausalLMImpl::lm_head_weight() {

@@ -37,8 +37,9 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   if (lora_A.is_empty()) return y;
   at::Tensor h = x;
   if (dropout > 0 && is_training()) {
-    const uint64_t key = mix(mix(mix(mix(state_->seed) ^ uint64_t(state_->step)) ^ uint64_t(state_->rank)) ^
-                             uint64_t(state_->micro)) ^ uint64_t(ordinal_);
+    uint64_t key = mix(mix(mix(mix(state_->seed) ^ uint64_t(state_->step)) ^ uint64_t(state_->rank)) ^
+                       uint64_t(state_->micro)) ^ uint64_t(ordinal_);
+    if (state_->chunk != 0) key = mix(key ^ uint64_t(state_->chunk));  // untiled runs keep their masks
     at::Generator gen = x.is_cuda() ? at::cuda::detail::createCUDAGenerator(x.device().index())
                                     : at::detail::createCPUGenerator(key);
     if (x.is_cuda()) gen.set_current_seed(key);

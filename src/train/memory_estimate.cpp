@@ -1,7 +1,8 @@
 // Memory model, per rank. Weights in param_bytes; the low-precision .grad of one micro-step plus
 // the fp32 gradient accumulator; fp32 master + two Adam moments (master aliases the weights in
 // fp32). Activations per token and layer, in the weight dtype: what autograd keeps for RMSNorm
-// (plus its fp32 upcast), q/k/v, attention output, the SwiGLU intermediates and residuals.
+// (plus its fp32 upcast), q/k/v, attention output, the SwiGLU intermediates and residuals; the
+// SwiGLU part counts one chunk when the MLP is tiled (train.tiled_mlp_tokens).
 //
 // ZeRO-3 follows the trainer's sharded model: parameters in groups (the embedding, each decoder
 // layer, the head = final norm + LM head, whose LM head is the embedding group when tied), each
@@ -93,7 +94,9 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     // at most one reduce-scatter in flight while the next buffer is made, so two flat buffers
     // coexist, and each in-flight job holds an fp32 output of one shard. They are on
     // the GPU with or without offload: NCCL reduces there.
-    const double lowp = double(std::max(g.layer, g.head + (g.tied ? g.embed : 0)));
+    // Under LoRA only trained parameters get a .grad: at most all of them in one group.
+    const double lowp_all = double(std::max(g.layer, g.head + (g.tied ? g.embed : 0)));
+    const double lowp = lora ? std::min(lowp_all, trained) : lowp_all;
     const int64_t big = std::max({g.layer, g.embed, g.head});
     e.grad_buffers = lowp * pb + 2.0 * double(padded(big, wi)) * 4.0 + 1.0 * double(shard(big, wi)) * 4.0;
   } else {
@@ -122,12 +125,27 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     e.optimizer = master + moments;
   }
 
-  const double per_token_layer = pb * (10 * h + 2 * kv + 4 * inter + double(in.lora_rank_per_layer)) + 4.0 * 2 * h;
-  const double full_layer = t * per_token_layer;
+  // A layer's activations per token, in two parts. The MLP's: gate, up, silu(gate) and their
+  // product (4 x intermediate), plus LoRA dropout's mask and dropped input of each adapted MLP
+  // projection. The rest: norms, q/k/v, attention output, residuals, the fp32 upcasts of the
+  // two RMSNorms, A(x) of every adapter, the attention projections' dropout. A frozen norm
+  // (LoRA's base) keeps no normalized input for its weight gradient: one hidden-size fewer each.
+  const double frozen_norms = lora ? double(2 - std::clamp<int64_t>(in.lora_trained_norms_per_layer, 0, 2)) : 0.0;
+  const double per_token_mlp = pb * (4 * inter + 2.0 * double(in.lora_dropout_mlp_width));
+  const double per_token_rest = pb * ((10 - frozen_norms) * h + 2 * kv + double(in.lora_rank_per_layer) +
+                                      2.0 * double(in.lora_dropout_attn_width)) +
+                                4.0 * 2 * h;
+  // Tiled (ops/tiled_mlp.hpp), the MLP keeps only its input (the post-attention norm's output,
+  // counted in the rest) and its intermediates exist for one chunk at a time, in its forward
+  // and while its backward recomputes that chunk.
+  const bool tiled = in.tiled_mlp_tokens > 0;
+  const double mlp_live = (tiled ? std::min(t, double(in.tiled_mlp_tokens)) : t) * per_token_mlp;
+  const double layers = double(c.num_hidden_layers);
   // Checkpointed: every layer's input is kept, and one layer's activations exist while it is
-  // recomputed for its backward. ZeRO-3 always runs that way.
-  e.activations = (in.checkpointing || z3) ? double(c.num_hidden_layers) * t * h * pb + full_layer
-                                           : double(c.num_hidden_layers) * full_layer;
+  // recomputed for its backward. ZeRO-3 always runs that way. Otherwise every layer keeps its
+  // own (its MLP's too, unless tiled).
+  e.activations = (in.checkpointing || z3) ? layers * t * h * pb + t * per_token_rest + mlp_live
+                                           : layers * t * per_token_rest + (tiled ? mlp_live : layers * mlp_live);
   e.logits = 2.0 * double(in.loss_chunk_tokens) * double(c.vocab_size) * 4.0;  // logits + softmax grad, fp32
   e.workspace = 1.5 * kGiB + t * h * pb * 4;  // CUDA context, allocator slack, embedding/norm outputs
   return e;
@@ -183,6 +201,12 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
                         const std::vector<bool>& checkpointing, const MemoryLimits& limits) {
   std::string s = startup_line(arch.num_parameters(), ranks_per_node(in), limits.host_bytes, in.build_concurrency);
   char buf[512];
+  if (in.tiled_mlp_tokens > 0)
+    std::snprintf(buf, sizeof buf, "MLP tiled in chunks of %lld tokens (train.tiled_mlp_tokens): its intermediates count one chunk\n",
+                  (long long)in.tiled_mlp_tokens);
+  else
+    std::snprintf(buf, sizeof buf, "MLP untiled (train.tiled_mlp_tokens 0): its intermediates count the whole micro-step\n");
+  s += buf;
   if (in.offload_optimizer) {
     const int per_node = ranks_per_node(in);
     if (limits.host_bytes > 0)
@@ -212,7 +236,8 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
       std::string verdict = fit_verdict(e, limits);
       if (in.lora_trained > 0) {
         MemoryInputs full = in;
-        full.lora_trained = full.lora_adapter = full.lora_rank_per_layer = 0;
+        full.lora_trained = full.lora_adapter = full.lora_rank_per_layer = full.lora_trained_norms_per_layer = 0;
+        full.lora_dropout_attn_width = full.lora_dropout_mlp_width = 0;
         std::snprintf(buf, sizeof buf, "%s(full SFT: %.1f GB)", verdict.empty() ? "" : " ", estimate_memory(arch, full).total() / 1e9);
         verdict += buf;
       }
@@ -245,10 +270,28 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
     const auto counts = model::lora_parameter_counts(cfg.model.arch, cfg.optim.lora);
     in.lora_trained = counts.total();
     in.lora_adapter = counts.adapter;
-    in.lora_rank_per_layer =
-        cfg.optim.lora.rank * int64_t(model::resolve_lora_targets(cfg.model.arch, cfg.optim.lora, "train.lora").adapted.size()) /
-        cfg.model.arch.num_hidden_layers;
+    const auto& a = cfg.model.arch;
+    const auto targets = model::resolve_lora_targets(a, cfg.optim.lora, "train.lora");
+    in.lora_rank_per_layer = cfg.optim.lora.rank * int64_t(targets.adapted.size()) / a.num_hidden_layers;
+    auto ends = [](const std::string& s, const std::string& tail) {
+      return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    int64_t norms = 0, attn = 0, mlp = 0;
+    for (const auto& name : targets.saved)
+      if (ends(name, "input_layernorm") || ends(name, "post_attention_layernorm")) ++norms;
+    for (const auto& name : targets.adapted) {
+      if (ends(name, "o_proj")) attn += a.num_attention_heads * a.resolved_head_dim();
+      else if (ends(name, "q_proj") || ends(name, "k_proj") || ends(name, "v_proj")) attn += a.hidden_size;
+      else if (ends(name, "down_proj")) mlp += a.intermediate_size;
+      else mlp += a.hidden_size;  // gate_proj, up_proj
+    }
+    in.lora_trained_norms_per_layer = norms / a.num_hidden_layers;
+    if (cfg.optim.lora.dropout > 0) {
+      in.lora_dropout_attn_width = attn / a.num_hidden_layers;
+      in.lora_dropout_mlp_width = mlp / a.num_hidden_layers;
+    }
   }
+  in.tiled_mlp_tokens = cfg.optim.tiled_mlp_tokens;
   return in;
 }
 

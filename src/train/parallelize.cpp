@@ -7,6 +7,7 @@
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/activation_checkpoint.hpp"
 #include "longalign/ops/lm_loss.hpp"
+#include "longalign/ops/tiled_mlp.hpp"
 #include "longalign/train/overlapped_all_reduce.hpp"
 #include "longalign/train/sharded_model.hpp"
 
@@ -72,6 +73,7 @@ class Replicated final : public ParallelModel {
       overlap_ = std::make_unique<OverlappedAllReduce>(*opt_, o.channel ? o.channel : comm->split(),
                                                        int64_t(o.bucket_mb * (1 << 20)));
     if (o.activation_checkpointing) runner_ = ops::checkpointed_layers();
+    if (o.tiled_mlp_tokens > 0) mlp_ = ops::tiled_mlp(o.tiled_mlp_tokens);
   }
 
   bool lockstep() const override { return opt_->grads_sharded(); }
@@ -79,7 +81,7 @@ class Replicated final : public ParallelModel {
   double micro_step(const MicroBatch& b, bool last) override {
     if (overlap_ && last) overlap_->arm();  // the last backward of this step
     clock_.tick(opt_->steps_taken());
-    at::Tensor h = m_->hidden_states(b.in, o_.attention, runner_);
+    at::Tensor h = m_->hidden_states(b.in, o_.attention, runner_, mlp_);
     at::Tensor loss = ops::weighted_lm_loss(h, m_->lm_head_weight(), b.labels, b.weights, o_.loss_chunk_tokens);
     loss.backward();
     if (opt_->grads_sharded()) opt_->reduce_grads_to_owners(*comm_);
@@ -111,6 +113,7 @@ class Replicated final : public ParallelModel {
   bool lora_;
   DropoutClock clock_;
   model::LayerRunner runner_;
+  model::MlpFn mlp_;  // empty: untiled
   std::unique_ptr<OverlappedAllReduce> overlap_;
 };
 
@@ -124,13 +127,14 @@ class Sharded final : public ParallelModel {
     m_->to(o.device, o.dtype);  // what is left: empty parameters
     opt_ = std::make_unique<AdamW>(AdamW::over_pieces(sharded_.pieces(), o.adam));
     opt_->shard(comm ? comm->world() : 1, comm ? comm->rank() : 0, 3);
+    if (o.tiled_mlp_tokens > 0) mlp_ = ops::tiled_mlp(o.tiled_mlp_tokens);
   }
 
   bool lockstep() const override { return true; }
 
   double micro_step(const MicroBatch& b, bool) override {
     clock_.tick(opt_->steps_taken());
-    return sharded_.forward_backward(b.in, b.labels, b.weights, o_.loss_chunk_tokens, o_.attention);
+    return sharded_.forward_backward(b.in, b.labels, b.weights, o_.loss_chunk_tokens, o_.attention, mlp_);
   }
 
   // One token, ignored by the loss: the same gathers and reduce-scatters, a zero gradient.
@@ -161,6 +165,7 @@ class Sharded final : public ParallelModel {
   bool lora_;
   DropoutClock clock_;
   ShardedModel sharded_;
+  model::MlpFn mlp_;  // empty: untiled
 };
 
 }  // namespace

@@ -388,7 +388,8 @@ std::vector<ParamPiece> ShardedModel::pieces() const {
 }
 
 double ShardedModel::forward_backward(const model::PackedInput& in, const at::Tensor& labels, const at::Tensor& weights,
-                                      int64_t loss_chunk_tokens, const model::AttentionFn& attention) {
+                                      int64_t loss_chunk_tokens, const model::AttentionFn& attention,
+                                      const model::MlpFn& mlp) {
   Impl& s = *impl_;
   auto make = [&](int g) {
     auto c = c10::make_intrusive<Call>();
@@ -400,7 +401,7 @@ double ShardedModel::forward_backward(const model::PackedInput& in, const at::Te
   ec->ids = in.input_ids;
   at::Tensor anchor = torch::empty({0}, torch::TensorOptions().device(s.device).requires_grad(true));
   at::Tensor h = ShardedEmbedding::apply(anchor, ec);
-  const model::LayerContext lctx = s.m.layer_context(in, s.dtype, attention);
+  const model::LayerContext lctx = s.m.layer_context(in, s.dtype, attention, mlp);
   for (int g = 1; g <= s.layers(); ++g) {
     auto c = make(g);
     c->ctx = lctx;

@@ -352,6 +352,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"dtype", choice(c, op.dtype, {"auto", "fp32", "bf16", "fp64"})},
       {"device", choice(c, op.device, {"auto", "cpu", "cuda"})},
       {"loss_chunk_tokens", integer(c, op.loss_chunk_tokens, 1, kMaxTokens)},
+      {"tiled_mlp_tokens", integer(c, op.tiled_mlp_tokens, 0, kMaxTokens)},
       {"max_bad_steps", integer(c, op.max_bad_steps, 1, kMaxCount)},
       {"seed", integer(c, op.seed, 0)},
       {"lora", lora_section(c, op.lora)},
@@ -438,6 +439,7 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n  weight_decay: " << o.weight_decay << "\n  grad_clip: " << o.grad_clip << "\n  epochs: " << o.epochs
     << "\n  max_steps: " << o.max_steps << "\n  activation_checkpointing: " << (o.activation_checkpointing ? "true" : "false")
     << "\n  dtype: " << o.dtype << "\n  device: " << o.device << "\n  loss_chunk_tokens: " << o.loss_chunk_tokens
+    << "\n  tiled_mlp_tokens: " << o.tiled_mlp_tokens
     << "\n  max_bad_steps: " << o.max_bad_steps << "\n  seed: " << o.seed << "\n";
   if (o.lora.enabled()) {
     auto list = [](const std::vector<std::string>& v) {

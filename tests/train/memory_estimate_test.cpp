@@ -206,8 +206,47 @@ TEST(MemoryEstimate, LoraKeepsStateForTheAdaptersOnly) {
   EXPECT_DOUBLE_EQ(e.weights, (202048.0 + 7936.0) * 2);
   EXPECT_DOUBLE_EQ(e.grads, 7936.0 * (2 + 4));
   EXPECT_DOUBLE_EQ(e.optimizer, 7936.0 * (4 + 8));
-  // Per token and layer, A(x) of each adapter: 4 x 7 bf16 values more than full SFT keeps.
-  EXPECT_DOUBLE_EQ(e.activations - full.activations, 256.0 * 4 * 7 * 2);
+  // Per token and layer, A(x) of each adapter: 4 x 7 bf16 values more than full SFT keeps; the
+  // two frozen norms keep no normalized input for a weight gradient: 2 x 64 bf16 values fewer.
+  const double acts = 256.0 * (4 * 7 - 2 * 64) * 2;
+  EXPECT_DOUBLE_EQ(e.activations - full.activations, acts);
   // What the base no longer needs: its gradient (2 + 4 bytes) and AdamW state (4 + 8 bytes) a parameter.
-  EXPECT_NEAR(full.total() - e.total(), 202048.0 * 18 - 7936.0 * 20 - 256.0 * 4 * 7 * 2, 1e-6);
+  EXPECT_NEAR(full.total() - e.total(), 202048.0 * 18 - 7936.0 * 20 - acts, 1e-6);
+  // LongLoRA's "+" training both layer norms: they keep it again.
+  in.lora_trained_norms_per_layer = 2;
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations - full.activations, 256.0 * 4 * 7 * 2);
+}
+
+// The tiled MLP (train.tiled_mlp_tokens) by hand. Per token and layer the MLP part is 2 x 4 x 128
+// = 1024 bytes (gate, up, silu(gate), their product), the rest 2944 - 1024 = 1920. Tiled in
+// chunks of 64 of the 256 tokens, the MLP part counts 64 tokens.
+TEST(MemoryEstimate, TiledMlpByHand) {
+  MemoryInputs in = inputs(0, 1);
+  in.tiled_mlp_tokens = 64;
+  // Checkpointed: the layers' inputs, one layer's rest at 256 tokens, one MLP chunk.
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, kCkptInputs + 256.0 * 1920 + 64.0 * 1024);  // 622592
+  // Not checkpointed: both layers keep their rest (the MLP its input only, part of the rest); one chunk live.
+  in.checkpointing = false;
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, 2 * 256.0 * 1920 + 64.0 * 1024);  // 1048576
+  // A chunk larger than the micro-step is the untiled figure.
+  in.checkpointing = true;
+  in.tiled_mlp_tokens = 1000;
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, kCkptInputs + kLayerActs);
+  EXPECT_NE(memory_plan(tiny(), in, {0}, {true}, {}).find("MLP tiled in chunks of 1000 tokens"), std::string::npos);
+  in.tiled_mlp_tokens = 0;
+  EXPECT_NE(memory_plan(tiny(), in, {0}, {true}, {}).find("MLP untiled"), std::string::npos);
+}
+
+// LoRA rank 4 on all seven projections with dropout, tiled in chunks of 64, checkpointed. Each
+// adapted projection keeps its dropout mask and dropped input: attention q, k, v, o read 64 each
+// (256), the MLP's gate and up 64 and down 128 (256). Rest per token: 2 x ((10 - 2 frozen norms)
+// x 64 + 2 x 32 + 28 + 2 x 256) + 8 x 64 = 2744; MLP: 2 x (4 x 128 + 2 x 256) = 2048.
+TEST(MemoryEstimate, LoraDropoutTiledByHand) {
+  MemoryInputs in = inputs(0, 1);
+  in.lora_trained = in.lora_adapter = 7936;
+  in.lora_rank_per_layer = 4 * 7;
+  in.lora_dropout_attn_width = 256;
+  in.lora_dropout_mlp_width = 256;
+  in.tiled_mlp_tokens = 64;
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, kCkptInputs + 256.0 * 2744 + 64.0 * 2048);  // 899072
 }

@@ -5,7 +5,9 @@
 // The model works on packed input: one flat token stream with cu_seqlens. Attention is reached
 // only through an injected AttentionFn (the varlen op, see ops/varlen_attention.hpp), and each
 // decoder layer runs through an optional LayerRunner, which is how activation checkpointing
-// wraps the model without being woven into it. The decoder's projections are LoraLinear, so
+// wraps the model without being woven into it. The MLP likewise runs through an optional MlpFn
+// carried by the LayerContext (ops/tiled_mlp.hpp computes it in token chunks), so that every
+// path that builds a context (plain, checkpointed, ZeRO-3) reaches it. The decoder's projections are LoraLinear, so
 // LoRA (model/lora.hpp) attaches to this same model rather than to a second model class.
 #pragma once
 #include <torch/nn/module.h>
@@ -24,6 +26,10 @@ namespace longalign::model {
 using AttentionFn = std::function<at::Tensor(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                              const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale)>;
 
+class LlamaMLPImpl;
+// x [T, hidden] -> mlp(x) [T, hidden]; empty: the plain call.
+using MlpFn = std::function<at::Tensor(LlamaMLPImpl& mlp, const at::Tensor& x)>;
+
 struct PackedInput {
   at::Tensor input_ids;     // int64 [T]
   at::Tensor position_ids;  // int64 [T]
@@ -36,6 +42,7 @@ struct LayerContext {
   at::Tensor cos, sin, cu_seqlens;
   int64_t max_seqlen;
   AttentionFn attention;
+  MlpFn mlp;  // empty: mlp(x)
 };
 
 class RMSNormImpl : public torch::nn::Module {
@@ -89,10 +96,13 @@ TORCH_MODULE(LlamaModel);
 class LlamaForCausalLMImpl : public torch::nn::Module {
  public:
   explicit LlamaForCausalLMImpl(const LlamaConfig& c);
-  // Final-normed hidden states [T, hidden]. `run_layer` defaults to a plain call.
-  at::Tensor hidden_states(const PackedInput& in, const AttentionFn& attention, const LayerRunner& run_layer = {});
-  // What every layer of a forward over `in` shares: RoPE tables in `dtype`, the packing, attention.
-  LayerContext layer_context(const PackedInput& in, at::ScalarType dtype, const AttentionFn& attention) const;
+  // Final-normed hidden states [T, hidden]. `run_layer` and `mlp` default to plain calls.
+  at::Tensor hidden_states(const PackedInput& in, const AttentionFn& attention, const LayerRunner& run_layer = {},
+                           const MlpFn& mlp = {});
+  // What every layer of a forward over `in` shares: RoPE tables in `dtype`, the packing,
+  // attention, the MLP's runner.
+  LayerContext layer_context(const PackedInput& in, at::ScalarType dtype, const AttentionFn& attention,
+                             const MlpFn& mlp = {}) const;
   // [vocab, hidden]: lm_head.weight, or the embedding when tied.
   at::Tensor lm_head_weight();
   // Full logits [T, vocab] in fp32: for evaluation and tests, not for training at 64k.

@@ -8,7 +8,9 @@
 // Dropout draws its mask from a generator seeded by (run seed, optimizer step, rank, micro-step,
 // module), not from torch's global one: a layer recomputed in backward (activation
 // checkpointing, ZeRO-3) then sees the mask of its forward, and a resumed run the masks of an
-// uninterrupted one, with no generator state in the checkpoint.
+// uninterrupted one, with no generator state in the checkpoint. A tiled MLP (ops/tiled_mlp.hpp)
+// also keys in its chunk, so that its chunks get different masks (a fresh generator with one key
+// would give every chunk the same prefix pattern) and its backward recompute the forward's.
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
@@ -23,6 +25,7 @@ struct LoraDropoutState {
   uint64_t seed = 0;
   int64_t step = 0, micro = 0;
   int64_t rank = 0;
+  int64_t chunk = 0;  // tiled MLP: 1 + the chunk running now; 0 untiled (the key is then unchanged)
 };
 
 class LoraLinearImpl : public torch::nn::Module {

@@ -33,6 +33,13 @@ struct MemoryInputs {
   int64_t lora_trained = 0;
   int64_t lora_adapter = 0;           // the adapters' own parameters (beside the base's)
   int64_t lora_rank_per_layer = 0;    // rank x adapted projections per layer: A(x) kept per token
+  // Decoder-layer norms (0-2) trained under LoRA (modules_to_save); the others are frozen, and
+  // autograd keeps no normalized input for a frozen norm's weight gradient.
+  int64_t lora_trained_norms_per_layer = 0;
+  // With train.lora.dropout > 0, the summed input widths of one layer's adapted projections: each
+  // keeps its dropout mask and dropped input (2 values per input feature and token).
+  int64_t lora_dropout_attn_width = 0, lora_dropout_mlp_width = 0;
+  int64_t tiled_mlp_tokens = 0;  // train.tiled_mlp_tokens: > 0, MLP intermediates for one chunk only
 };
 
 struct MemoryEstimate {

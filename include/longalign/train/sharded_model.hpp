@@ -35,8 +35,9 @@ class ShardedModel {
 
   // One micro-batch, forward and backward; returns its weighted loss. Collective: a rank with no
   // micro-batch passes a dummy one with zero weights so that every rank gathers alike.
+  // `mlp`: the layers' MLP runner (empty: plain; see ops/tiled_mlp.hpp).
   double forward_backward(const model::PackedInput& in, const at::Tensor& labels, const at::Tensor& weights,
-                          int64_t loss_chunk_tokens, const model::AttentionFn& attention);
+                          int64_t loss_chunk_tokens, const model::AttentionFn& attention, const model::MlpFn& mlp = {});
   // Waits for the reduce-scatters still in flight (before the gradients are read); rethrows the
   // first collective failure.
   void finish();

@@ -28,6 +28,9 @@ struct OptimSection {
   std::string dtype = "auto";   // auto | fp32 | bf16 | fp64 (CPU only: exactness checks)
   std::string device = "auto";  // auto | cpu | cuda
   int64_t loss_chunk_tokens = 4096;
+  // > 0: each layer's MLP runs in chunks of this many tokens (ops/tiled_mlp.hpp), so its
+  // intermediates exist for one chunk, not the micro-step; 0: untiled.
+  int64_t tiled_mlp_tokens = 0;
   int64_t max_bad_steps = 5;    // consecutive non-finite steps before stopping
   uint64_t seed = 42;
   // train.lora: adapters on a frozen base (rank 0: full fine-tuning); targets checked at load.
