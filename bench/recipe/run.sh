@@ -11,21 +11,31 @@
 # Scores: exact-match accuracy of greedy answers (the expected answer text appears in the
 # reply) and the mean per-sequence answer loss (`eval loss`), each as mean ± sd over seeds.
 #
-# Usage: bench/recipe/run.sh [--seeds N] [--smoke] [--json OUT] [--keep DIR]
+# Usage: bench/recipe/run.sh [--seeds N] [--smoke] [--json OUT] [--keep DIR] [--configs A,B]
+#                            [--pack-world W] [--step-order mixed|cost]
 #   --smoke: 1 seed, 3 steps a run, small data: checks that the script works (CI runs it).
+#   --configs: run only these configurations (names as in results: long0, long_half, long_all,
+#              pack_mean, pack_noclip, sort, naive).
+#   --pack-world W, --step-order O: plan packed runs for W ranks (data.world_size; still trained
+#              in one process) and with step order O (data.step_order): `cost` with W >= 2 groups
+#              packs of similar cost (the steps a W-GPU run gets), `mixed` draws each step's packs
+#              from across the cost range.
 # Writes bench/results/recipe_DATE.json (or --json OUT) and prints a Markdown table.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${LONGALIGN_BIN:-$root/build/release/bin/longalign}"
 py="${LONGALIGN_PYTHON:-$root/build/venv/bin/python}"
-seeds=3 smoke=0 out="" keep=""
+seeds=3 smoke=0 out="" keep="" configs="" pack_world="" step_order=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
     --smoke) smoke=1; seeds=1; shift ;;
     --json) out="$2"; shift 2 ;;
     --keep) keep="$2"; shift 2 ;;
-    *) echo "usage: bench/recipe/run.sh [--seeds N] [--smoke] [--json OUT] [--keep DIR]" >&2; exit 2 ;;
+    --configs) configs=",$2,"; shift 2 ;;
+    --pack-world) pack_world="$2"; shift 2 ;;
+    --step-order) step_order="$2"; shift 2 ;;
+    *) echo "usage: bench/recipe/run.sh [--seeds N] [--smoke] [--json OUT] [--keep DIR] [--configs A,B] [--pack-world W] [--step-order O]" >&2; exit 2 ;;
   esac
 done
 [ -n "$out" ] || out="$root/bench/results/recipe_$(date +%F)$([ "$smoke" = 1 ] && echo _smoke).json"
@@ -59,12 +69,15 @@ results="$work/results.jsonl"
 # run NAME SEED STRATEGY WEIGHTING BATCH UNITS_PER_STEP GRAD_CLIP INPUT...
 run() {
   local name=$1 seed=$2 strategy=$3 weighting=$4 batch=$5 units=$6 clip=$7; shift 7
-  local inputs dir="$work/run-$name-$seed"
+  local inputs dir="$work/run-$name-$seed" world=()
+  if [ -n "$configs" ] && [[ "$configs" != *",$name,"* ]]; then return 0; fi
+  if [ "$strategy" = pack ] && [ -n "$pack_world" ]; then world+=(--set "data.world_size=$pack_world"); fi
+  if [ "$strategy" = pack ] && [ -n "$step_order" ]; then world+=(--set "data.step_order=$step_order"); fi
   inputs=$(printf '%s,' "$@"); inputs="[${inputs%,}]"
   "$bin" train --config "$root/configs/tiny_cpu.yaml" --set "data.inputs=$inputs" --set "data.tokenizer=$work/tok.model" \
     --set "data.strategy=$strategy" --set "data.weighting=$weighting" --set "data.batch_size=$batch" --set "data.units_per_step=$units" --set "train.grad_clip=$clip" \
     --set "data.seed=$seed" --set "train.seed=$seed" --set "train.epochs=$epochs" --set checkpoint.every_steps=0 \
-    --set checkpoint.keep_last=1 --set "output.dir=$dir" --no-progress "${extra[@]}" >"$dir.log" 2>&1 \
+    --set checkpoint.keep_last=1 --set "output.dir=$dir" --no-progress "${extra[@]}" "${world[@]}" >"$dir.log" 2>&1 \
     || { echo "training $name (seed $seed) failed:"; tail -5 "$dir.log"; exit 1; }
   local ck
   ck=$(ls -d "$dir"/checkpoints/step-* | tail -1)

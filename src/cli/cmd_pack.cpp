@@ -19,7 +19,7 @@ constexpr int64_t kMaxBatch = 65536;
 
 struct PackFlags {
   std::vector<std::string> inputs;
-  std::string config, output, tokenizer, tmpl, format, strategy, weighting, overflow;
+  std::string config, output, tokenizer, tmpl, format, strategy, weighting, overflow, step_order;
   int64_t max_tokens = 0;
   int batch_size = 0, units_per_step = 0, threads = 0, world_size = 0;
   uint64_t seed = 0;
@@ -55,6 +55,7 @@ data::PackOptions resolve(const PackFlags& f, const CLI::App& cmd) {
   if (given("--format")) o.tokenize.format = data::parse_input_format(f.format);
   if (given("--strategy")) o.plan.strategy = data::parse_strategy(f.strategy);
   if (given("--weighting")) o.plan.weighting = data::parse_weighting(f.weighting);
+  if (given("--step-order")) o.plan.step_order = data::parse_step_order(f.step_order);
   if (given("--overflow")) o.tokenize.overflow = data::parse_overflow(f.overflow);
   if (given("--max-tokens")) o.plan.max_tokens = f.max_tokens;
   if (given("--batch-size")) o.plan.batch_size = f.batch_size;
@@ -118,10 +119,14 @@ void add_pack(CLI::App& app, Action& action) {
       ->check(int_range(1, kMaxBatch));
   cmd->add_option("--seed", f->seed, "Shuffle seed (default 42)")->check(any_seed());
   cmd->add_option("--world-size", f->world_size,
-                  "Data-parallel world size to plan for (default: units per step / 2): packed steps group packs "
-                  "of similar cost and may give ranks different numbers of packs; sorted steps are laid out "
-                  "for it. The plan still runs at other world sizes that divide units per step, in blocks")
+                  "Data-parallel world size to plan for (default: units per step / 2): packed steps may give "
+                  "ranks different numbers of packs; sorted steps are laid out for it. The plan still runs "
+                  "at other world sizes that divide units per step, in blocks")
       ->check(int_range(1, kMaxRanks));
+  cmd->add_option("--step-order", f->step_order,
+                  "Which packs share a step (pack, 2+ ranks): mixed (default: one from each cost stratum, "
+                  "steps alike) or cost (packs of similar cost, so ranks finish together: useful-work "
+                  "efficiency ~0.98 at one pack a rank, but steps differ in composition; bench/RESULTS.md)");
   cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)")->check(int_range(1, kMaxThreads));
   cmd->add_flag("--skip-invalid", f->skip_invalid, "Skip malformed JSON / invalid UTF-8 lines instead of failing");
   cmd->add_flag("--overwrite", f->overwrite, "Replace an existing output directory");

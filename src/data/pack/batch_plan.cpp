@@ -64,9 +64,8 @@ void assign_weights(Plan& plan, const std::vector<SeqInfo>& seqs) {
 // into per_step strata, each shuffled, and step s takes the s-th unit of every stratum. So each
 // step spans the whole cost range (long and short together, never a narrow band) and holds the
 // heavy/light mix that balanced_order can split evenly over ranks. The leftover units, drawn at
-// random, form a final smaller step. `balance: false` leaves each step in stratum order.
-std::vector<std::vector<size_t>> stratified_steps(const std::vector<double>& cost, size_t per_step, Rng& rng,
-                                                  bool balance = true) {
+// random, form a final smaller step. Each step is in stratum order.
+std::vector<std::vector<size_t>> stratified_steps(const std::vector<double>& cost, size_t per_step, Rng& rng) {
   const size_t n = cost.size(), full = n / per_step;
   std::vector<size_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
@@ -81,14 +80,6 @@ std::vector<std::vector<size_t>> stratified_steps(const std::vector<double>& cos
     for (size_t s = 0; s < full; ++s) steps[s].push_back(stratum[s]);
   }
   rng.shuffle(steps);
-  for (auto& st : steps) {
-    if (!balance) continue;
-    std::vector<double> c;
-    for (size_t u : st) c.push_back(cost[u]);
-    std::vector<size_t> ordered;
-    for (size_t k : balanced_order(c)) ordered.push_back(st[k]);
-    st = std::move(ordered);
-  }
   if (!rest.empty()) steps.push_back(std::move(rest));
   return steps;
 }
@@ -120,7 +111,7 @@ std::vector<std::vector<size_t>> reference_sorted_steps(const std::vector<double
     group_cost.pop_back();
   }
   const size_t k = per_step / world;
-  std::vector<std::vector<size_t>> steps, drawn = stratified_steps(group_cost, k, rng, false);
+  std::vector<std::vector<size_t>> steps, drawn = stratified_steps(group_cost, k, rng);
   std::vector<size_t> rest = short_group;
   for (const auto& gs : drawn) {
     if (gs.size() < k) {  // the leftover groups join the final, smaller step
@@ -218,6 +209,14 @@ Weighting parse_weighting(const std::string& s) {
   if (s == "pack_mean") return Weighting::pack_mean;
   throw UsageError("unknown loss weighting '" + s + "'; use sequence, token or pack_mean");
 }
+
+StepOrder parse_step_order(const std::string& s) {
+  if (s == "mixed") return StepOrder::mixed;
+  if (s == "cost") return StepOrder::cost;
+  throw UsageError("unknown step order '" + s + "'; use mixed or cost");
+}
+
+const char* to_string(StepOrder o) { return o == StepOrder::mixed ? "mixed" : "cost"; }
 
 const char* to_string(Strategy s) { return s == Strategy::naive ? "naive" : s == Strategy::sort ? "sort" : "pack"; }
 const char* to_string(Weighting w) {
@@ -344,14 +343,13 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
     }
   } else if (o.strategy == Strategy::sort && o.world_size > 1) {
     steps = reference_sorted_steps(cost, per_step, size_t(o.world_size), rng);
-  } else if (o.strategy == Strategy::pack && ranks_planned >= 2) {
-    for (const auto& band : cost_banded_steps(busy, per_step, rng)) {
-      Placement p = place_step(band, busy, o.world_size);
+  } else {
+    const bool bands = o.strategy == Strategy::pack && o.step_order == StepOrder::cost && ranks_planned >= 2;
+    for (const auto& st : bands ? cost_banded_steps(busy, per_step, rng) : stratified_steps(cost, per_step, rng)) {
+      Placement p = place_step(st, busy, o.strategy == Strategy::pack ? o.world_size : 0);
       steps.push_back(std::move(p.order));
       ranks.push_back(std::move(p.rank));
     }
-  } else {
-    steps = stratified_steps(cost, per_step, rng);
   }
   Plan plan{o, {}};
   for (size_t s = 0; s < steps.size(); ++s) {
@@ -412,6 +410,7 @@ void save_plan(const Plan& plan, const std::filesystem::path& path) {
             {"strategy", to_string(o.strategy)},  {"weighting", to_string(o.weighting)},
             {"max_tokens", o.max_tokens},         {"batch_size", o.batch_size},
             {"units_per_step", o.units_per_step}, {"seed", o.seed}, {"world_size", o.world_size},
+            {"step_order", to_string(o.step_order)},
             {"cost_model", {{"params", o.cost.params}, {"hidden", o.cost.hidden}, {"layers", o.cost.layers}}},
             {"steps", std::move(steps)}};
   write_file_atomic(path, j.dump() + "\n");
@@ -439,6 +438,7 @@ Plan load_plan(const std::filesystem::path& path) {
     o.units_per_step = json_integer_at<int>(j, "units_per_step");
     o.seed = json_integer_at<uint64_t>(j, "seed");
     o.world_size = json_integer_at<int>(j, "world_size");
+    if (j.contains("step_order")) o.step_order = parse_step_order(j.at("step_order").get<std::string>());
     const auto& cm = j.at("cost_model");
     o.cost = {cm.at("params").get<double>(), cm.at("hidden").get<double>(), cm.at("layers").get<double>()};
     for (const auto& s : j.at("steps")) {

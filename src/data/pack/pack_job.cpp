@@ -59,7 +59,7 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
   static const std::vector<std::string> keys = {"inputs",     "tokenizer",      "template",  "format",
                                                 "strategy",   "weighting",      "max_tokens", "batch_size",
                                                 "units_per_step", "seed",       "overflow",  "skip_invalid",
-                                                "pack_dir",   "world_size", "verify"};
+                                                "pack_dir",   "world_size", "step_order", "verify"};
   for (const auto& kv : data) {
     if (!kv.first.IsScalar()) throw UsageError(where + ": a key in `data` is not a plain name");
     const std::string key = kv.first.as<std::string>();
@@ -93,6 +93,7 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
     else if (key == "units_per_step") o.plan.units_per_step = get<int>(v, key, where);
     else if (key == "seed") o.plan.seed = get<uint64_t>(v, key, where);
     else if (key == "world_size") o.plan.world_size = get<int>(v, key, where);
+    else if (key == "step_order") o.plan.step_order = parse_step_order(get<std::string>(v, key, where));
     else if (key == "overflow") o.tokenize.overflow = parse_overflow(get<std::string>(v, key, where));
     else if (key == "skip_invalid") o.tokenize.skip_invalid = get<bool>(v, key, where);
     else if (key == "pack_dir") o.output = path_of(get<std::string>(v, key, where));
@@ -120,6 +121,7 @@ std::string data_section_yaml(const PackOptions& o, int indent) {
   s += pad + "units_per_step: " + std::to_string(o.plan.units_per_step) + "\n";
   s += pad + "seed: " + std::to_string(o.plan.seed) + "\n";
   if (o.plan.world_size) s += pad + "world_size: " + std::to_string(o.plan.world_size) + "\n";
+  s += pad + "step_order: " + to_string(o.plan.step_order) + "\n";
   s += pad + "overflow: " + to_string(o.tokenize.overflow) + "\n";
   s += pad + "skip_invalid: " + (o.tokenize.skip_invalid ? "true" : "false") + "\n";
   if (!o.output.empty()) s += pad + "pack_dir: " + yaml_quoted(o.output.string()) + "\n";
@@ -146,6 +148,7 @@ std::string pack_config_json(const PackOptions& o) {
                         {"units_per_step", o.plan.units_per_step},
                         {"seed", o.plan.seed},
                         {"world_size", o.plan.world_size},
+                        {"step_order", to_string(o.plan.step_order)},
                         {"cost_model", {{"params", o.plan.cost.params}, {"hidden", o.plan.cost.hidden},
                                         {"layers", o.plan.cost.layers}}}};
   for (size_t i = 0; i < o.tokenize.inputs.size(); ++i)

@@ -30,10 +30,16 @@ namespace longalign::data {
 
 enum class Strategy { naive, sort, pack };
 enum class Weighting { sequence, token, pack_mean };
+// Which packs share a step (strategy pack, 2+ ranks): `mixed` draws each step's packs from across
+// the cost range (steps alike in composition), `cost` groups packs of similar cost (ranks finish
+// together; steps differ in composition). See make_plan and bench/RESULTS.md for the trade-off.
+enum class StepOrder { mixed, cost };
 Strategy parse_strategy(const std::string& s);     // UsageError on unknown names
 Weighting parse_weighting(const std::string& s);
+StepOrder parse_step_order(const std::string& s);
 const char* to_string(Strategy s);
 const char* to_string(Weighting w);
+const char* to_string(StepOrder o);
 
 // Training cost of one sequence of s tokens, forward + backward, in FLOPs: 6*P*s for the weight
 // matmuls plus 7*d*L*s^2 for causal attention. Used to balance ranks; defaults are Llama-2-7B's.
@@ -51,6 +57,7 @@ struct PlanOptions {
   int batch_size = 1;          // sequences per unit for naive and sort
   int units_per_step = 8;      // packs or micro-batches per optimizer step
   uint64_t seed = 42;
+  StepOrder step_order = StepOrder::mixed;
   int world_size = 0;          // the world size to report balance for (must divide units_per_step);
                                // 0: units_per_step / 2. `sort` lays steps out for it (see make_plan).
   CostModel cost;
@@ -84,14 +91,14 @@ struct Plan {
 void check_plan_options(const PlanOptions& opts);
 
 // Every sequence is placed exactly once.
-//   pack:  best-fit-decreasing packs. A step lasts as long as its busiest rank, so with 2+ ranks
-//          (world_size, or units_per_step / 2 when it is 0) steps are cost bands: packs sorted
-//          by cost (padding included) cut into consecutive groups of units_per_step, the
-//          groups' order shuffled. Each step is then ordered for rank balance, and with
-//          world_size >= 2 given, assigned to ranks explicitly (`rank`) where ranks running
-//          different numbers of packs finish closer together than blocks do. With one rank there
-//          is no one to wait for: steps are drawn one pack from each of units_per_step cost
-//          strata, so every step spans the cost range.
+//   pack:  best-fit-decreasing packs. With step_order mixed (the default), steps are drawn one
+//          pack from each of units_per_step cost strata, so every step spans the cost range.
+//          A step lasts as long as its busiest rank, so with step_order cost and 2+ ranks
+//          (world_size, or units_per_step / 2 when it is 0) steps are cost bands instead: packs
+//          sorted by cost (padding included) cut into consecutive groups of units_per_step, the
+//          groups' order shuffled. Either way each step is then ordered for rank balance, and
+//          with world_size >= 2 given, assigned to ranks explicitly (`rank`) where ranks running
+//          different numbers of packs finish closer together than blocks do.
 //   sort:  the reference's sorted batching: micro-batches of neighbouring lengths, steps made
 //          of micro-batches drawn one from each length stratum, ordered for rank balance; with
 //          world_size W, each micro-step gives the W ranks W neighbouring micro-batches instead
