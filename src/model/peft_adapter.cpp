@@ -75,7 +75,8 @@ LoraConfig read_adapter_config(const fs::path& dir) {
       {"use_dora", false},          {"bias", "none"},       {"fan_in_fan_out", false}, {"lora_bias", false},
       {"rank_pattern", json::object()}, {"alpha_pattern", json::object()}, {"layers_to_transform", json()},
       {"layer_replication", json()},    {"target_parameters", json()},     {"trainable_token_indices", json()},
-      {"exclude_modules", json()},      {"use_qalora", false},             {"use_bdlora", json()}};
+      {"exclude_modules", json()},      {"use_qalora", false},             {"use_bdlora", json()},
+      {"alora_invocation_tokens", json()}};  // aLoRA: adapts only tokens after its invocation
   for (const auto& [key, ok] : unsupported)
     if (!absent_or(key, ok) && !(ok.is_null() && j[key].is_array() && j[key].empty()))
       throw bad(key, "is not supported here (expected " + (ok.is_null() ? std::string("null") : ok.dump()) + ")");

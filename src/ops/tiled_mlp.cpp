@@ -1,6 +1,9 @@
 // The tiled MLP's autograd Function; see the header. Like activation_checkpoint.cpp, the module
-// travels to backward in a capsule, and the parameters are not inputs of the Function: backward
-// accumulates their gradients itself through the recomputed chunk graphs.
+// travels to backward in a capsule, and the parameters are not inputs of the Function. Backward
+// recomputes each chunk against detached aliases of the trainable parameters, sums the chunks'
+// gradients, and hands each parameter its sum through one final backward: a parameter's gradient
+// hooks must fire once per backward, as for an untiled MLP (the overlapped all-reduce counts them
+// to know when a bucket is complete; a hook per chunk would send partial gradients).
 #include "longalign/ops/tiled_mlp.hpp"
 
 #include <torch/torch.h>
@@ -67,6 +70,41 @@ at::Tensor run_chunks(model::LlamaMLPImpl& m, const at::Tensor& x, int64_t n) {
   return out;
 }
 
+// The MLP's trainable parameter members (weights, biases, adapters): what forward reads.
+std::vector<at::Tensor*> trainable_members(model::LlamaMLPImpl& m) {
+  std::vector<at::Tensor*> out;
+  for (auto* p : {&m.gate_proj, &m.up_proj, &m.down_proj}) {
+    auto& lin = **p;
+    for (at::Tensor* t : {&lin.weight, &lin.bias})
+      if (t->defined() && t->requires_grad()) out.push_back(t);
+    if (lin.has_adapter())
+      for (at::Tensor* t : {&lin.lora_A->weight, &lin.lora_B->weight})
+        if (t->requires_grad()) out.push_back(t);
+  }
+  return out;
+}
+
+// Swaps the members for detached aliases (same storage, no hooks) for a scope.
+class Aliased {
+ public:
+  explicit Aliased(const std::vector<at::Tensor*>& members) : members_(members) {
+    for (at::Tensor* t : members_) {
+      aliases_.push_back(t->detach().requires_grad_(true));
+      std::swap(*t, aliases_.back());  // aliases_ now holds the parameter, the member its alias
+    }
+  }
+  ~Aliased() {
+    for (size_t i = 0; i < members_.size(); ++i) std::swap(*members_[i], aliases_[i]);
+  }
+  Aliased(const Aliased&) = delete;
+  Aliased& operator=(const Aliased&) = delete;
+  at::Tensor alias(size_t i) const { return *members_[i]; }
+
+ private:
+  std::vector<at::Tensor*> members_;
+  std::vector<at::Tensor> aliases_;
+};
+
 struct MlpCall : torch::CustomClassHolder {
   model::LlamaMLPImpl* mlp = nullptr;
   int64_t chunk = 0;
@@ -91,19 +129,39 @@ struct TiledMlp : torch::autograd::Function<TiledMlp> {
     const bool want_x = call->input_grad && ctx->needs_input_grad(0);
     at::Tensor gx = want_x ? at::empty_like(x) : at::Tensor();
     const int64_t n = call->chunk, k = chunks_of(x.size(0), n);
+    const std::vector<at::Tensor*> members = trainable_members(m);
+    std::vector<at::Tensor> sums(members.size());
     for (int64_t c = 0; c < k; ++c) {
       at::Tensor xc = chunk_rows(x, c, n).detach();
       if (want_x) xc.requires_grad_(true);
+      torch::AutoGradMode enable(true);
+      Aliased aliased(members);
       at::Tensor yc;
       {
-        torch::AutoGradMode enable(true);
         ChunkKey key(state, c + 1);
         yc = m.forward(xc);
       }
-      // A chunk's graph (and its intermediates) is freed by its backward before the next exists.
-      if (yc.requires_grad()) torch::autograd::backward({yc}, {chunk_rows(g, c, n)});
-      if (want_x) gx.narrow(0, c * n, xc.size(0)).copy_(xc.grad());
+      std::vector<at::Tensor> inputs;
+      if (want_x) inputs.push_back(xc);
+      for (size_t i = 0; i < members.size(); ++i) inputs.push_back(aliased.alias(i));
+      if (inputs.empty() || !yc.requires_grad()) continue;
+      // A chunk's graph (and its intermediates) is freed by its gradient before the next exists.
+      const auto grads = torch::autograd::grad({yc}, inputs, {chunk_rows(g, c, n)}, /*retain_graph=*/false,
+                                               /*create_graph=*/false, /*allow_unused=*/true);
+      size_t at = 0;
+      if (want_x) gx.narrow(0, c * n, xc.size(0)).copy_(grads[at++]);
+      for (size_t i = 0; i < members.size(); ++i, ++at)
+        if (grads[at].defined()) sums[i] = sums[i].defined() ? sums[i].add_(grads[at]) : grads[at];
     }
+    // d/dp sum(p * G) = G exactly: each parameter receives its summed gradient in one accumulation.
+    torch::AutoGradMode enable(true);
+    at::Tensor total;
+    for (size_t i = 0; i < members.size(); ++i)
+      if (sums[i].defined()) {
+        at::Tensor term = (*members[i] * sums[i]).sum();
+        total = total.defined() ? total + term : term;
+      }
+    if (total.defined()) torch::autograd::backward({total});
     return {gx, at::Tensor()};
   }
 };

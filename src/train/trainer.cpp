@@ -342,8 +342,9 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     else if (cfg.model.path.empty()) model::init_weights(*m, cfg.model.init_std, op.seed);
     else model::load_hf_weights(*m, cfg.model.path);
     if (lora.enabled()) {
-      // A scratch base is rebuilt from the seed on resume; RUN/base holds the same weights.
-      if (lead && cfg.model.path.empty() && !fs::exists(lora_base_dir(cfg) / "config.json"))
+      // A scratch base is rebuilt from the seed on resume; RUN/base holds the same weights. A
+      // fresh run rewrites it: an earlier run in this directory may have had another seed or dtype.
+      if (lead && cfg.model.path.empty() && (!resume_dir || !fs::exists(lora_base_dir(cfg) / "config.json")))
         write_scratch_base(*m, lora_base_dir(cfg), data::tokenizer_in(pack_dir), dtype,
                            uint64_t(cfg.checkpoint.max_shard_mb) << 20);
       model::attach_lora(*m, lora, op.seed, cfg.source + ": train.lora");

@@ -156,6 +156,15 @@ for z in 0 3; do
     || fail "2 ranks with uneven packs, ZeRO-$z: micro-steps $micro (want [3]), $r"
 done
 
+# The tiled MLP (4 chunks of a 512-token pack) on 2 ranks at ZeRO-0, whose all-reduce starts a
+# bucket when every parameter in it has had its gradient hook: the hooks must fire once a
+# backward, not once a chunk, or buckets go out with partial gradients. Equals the untiled
+# single process; so does ZeRO-3 tiled.
+train2 --set output.dir=tiled0 --set train.tiled_mlp_tokens=128 --set distributed.bucket_mb=0.05 || fail "tiled MLP, ZeRO-0"
+r=$(same one tiled0) && ok "tiled MLP, ZeRO-0 with overlapped all-reduce on 2 == 1 process untiled ($r)" || fail "tiled MLP, ZeRO-0: $r"
+train2 --set output.dir=tiled3 --set train.tiled_mlp_tokens=128 --set distributed.zero=3 || fail "tiled MLP, ZeRO-3"
+r=$(same one tiled3) && ok "tiled MLP, ZeRO-3 on 2 == 1 process untiled ($r)" || fail "tiled MLP, ZeRO-3: $r"
+
 # ZeRO-3 (weights sharded too, each layer gathered for its forward and its recompute) on 2 and 4
 # ranks, and on 1 process (a world of one), equals the replicated single process; so does the
 # optimizer offloaded to the host, alone and with ZeRO-3; and a full epoch whose last step leaves
