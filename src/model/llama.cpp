@@ -24,6 +24,17 @@ namespace {
 torch::nn::Linear linear(int64_t in, int64_t out, bool bias = false) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
 }
+
+// Adds a fused projection's adapter term to its parts' outputs, its rows in the parts' order.
+void add_fused_term(LoraLinear& fused, const at::Tensor& x, std::initializer_list<at::Tensor*> parts) {
+  if (!fused) return;
+  const at::Tensor term = fused(x);
+  int64_t at = 0;
+  for (at::Tensor* p : parts) {
+    *p = *p + term.narrow(-1, at, p->size(-1));
+    at += p->size(-1);
+  }
+}
 }  // namespace
 
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
@@ -39,9 +50,11 @@ LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c)
 
 at::Tensor LlamaAttentionImpl::forward(const at::Tensor& x, const LayerContext& ctx) {
   const int64_t t = x.size(0);
-  at::Tensor q = apply_rope(q_proj(x).view({t, n_heads, head_dim}), ctx.cos, ctx.sin, rope_interleaved);
-  at::Tensor k = apply_rope(k_proj(x).view({t, n_kv_heads, head_dim}), ctx.cos, ctx.sin, rope_interleaved);
-  at::Tensor v = v_proj(x).view({t, n_kv_heads, head_dim});
+  at::Tensor q = q_proj(x), k = k_proj(x), v = v_proj(x);
+  add_fused_term(qkv_proj, x, {&q, &k, &v});
+  q = apply_rope(q.view({t, n_heads, head_dim}), ctx.cos, ctx.sin, rope_interleaved);
+  k = apply_rope(k.view({t, n_kv_heads, head_dim}), ctx.cos, ctx.sin, rope_interleaved);
+  v = v.view({t, n_kv_heads, head_dim});
   at::Tensor o = ctx.attention(q, k, v, ctx.cu_seqlens, ctx.max_seqlen, 1.0 / std::sqrt(double(head_dim)));
   return o_proj(o.reshape({t, n_heads * head_dim}));
 }
@@ -52,7 +65,17 @@ LlamaMLPImpl::LlamaMLPImpl(const LlamaConfig& c) {
   down_proj = register_module("down_proj", LoraLinear(c.intermediate_size, c.hidden_size, c.mlp_bias));
 }
 
-at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+at::Tensor LlamaMLPImpl::forward(const at::Tensor& x) {
+  at::Tensor gate = gate_proj(x), up = up_proj(x);
+  add_fused_term(gate_up_proj, x, {&gate, &up});
+  return down_proj(torch::silu(gate) * up);
+}
+
+std::vector<LoraLinearImpl*> LlamaMLPImpl::projections() {
+  std::vector<LoraLinearImpl*> out = {gate_proj.get(), up_proj.get(), down_proj.get()};
+  if (gate_up_proj) out.push_back(gate_up_proj.get());
+  return out;
+}
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const LlamaConfig& c) {
   self_attn = register_module("self_attn", LlamaAttention(c));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <type_traits>
+#include <utility>
 
 #include "longalign/core/error.hpp"
 #include "longalign/core/option_check.hpp"
@@ -299,6 +300,30 @@ std::string to_hf_config_json(const LlamaConfig& c, const std::string& torch_dty
     j["mlp_bias"] = c.mlp_bias;
   }
   return j.dump(2) + "\n";
+}
+
+namespace {
+// ChatGLM3's names for the GLM modules, by name fragment. Both sides end in '.' so a fragment
+// never matches inside a longer module name; a module name gets a '.' appended to match.
+const std::pair<const char*, const char*> kChatGlmNames[] = {
+    {"model.embed_tokens.", "transformer.embedding.word_embeddings."},
+    {"model.layers.", "transformer.encoder.layers."},
+    {"model.norm.", "transformer.encoder.final_layernorm."},
+    {"lm_head.", "transformer.output_layer."},
+    {"self_attn.qkv_proj.", "self_attention.query_key_value."},
+    {"self_attn.o_proj.", "self_attention.dense."},
+    {"mlp.gate_up_proj.", "mlp.dense_h_to_4h."},
+    {"mlp.down_proj.", "mlp.dense_4h_to_h."},
+};
+}  // namespace
+
+std::string checkpoint_name(const LlamaConfig& c, std::string name) {
+  if (!c.is_chatglm()) return name;
+  name += '.';
+  for (const auto& [ours, theirs] : kChatGlmNames)
+    if (auto at = name.find(ours); at != std::string::npos) name.replace(at, std::string(ours).size(), theirs);
+  name.pop_back();
+  return name;
 }
 
 }  // namespace longalign::model

@@ -20,7 +20,7 @@ uint64_t mix(uint64_t x) {
 
 }  // namespace
 
-LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out, bool has_bias) {
+LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out, bool has_bias) : in_(in), out_(out) {
   // torch::nn::Linear's default init, drawn in its order from the global generator, so that a
   // model built after torch::manual_seed is the one it always was.
   weight = register_parameter("weight", torch::empty({out, in}));
@@ -32,8 +32,11 @@ LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out, bool has_bias) {
   }
 }
 
+LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out, const at::TensorOptions& base)
+    : in_(in), out_(out), base_options_(base) {}
+
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
-  at::Tensor y = torch::linear(x, weight, bias);
+  at::Tensor y = adapter_only() ? at::Tensor() : torch::linear(x, weight, bias);
   if (lora_A.is_empty()) return y;
   at::Tensor h = x;
   if (dropout > 0 && is_training()) {
@@ -46,13 +49,15 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
     at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - dropout, gen);
     h = x * keep / (1.0 - dropout);
   }
-  return y + lora_B(lora_A(h)) * scaling;
+  at::Tensor term = lora_B(lora_A(h)) * scaling;
+  return y.defined() ? y + term : term;
 }
 
 void LoraLinearImpl::attach(int64_t rank, double scale, double p, std::shared_ptr<LoraDropoutState> state,
                             int64_t ordinal, at::Generator& gen) {
-  const int64_t in = weight.size(1), out = weight.size(0);
-  auto opts = torch::TensorOptions().dtype(weight.scalar_type()).device(weight.device());
+  const int64_t in = in_, out = out_;
+  const at::TensorOptions base = adapter_only() ? base_options_ : weight.options();
+  auto opts = torch::TensorOptions().dtype(base.dtype()).device(base.device());
   lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in, rank).bias(false)));
   lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(rank, out).bias(false)));
   torch::NoGradGuard ng;
@@ -66,11 +71,20 @@ void LoraLinearImpl::attach(int64_t rank, double scale, double p, std::shared_pt
   ordinal_ = ordinal;
 }
 
+at::Tensor LoraLinearImpl::delta_weight() const {
+  torch::NoGradGuard ng;
+  return torch::matmul(lora_B->weight.to(at::kDouble), lora_A->weight.to(at::kDouble)) * scaling;
+}
+
 void LoraLinearImpl::merge() {
   if (lora_A.is_empty()) return;
+  if (adapter_only()) throw std::logic_error("LoraLinear::merge: an adapter-only module merges through its parent");
   torch::NoGradGuard ng;
-  at::Tensor delta = torch::matmul(lora_B->weight.to(at::kDouble), lora_A->weight.to(at::kDouble)) * scaling;
-  weight.copy_((weight.to(at::kDouble) + delta.to(weight.device())).to(weight.scalar_type()));
+  weight.copy_((weight.to(at::kDouble) + delta_weight().to(weight.device())).to(weight.scalar_type()));
+  remove_adapter();
+}
+
+void LoraLinearImpl::remove_adapter() {
   unregister_module("lora_A");
   unregister_module("lora_B");
   lora_A = nullptr;

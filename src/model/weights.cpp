@@ -22,29 +22,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-// ChatGLM3's names for the GLM tensors (modeling_chatglm.py), by name fragment. Both sides end
-// in '.' so a fragment never matches inside a longer module name.
-const std::pair<const char*, const char*> kChatGlmNames[] = {
-    {"model.embed_tokens.", "transformer.embedding.word_embeddings."},
-    {"model.layers.", "transformer.encoder.layers."},
-    {"model.norm.", "transformer.encoder.final_layernorm."},
-    {"lm_head.", "transformer.output_layer."},
-    {"self_attn.qkv_proj.", "self_attention.query_key_value."},
-    {"self_attn.o_proj.", "self_attention.dense."},
-    {"mlp.gate_up_proj.", "mlp.dense_h_to_4h."},
-    {"mlp.down_proj.", "mlp.dense_4h_to_h."},
-};
-
-// The checkpoint's name for a tensor named in the HF Llama/GLM scheme.
-std::string stored_name(const LlamaConfig& c, std::string name) {
-  if (!c.is_chatglm()) return name;
-  for (const auto& [ours, theirs] : kChatGlmNames)
-    if (auto at = name.find(ours); at != std::string::npos) name.replace(at, std::string(ours).size(), theirs);
-  return name;
-}
-
 // Modules a family stores as one tensor, their parts stacked along the output rows in order:
-// GLM's gate_up_proj, and ChatGLM3's query_key_value (named qkv_proj before stored_name).
+// GLM's gate_up_proj, and ChatGLM3's query_key_value (named qkv_proj before checkpoint_name).
 struct Fusion {
   std::string fused;
   std::vector<std::pair<std::string, int64_t>> parts;  // module, rows
@@ -64,7 +43,7 @@ std::vector<Fusion> fusions(const LlamaConfig& c) {
 
 // Where a model parameter lives in the checkpoint: a whole tensor, or rows of a fused one.
 struct Source {
-  std::string name;  // HF Llama/GLM scheme, before stored_name
+  std::string name;  // HF Llama/GLM scheme, before checkpoint_name
   int64_t row = 0, rows = -1;  // rows -1: the whole tensor
   size_t part = 0;             // index among its fusion's parts
   const Fusion* fusion = nullptr;
@@ -115,7 +94,7 @@ Shapes expected_tensors(const LlamaConfig& c) {
     expect.push_back({p + "input_layernorm.weight", {h}});
     expect.push_back({p + "post_attention_layernorm.weight", {h}});
   }
-  for (auto& e : expect) e.first = stored_name(c, e.first);
+  for (auto& e : expect) e.first = checkpoint_name(c, e.first);
   return expect;
 }
 
@@ -123,7 +102,7 @@ Shapes expected_tensors(const LlamaConfig& c) {
 // config, and a tied model's lm_head copy is replaced by the embedding (as transformers does).
 bool harmless_extra(const std::string& name, const LlamaConfig& c) {
   return ends_with(name, "rotary_emb.inv_freq") || ends_with(name, "rotary_pos_emb.inv_freq") ||
-         (c.tie_word_embeddings && name == stored_name(c, "lm_head.weight"));
+         (c.tie_word_embeddings && name == checkpoint_name(c, "lm_head.weight"));
 }
 
 void check_tensors(const CheckpointTensors& ckpt, const std::filesystem::path& dir, const LlamaConfig& c) {
@@ -166,7 +145,7 @@ void load_hf_weights(LlamaForCausalLMImpl& m, const std::filesystem::path& dir) 
   for (auto& p : m.named_parameters()) {
     if (is_adapter_parameter(p.key())) continue;  // not part of a HF checkpoint
     const Source s = source_of(fs, p.key());
-    at::Tensor src = ckpt.view(stored_name(c, s.name));
+    at::Tensor src = ckpt.view(checkpoint_name(c, s.name));
     if (s.fusion) src = src.narrow(0, s.row, s.rows);
     if (src.sizes() != p.value().sizes())  // the model and expected_tensors disagree: a bug here
       throw RuntimeError("checkpoint tensor for " + p.key() + " has shape " + shape_str(src.sizes()) +
@@ -190,7 +169,7 @@ NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype) {
     if (is_adapter_parameter(p.key())) continue;  // written as a PEFT adapter, or merged first
     const Source s = source_of(fs, p.key());
     if (!s.fusion) {
-      out.emplace_back(stored_name(c, s.name), cpu(p.value()));
+      out.emplace_back(checkpoint_name(c, s.name), cpu(p.value()));
     } else if (s.part == 0) {  // the fused tensor is written once, with its first part
       std::vector<at::Tensor> parts;
       for (const auto& [module, rows] : s.fusion->parts) {
@@ -198,7 +177,7 @@ NamedTensors hf_state(LlamaForCausalLMImpl& m, at::ScalarType dtype) {
         name.replace(name.find("." + s.fusion->parts[0].first + ".") + 1, s.fusion->parts[0].first.size(), module);
         parts.push_back(params[name]);
       }
-      out.emplace_back(stored_name(c, s.name), cpu(at::cat(parts, 0)));
+      out.emplace_back(checkpoint_name(c, s.name), cpu(at::cat(parts, 0)));
     }
   }
   return out;

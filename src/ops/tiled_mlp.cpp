@@ -20,8 +20,8 @@ using torch::autograd::variable_list;
 
 // The LoRA dropout state the MLP's adapters share (null without adapters).
 std::shared_ptr<model::LoraDropoutState> dropout_state(model::LlamaMLPImpl& m) {
-  for (auto* p : {&m.gate_proj, &m.up_proj, &m.down_proj})
-    if ((*p)->dropout_state()) return (*p)->dropout_state();
+  for (auto* p : m.projections())
+    if (p->dropout_state()) return p->dropout_state();
   return nullptr;
 }
 
@@ -73,8 +73,8 @@ at::Tensor run_chunks(model::LlamaMLPImpl& m, const at::Tensor& x, int64_t n) {
 // The MLP's trainable parameter members (weights, biases, adapters): what forward reads.
 std::vector<at::Tensor*> trainable_members(model::LlamaMLPImpl& m) {
   std::vector<at::Tensor*> out;
-  for (auto* p : {&m.gate_proj, &m.up_proj, &m.down_proj}) {
-    auto& lin = **p;
+  for (auto* p : m.projections()) {
+    auto& lin = *p;
     for (at::Tensor* t : {&lin.weight, &lin.bias})
       if (t->defined() && t->requires_grad()) out.push_back(t);
     if (lin.has_adapter())

@@ -283,7 +283,7 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
       if (ends(name, "o_proj")) attn += a.num_attention_heads * a.resolved_head_dim();
       else if (ends(name, "q_proj") || ends(name, "k_proj") || ends(name, "v_proj")) attn += a.hidden_size;
       else if (ends(name, "down_proj")) mlp += a.intermediate_size;
-      else mlp += a.hidden_size;  // gate_proj, up_proj
+      else mlp += a.hidden_size;  // gate_proj, up_proj, gate_up_proj (one mask for its parts)
     }
     in.lora_trained_norms_per_layer = norms / a.num_hidden_layers;
     if (cfg.optim.lora.dropout > 0) {

@@ -2,7 +2,9 @@
 // an adapter made by peft (random A, nonzero B, saved modules changed; also a regex-targeted
 // rslora one) gives peft's logits here, unmerged (the training path) and merged; our merge
 // equals peft's merge_and_unload() weight by weight; and an adapter we write loads into peft
-// (PeftModel.from_pretrained) with our logits.
+// (PeftModel.from_pretrained) with our logits. The same for GLM, whose fused gate_up_proj
+// carries one adapter, and for ChatGLM3's fused query_key_value and dense_h_to_4h (peft cannot
+// run ChatGLM3 offline; its oracle is the adapter merged by hand into the fused tensors).
 //
 // Tolerances: both sides run fp32 with different summation orders. The HF parity test measured
 // ~1e-6 of the logits' size for the same model shape (hf_parity_test.cpp); the adapter adds one
@@ -30,10 +32,10 @@ constexpr double kRelTol = 1e-5;
 
 const fs::path& oracle() { return fixture::python_made_dir("model/peft_reference.py"); }
 
-model::LlamaForCausalLM load_base() {
-  auto cfg = model::load_hf_config(oracle() / "base" / "config.json");
+model::LlamaForCausalLM load_base(const std::string& base = "base") {
+  auto cfg = model::load_hf_config(oracle() / base / "config.json");
   model::LlamaForCausalLM m(cfg);
-  model::load_hf_weights(*m, oracle() / "base");
+  model::load_hf_weights(*m, oracle() / base);
   return m;
 }
 
@@ -55,11 +57,11 @@ double rel_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
 }
 
-void check_peft_adapter(const std::string& name) {
+void check_peft_adapter(const std::string& name, const std::string& base = "base") {
   const fs::path dir = oracle() / name;
   model::SafetensorsFile ref(dir / "reference.safetensors");
   const at::Tensor ids = ref.view("input_ids").clone(), cu = ref.view("cu_seqlens").clone(), expect = ref.view("logits");
-  auto m = load_base();
+  auto m = load_base(base);
   const at::Tensor plain = logits_of(*m, ids, cu);
   model::load_adapter(*m, dir);
   const at::Tensor ours = logits_of(*m, ids, cu);
@@ -78,14 +80,18 @@ void check_peft_adapter(const std::string& name) {
 
 TEST(LoraParity, PeftAdapterAllProjectionsWithSavedModules) { check_peft_adapter("peft_adapter"); }
 TEST(LoraParity, PeftAdapterRegexTargetsRslora) { check_peft_adapter("peft_rslora"); }
+TEST(LoraParity, PeftAdapterOnGlmsFusedGateUp) { check_peft_adapter("peft_glm", "glm_base"); }
+TEST(LoraParity, AdapterOnChatGlm3sFusedQueryKeyValue) { check_peft_adapter("peft_chatglm", "chatglm_base"); }
 
 // Our merge against peft's merge_and_unload(), tensor by tensor: W + s B A rounds once here
 // (fp64 sum) and a few times in peft (fp32 product, scale, add): ~1e-7 of the weights' size.
-TEST(LoraParity, MergeEqualsPeftMergeAndUnload) {
-  auto m = load_base();
-  model::load_adapter(*m, oracle() / "peft_adapter");
+namespace {
+
+void check_merge(const std::string& base, const std::string& adapter, const std::string& merged) {
+  auto m = load_base(base);
+  model::load_adapter(*m, oracle() / adapter);
   model::merge_lora(*m);
-  model::SafetensorsFile peft(oracle() / "peft_merged" / "model.safetensors");
+  model::SafetensorsFile peft(oracle() / merged / "model.safetensors");
   size_t compared = 0;
   for (const auto& [name, t] : model::hf_state(*m, torch::kFloat)) {
     ASSERT_TRUE(peft.contains(name)) << name;
@@ -97,15 +103,23 @@ TEST(LoraParity, MergeEqualsPeftMergeAndUnload) {
   EXPECT_EQ(compared, peft.names().size());
 }
 
+}  // namespace
+
+TEST(LoraParity, MergeEqualsPeftMergeAndUnload) { check_merge("base", "peft_adapter", "peft_merged"); }
+TEST(LoraParity, MergeEqualsPeftMergeAndUnloadOnGlm) { check_merge("glm_base", "peft_glm", "peft_glm_merged"); }
+
+namespace {
+
 // An adapter written here (B and the saved modules moved off their init, as training would),
 // loaded by peft onto the same base: peft's logits equal ours.
-TEST(LoraParity, OurAdapterLoadsIntoPeftWithOurLogits) {
-  auto m = load_base();
+void check_ours_in_peft(const std::string& base, const std::vector<std::string>& targets,
+                        const std::vector<std::string>& saved) {
+  auto m = load_base(base);
   model::LoraConfig c;
   c.rank = 4;
   c.alpha = 12;
-  c.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  c.modules_to_save = {"embed_tokens", "norm", "post_attention_layernorm", "lm_head"};
+  c.target_modules = targets;
+  c.modules_to_save = saved;
   model::attach_lora(*m, c, 7, "test");
   {
     torch::NoGradGuard ng;
@@ -116,20 +130,46 @@ TEST(LoraParity, OurAdapterLoadsIntoPeftWithOurLogits) {
   fixture::TempDir tmp;
   const fs::path adapter = tmp.path / "adapter";
   fs::create_directories(adapter);
-  model::write_adapter_files(adapter, c, (oracle() / "base").string(), model::adapter_state(*m, torch::kFloat));
+  model::write_adapter_files(adapter, c, (oracle() / base).string(), model::adapter_state(*m, torch::kFloat));
   model::SafetensorsFile ref(oracle() / "peft_adapter" / "reference.safetensors");
   const at::Tensor ids = ref.view("input_ids").clone(), cu = ref.view("cu_seqlens").clone();
   model::write_safetensors(tmp.path / "ids.safetensors", {{"input_ids", ids}, {"cu_seqlens", cu}});
   const std::string cmd = fixture::python() + " " + fixture::source_dir() + "/tests/model/peft_reference.py check " +
-                          (oracle() / "base").string() + " " + adapter.string() + " " + (tmp.path / "ids.safetensors").string() +
+                          (oracle() / base).string() + " " + adapter.string() + " " + (tmp.path / "ids.safetensors").string() +
                           " " + (tmp.path / "peft.safetensors").string() + " >" + (tmp.path / "log").string() + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "peft could not load our adapter; see " << cmd;
   model::SafetensorsFile theirs(tmp.path / "peft.safetensors");
   const at::Tensor ours = logits_of(*m, ids, cu);
-  std::printf("our adapter in peft: rel diff %.3g\n", rel_diff(ours, theirs.view("logits")));
+  std::printf("our %s adapter in peft: rel diff %.3g\n", base.c_str(), rel_diff(ours, theirs.view("logits")));
   EXPECT_LT(rel_diff(ours, theirs.view("logits")), kRelTol);
   // The adapter we read back equals the one we wrote (names and values).
-  auto back = load_base();
+  auto back = load_base(base);
   model::load_adapter(*back, adapter);
   EXPECT_EQ(rel_diff(logits_of(*back, ids, cu), ours), 0.0);
+}
+
+}  // namespace
+
+TEST(LoraParity, OurAdapterLoadsIntoPeftWithOurLogits) {
+  check_ours_in_peft("base", {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+                     {"embed_tokens", "norm", "post_attention_layernorm", "lm_head"});
+}
+
+TEST(LoraParity, OurGlmAdapterLoadsIntoPeftWithOurLogits) {
+  check_ours_in_peft("glm_base", {"all-linear"}, {"embed_tokens", "norm", "input_layernorm"});
+}
+
+// ChatGLM3: an adapter we write has exactly the tensors (names, shapes) of the oracle's, which
+// carries peft's names for modeling_chatglm.py's modules, and reads back as written.
+TEST(LoraParity, OurChatGlm3AdapterHasPeftsNames) {
+  auto m = load_base("chatglm_base");
+  const auto c = model::read_adapter_config(oracle() / "peft_chatglm");
+  model::attach_lora(*m, c, 3, "test");
+  const auto state = model::adapter_state(*m, torch::kFloat);
+  model::SafetensorsFile ref(oracle() / "peft_chatglm" / "adapter_model.safetensors");
+  EXPECT_EQ(state.size(), ref.names().size());
+  for (const auto& [name, t] : state) {
+    ASSERT_TRUE(ref.contains(name)) << name;
+    EXPECT_EQ(t.sizes(), ref.view(name).sizes()) << name;
+  }
 }

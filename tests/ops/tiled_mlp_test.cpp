@@ -31,10 +31,13 @@ void expect_close(const at::Tensor& ref, const at::Tensor& got, const std::strin
   EXPECT_LE(max_abs(ref - got), kRel * max_abs(ref)) << what;
 }
 
-model::LlamaConfig small() {
+// glm: the fused gate_up_proj carries one adapter for both halves of the MLP's input projection.
+model::LlamaConfig small(const std::string& type = "llama") {
   model::LlamaConfig c;
   c.vocab_size = 64, c.hidden_size = 32, c.intermediate_size = 48, c.num_hidden_layers = 3;
   c.num_attention_heads = 4, c.num_key_value_heads = 2;
+  c.model_type = type;
+  if (c.is_glm()) c.partial_rotary_factor = 0.5, c.qkv_bias = true;
   return c;
 }
 
@@ -50,8 +53,8 @@ void attach(model::LlamaForCausalLMImpl& m, double dropout) {
     if (p.requires_grad()) p.add_(at::normal(0.0, 0.1, p.sizes(), gen).to(p.scalar_type()));
 }
 
-model::LlamaForCausalLM make_model(bool lora, double dropout = 0) {
-  model::LlamaForCausalLM m(small());
+model::LlamaForCausalLM make_model(bool lora, double dropout = 0, const std::string& type = "llama") {
+  model::LlamaForCausalLM m(small(type));
   model::init_weights(*m, 0.1, 3);
   if (lora) attach(*m, dropout);
   m->to(torch::kDouble);
@@ -122,13 +125,13 @@ TEST(TiledMlp, OpEqualsUntiled) {
 // The whole model: loss and every trained parameter's gradient (embedding included under full
 // SFT: the input gradient of the first layer lands there), with and without checkpointing.
 TEST(TiledMlp, ModelEqualsUntiledWithAndWithoutCheckpointing) {
-  for (bool lora : {false, true}) {
-    auto m = make_model(lora);
+  for (const auto& [lora, type] : {std::pair{false, "llama"}, {true, "llama"}, {true, "glm"}}) {
+    auto m = make_model(lora, 0, type);
     const Result ref = run(*m, {}, {});
     for (int64_t n : {3, 5, 7}) {  // 20 tokens: 5 divides, 3 and 7 do not
       for (bool ckpt : {false, true}) {
         const Result got = run(*m, ckpt ? ops::checkpointed_layers() : model::LayerRunner{}, ops::tiled_mlp(n));
-        expect_same(ref, got, std::string(lora ? "LoRA" : "full") + ", chunk " + std::to_string(n) +
+        expect_same(ref, got, std::string(lora ? "LoRA " : "full ") + type + ", chunk " + std::to_string(n) +
                                   (ckpt ? ", checkpointed" : ""));
       }
     }
@@ -139,28 +142,31 @@ TEST(TiledMlp, ModelEqualsUntiledWithAndWithoutCheckpointing) {
 // recompute under checkpointing) must draw the forward's masks: its gradients equal those of the
 // same chunks run with a plain autograd graph. Untiled masks are a different draw.
 TEST(TiledMlp, LoraDropoutMasksRepeatInBackward) {
-  auto m = make_model(true, 0.3);
-  m->train();
-  const auto state = model::lora_dropout_state(*m);
-  ASSERT_TRUE(state);
-  const int64_t n = 6;
-  // The reference: what the op computes, recorded whole by autograd.
-  model::MlpFn graph = [&](model::LlamaMLPImpl& mlp, const at::Tensor& x) {
-    std::vector<at::Tensor> ys;
-    for (int64_t s = 0, c = 0; s < x.size(0); s += n, ++c) {
-      state->chunk = c + 1;
-      ys.push_back(mlp.forward(x.narrow(0, s, std::min(n, x.size(0) - s))));
-    }
-    state->chunk = 0;
-    return torch::cat(ys);
-  };
-  const Result ref = run(*m, {}, graph);
-  expect_same(ref, run(*m, {}, ops::tiled_mlp(n)), "dropout, tiled");
-  expect_same(ref, run(*m, ops::checkpointed_layers(), ops::tiled_mlp(n)), "dropout, tiled, checkpointed");
-  const Result untiled = run(*m, {}, {});
-  EXPECT_GT(std::abs(untiled.loss - ref.loss), 1e-9) << "tiled masks should be a different draw";
-  // One chunk (the micro-step fits): the untiled masks exactly.
-  expect_same(untiled, run(*m, {}, ops::tiled_mlp(1000)), "dropout, one chunk");
+  for (const char* type : {"llama", "glm"}) {
+    SCOPED_TRACE(type);
+    auto m = make_model(true, 0.3, type);
+    m->train();
+    const auto state = model::lora_dropout_state(*m);
+    ASSERT_TRUE(state);
+    const int64_t n = 6;
+    // The reference: what the op computes, recorded whole by autograd.
+    model::MlpFn graph = [&](model::LlamaMLPImpl& mlp, const at::Tensor& x) {
+      std::vector<at::Tensor> ys;
+      for (int64_t s = 0, c = 0; s < x.size(0); s += n, ++c) {
+        state->chunk = c + 1;
+        ys.push_back(mlp.forward(x.narrow(0, s, std::min(n, x.size(0) - s))));
+      }
+      state->chunk = 0;
+      return torch::cat(ys);
+    };
+    const Result ref = run(*m, {}, graph);
+    expect_same(ref, run(*m, {}, ops::tiled_mlp(n)), "dropout, tiled");
+    expect_same(ref, run(*m, ops::checkpointed_layers(), ops::tiled_mlp(n)), "dropout, tiled, checkpointed");
+    const Result untiled = run(*m, {}, {});
+    EXPECT_GT(std::abs(untiled.loss - ref.loss), 1e-9) << "tiled masks should be a different draw";
+    // One chunk (the micro-step fits): the untiled masks exactly.
+    expect_same(untiled, run(*m, {}, ops::tiled_mlp(1000)), "dropout, one chunk");
+  }
 }
 
 // Chunks draw different masks: identical input chunks give different outputs under dropout.

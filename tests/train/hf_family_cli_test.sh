@@ -7,6 +7,10 @@
 # ChatGLM3 class to compare with), and training from it writes a ChatGLM3-layout checkpoint.
 # PyTorch .bin copies (one file; ChatGLM3's layout in three shards with
 # pytorch_model.bin.index.json) give the same `eval loss` as their safetensors twins.
+# LoRA on the fused projections: a GLM run with an adapter on every projection (gate_up_proj one
+# adapter) writes a checkpoint that peft loads onto the base with our `eval loss --adapter`; a
+# ChatGLM3 run adapting query_key_value and dense_h_to_4h merges (`merge`) into a ChatGLM3
+# checkpoint whose loss equals the unmerged adapter's, and ZeRO-3 trains the same adapter.
 set -u
 bin="$1"; py="$2"; here="$3"
 tmp=$(mktemp -d)
@@ -52,13 +56,9 @@ YAML
   fi
 done
 
-# eval loss of the model in $1 equals that of its twin $2 within 1e-4, labelled $3.
-same_loss() {
-  for d in "$1" "$2"; do
-    "$bin" eval loss --model "$d" --input "$tmp/tokens.jsonl" -o "$d.loss.jsonl" --max-tokens 64 >"$d.eval.log" 2>&1 \
-      || { fail "$3: eval loss on $d failed"; tail -5 "$d.eval.log"; return; }
-  done
-  "$py" - "$1.loss.jsonl" "$2.loss.jsonl" <<'PY' >"$tmp/same-$3.log" 2>&1 \
+# The losses in $1 and $2 (eval loss outputs) agree within 1e-4, labelled $3.
+same_losses() {
+  "$py" - "$1" "$2" <<'PY' >"$tmp/same-$3.log" 2>&1 \
     && ok "$3: $(cat "$tmp/same-$3.log")" || { fail "$3: $(cat "$tmp/same-$3.log")"; }
 import json, sys
 a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:3])
@@ -66,6 +66,15 @@ worst = max(abs(x - y) for x, y in zip(a, b))
 print(f"eval loss equals its twin's over {len(a)} sequences, worst difference {worst:.2e}")
 sys.exit(0 if len(a) == len(b) and worst < 1e-4 else 1)
 PY
+}
+
+# eval loss of the model in $1 equals that of its twin $2 within 1e-4, labelled $3.
+same_loss() {
+  for d in "$1" "$2"; do
+    "$bin" eval loss --model "$d" --input "$tmp/tokens.jsonl" -o "$d.loss.jsonl" --max-tokens 64 >"$d.eval.log" 2>&1 \
+      || { fail "$3: eval loss on $d failed"; tail -5 "$d.eval.log"; return; }
+  done
+  same_losses "$1.loss.jsonl" "$2.loss.jsonl" "$3"
 }
 
 same_loss "$tmp/ref/chatglm" "$tmp/ref/glm_rope2" chatglm
@@ -94,6 +103,63 @@ if "$bin" train --config "$tmp/chatglm-z3.yaml" --no-progress >"$tmp/train-chatg
   same_loss "$tmp/run-chatglm/checkpoints/step-00000002" "$tmp/run-chatglm-z3/checkpoints/step-00000002" chatglm_zero3
 else
   fail "chatglm: ZeRO-3 training failed"; tail -5 "$tmp/train-chatglm-z3.log"
+fi
+
+# --- LoRA on fused projections (fp64 training, so that ZeRO-3 and the merge compare tightly)
+lora_run() {  # config, run dir, lora mapping, extra yaml
+  sed "s/run-[a-z0-9-]*/$2/; s/dtype: fp32/dtype: fp64/; s/^train: {/train: {lora: $3, /" "$1" >"$tmp/$2.yaml"
+  [ -n "${4:-}" ] && echo "$4" >>"$tmp/$2.yaml"
+  "$bin" train --config "$tmp/$2.yaml" --no-progress >"$tmp/train-$2.log" 2>&1 || { fail "$2: LoRA training failed"; tail -5 "$tmp/train-$2.log"; return 1; }
+}
+if lora_run "$tmp/glm.yaml" lora-glm "{rank: 4, alpha: 8, modules_to_save: [norm]}"; then
+  ck="$tmp/lora-glm/checkpoints/step-00000002"
+  "$bin" eval loss --model "$tmp/ref/glm" --adapter "$ck" --input "$tmp/tokens.jsonl" -o "$tmp/lora-glm.jsonl" \
+    --max-tokens 64 >"$tmp/eval-lora-glm.log" 2>&1 || fail "glm LoRA: eval loss --adapter failed"
+  "$py" - "$tmp/ref/glm" "$ck" "$tmp/tokens.jsonl" "$tmp/lora-glm.jsonl" <<'PY' >"$tmp/peft-glm.log" 2>&1 \
+    && ok "glm LoRA: $(tail -1 "$tmp/peft-glm.log")" || { fail "glm LoRA: peft disagrees"; tail -5 "$tmp/peft-glm.log"; }
+import json, sys
+import torch
+from peft import PeftModel
+from safetensors import safe_open
+from transformers import AutoModelForCausalLM
+base, ck, tokens, ours = sys.argv[1:5]
+names = set(safe_open(f"{ck}/adapter_model.safetensors", "pt").keys())
+assert "base_model.model.model.layers.0.mlp.gate_up_proj.lora_B.weight" in names, sorted(names)[:8]
+model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, torch_dtype=torch.float64), ck).eval()
+worst = 0.0
+for rec, mine in zip(map(json.loads, open(tokens)), map(json.loads, open(ours))):
+    with torch.no_grad():
+        hf = model(input_ids=torch.tensor(rec["input_ids"])[None], labels=torch.tensor(rec["labels"])[None]).loss.item()
+    worst = max(worst, abs(hf - mine["loss"]) / max(1.0, abs(hf)))
+# Ours evaluates in fp32 (hf_eval_check.py's bound).
+print(f"peft's loss on our fused-adapter checkpoint equals ours, worst relative difference {worst:.2e}")
+sys.exit(0 if worst < 1e-4 else 1)
+PY
+fi
+if lora_run "$tmp/chatglm.yaml" lora-chatglm "{rank: 4, target_modules: [query_key_value, dense_h_to_4h], dropout: 0.1}" &&
+   lora_run "$tmp/chatglm.yaml" lora-chatglm-z3 "{rank: 4, target_modules: [query_key_value, dense_h_to_4h], dropout: 0.1}" \
+     "distributed: {zero: 3}"; then
+  ck="$tmp/lora-chatglm/checkpoints/step-00000002"
+  "$py" -c "import sys; from safetensors import safe_open
+names = set(safe_open(sys.argv[1] + '/adapter_model.safetensors', 'pt').keys())
+sys.exit(0 if 'base_model.model.transformer.encoder.layers.1.self_attention.query_key_value.lora_A.weight' in names and len(names) == 8 else 1)" "$ck" \
+    && ok "chatglm LoRA: adapter under ChatGLM3's names" || fail "chatglm LoRA: adapter names"
+  cmp -s "$ck/adapter_model.safetensors" "$tmp/lora-chatglm-z3/checkpoints/step-00000002/adapter_model.safetensors" \
+    || "$py" -c "import sys; from safetensors.numpy import load_file
+a, b = (load_file(p + '/checkpoints/step-00000002/adapter_model.safetensors') for p in sys.argv[1:3])
+sys.exit(0 if set(a) == set(b) and max(abs(a[k] - b[k]).max() for k in a) < 1e-9 else 1)" "$tmp/lora-chatglm" "$tmp/lora-chatglm-z3" \
+    && ok "chatglm LoRA: ZeRO-3 trains the same adapter" || fail "chatglm LoRA: ZeRO-3 adapter differs"
+  if "$bin" merge --model "$tmp/ref/chatglm" --adapter "$ck" -o "$tmp/merged-chatglm" >"$tmp/merge-chatglm.log" 2>&1; then
+    "$bin" eval loss --model "$tmp/ref/chatglm" --adapter "$ck" --input "$tmp/tokens.jsonl" -o "$tmp/loss-adapter.jsonl" \
+      --max-tokens 64 >>"$tmp/eval-lora-chatglm.log" 2>&1 || fail "chatglm LoRA: eval loss --adapter failed"
+    "$bin" eval loss --model "$tmp/merged-chatglm" --input "$tmp/tokens.jsonl" -o "$tmp/loss-merged.jsonl" \
+      --max-tokens 64 >>"$tmp/eval-lora-chatglm.log" 2>&1 || fail "chatglm LoRA: eval loss on the merged model failed"
+    grep -q '"model_type": "chatglm"' "$tmp/merged-chatglm/config.json" && ok "chatglm LoRA: merged checkpoint in ChatGLM3's layout" \
+      || fail "chatglm LoRA: merged config.json is not ChatGLM3's"
+    same_losses "$tmp/loss-adapter.jsonl" "$tmp/loss-merged.jsonl" chatglm_lora_merged
+  else
+    fail "chatglm LoRA: merge failed"; tail -5 "$tmp/merge-chatglm.log"
+  fi
 fi
 
 [ "$fails" = 0 ] && echo "all Qwen2/GLM CLI checks passed" || { echo "$fails failed"; exit 1; }

@@ -91,12 +91,55 @@ TEST(LoraConfig, ErrorsNameTheKeyAndTheEntry) {
   glm.model_type = "glm";
   model::LoraConfig fused;
   fused.rank = 2;
-  fused.target_modules = {"gate_up_proj"};
+  fused.target_modules = {"q_proj"};
+  fused.modules_to_save = {"gate_up_proj"};
   try {
     model::resolve_lora_targets(glm, fused, "train.lora");
-    ADD_FAILURE() << "GLM's fused gate_up_proj accepted";
+    ADD_FAILURE() << "GLM's fused gate_up_proj accepted as a saved module";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot carry a LoRA adapter"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("gate_up_proj is fused"), std::string::npos) << e.what();
+  }
+}
+
+// GLM and ChatGLM3 are matched on their checkpoints' names, fused projections included; what
+// the config counts is what attaching trains.
+TEST(LoraConfig, FusedProjectionsByTheCheckpointsNames) {
+  model::LlamaConfig glm = llama(64, 32, 48, 2, 4, 2);
+  glm.model_type = "glm";
+  glm.qkv_bias = true;
+  model::LoraConfig c;
+  c.rank = 3;
+  auto t = model::resolve_lora_targets(glm, c, "t");
+  EXPECT_EQ(t.adapted.size(), 12u);
+  EXPECT_EQ(t.adapted[4], "model.layers.0.mlp.gate_up_proj");
+  c.target_modules = {"gate_up_proj"};
+  EXPECT_EQ(model::resolve_lora_targets(glm, c, "t").adapted,
+            (std::vector<std::string>{"model.layers.0.mlp.gate_up_proj", "model.layers.1.mlp.gate_up_proj"}));
+  c.target_modules = {"gate_proj"};
+  EXPECT_THROW(model::resolve_lora_targets(glm, c, "t"), UsageError);  // not a module of HF's GLM
+
+  model::LlamaConfig chatglm = glm;
+  chatglm.model_type = "chatglm";
+  c.target_modules = {"query_key_value", "dense"};
+  c.modules_to_save = {"final_layernorm", "word_embeddings"};
+  t = model::resolve_lora_targets(chatglm, c, "t");
+  EXPECT_EQ(t.adapted, (std::vector<std::string>{"model.layers.0.self_attn.qkv_proj", "model.layers.0.self_attn.o_proj",
+                                                 "model.layers.1.self_attn.qkv_proj", "model.layers.1.self_attn.o_proj"}));
+  EXPECT_EQ(t.saved, (std::vector<std::string>{"model.embed_tokens", "model.norm"}));
+  c.target_modules = {"q_proj"};
+  EXPECT_THROW(model::resolve_lora_targets(chatglm, c, "t"), UsageError);  // fused in ChatGLM3's checkpoint
+
+  // r x (in + out) per adapter, by hand: qkv 32 + (4 + 2 + 2) x 8, o 32 + 32, gate_up 32 + 96, down 48 + 32.
+  c.target_modules = {"all-linear"};
+  c.modules_to_save.clear();
+  const int64_t per_layer = 3 * ((32 + 64) + (32 + 32) + (32 + 96) + (48 + 32));
+  EXPECT_EQ(model::lora_parameter_counts(chatglm, c).adapter, 2 * per_layer);
+  for (const auto& arch : {glm, chatglm}) {
+    model::LlamaForCausalLM m(arch);
+    model::attach_lora(*m, c, 1, "t");
+    int64_t trained = 0;
+    for (const auto& p : m->parameters()) trained += p.requires_grad() ? p.numel() : 0;
+    EXPECT_EQ(trained, model::lora_parameter_counts(arch, c).total()) << arch.model_type;
   }
 }
 

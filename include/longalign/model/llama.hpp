@@ -1,6 +1,8 @@
 // The Llama decoder as plain single-device LibTorch code. Parameter names equal HF's
 // (model.layers.{i}.self_attn.q_proj.weight, ...), so checkpoints map one to one, except GLM's
-// fused mlp.gate_up_proj, which weights.cpp splits into gate_proj and up_proj.
+// fused mlp.gate_up_proj (and ChatGLM3's fused q, k, v), which weights.cpp splits into their
+// parts. A LoRA adapter on such a fused projection is the adapter-only LoraLinear gate_up_proj
+// (or qkv_proj) beside the parts (lora_linear.hpp), null until attach_lora registers it.
 //
 // The model works on packed input: one flat token stream with cu_seqlens. Attention is reached
 // only through an injected AttentionFn (the varlen op, see ops/varlen_attention.hpp), and each
@@ -16,6 +18,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include <functional>
+#include <vector>
 
 #include "longalign/model/llama_config.hpp"
 #include "longalign/model/lora_linear.hpp"
@@ -59,6 +62,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
   explicit LlamaAttentionImpl(const LlamaConfig& c);
   at::Tensor forward(const at::Tensor& x, const LayerContext& ctx);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  LoraLinear qkv_proj{nullptr};  // ChatGLM3's query_key_value adapter, when one is attached
   int64_t n_heads, n_kv_heads, head_dim;
   bool rope_interleaved;  // GLM pairs dims (2i, 2i+1); Llama pairs the halves
 };
@@ -68,7 +72,10 @@ class LlamaMLPImpl : public torch::nn::Module {
  public:
   explicit LlamaMLPImpl(const LlamaConfig& c);
   at::Tensor forward(const at::Tensor& x);
+  // The projections, the fused adapter among them when attached.
+  std::vector<LoraLinearImpl*> projections();
   LoraLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  LoraLinear gate_up_proj{nullptr};  // GLM's fused gate_up_proj adapter, when one is attached
 };
 TORCH_MODULE(LlamaMLP);
 

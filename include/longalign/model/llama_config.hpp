@@ -58,4 +58,10 @@ LlamaConfig load_hf_config(const std::filesystem::path& config_json);
 LlamaConfig parse_hf_config(const std::string& json_text, const std::string& where);
 std::string to_hf_config_json(const LlamaConfig& c, const std::string& torch_dtype);
 
+// The checkpoint's name for a tensor or module named in the HF Llama/GLM scheme: the name itself,
+// or for chatglm modeling_chatglm.py's (model.layers.0.self_attn.qkv_proj ->
+// transformer.encoder.layers.0.self_attention.query_key_value; qkv_proj is our name for the
+// fused q, k, v that the HF GLM scheme lacks).
+std::string checkpoint_name(const LlamaConfig& c, std::string name);
+
 }  // namespace longalign::model

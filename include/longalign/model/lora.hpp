@@ -19,8 +19,8 @@ std::shared_ptr<LoraDropoutState> attach_lora(LlamaForCausalLMImpl& m, const Lor
 bool has_lora(LlamaForCausalLMImpl& m);
 std::shared_ptr<LoraDropoutState> lora_dropout_state(LlamaForCausalLMImpl& m);
 
-// PEFT's name for one of our parameters: "base_model.model." + name.
-std::string peft_name(const std::string& ours);
+// PEFT's name for one of our parameters: "base_model.model." + the checkpoint's name for it.
+std::string peft_name(const LlamaConfig& c, const std::string& ours);
 // The trained tensors (every parameter that requires gradients) under PEFT's names, in `dtype`
 // on the CPU; empty parameters (ZeRO-3: another group's, released) are left out.
 NamedTensors adapter_state(LlamaForCausalLMImpl& m, at::ScalarType dtype);

@@ -3,7 +3,9 @@
 // modules_to_save matches a module whose name equals it or ends in "." + it, as in PEFT ("norm"
 // is the final norm only, not input_layernorm). With target_regex the one entry is a regular
 // expression the whole name must match, as PEFT treats a string; "all-linear" is every
-// projection of the decoder (PEFT's all-linear: never the LM head).
+// projection of the decoder (PEFT's all-linear: never the LM head). Entries match the names the
+// checkpoint uses: GLM's fused gate_up_proj, ChatGLM3's query_key_value, dense, dense_h_to_4h and
+// dense_4h_to_h; a fused projection gets one adapter, as in PEFT (lora_linear.hpp).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -30,11 +32,12 @@ struct LoraConfig {
   }
 };
 
-// The modules a config selects, by HF name, in model order. UsageError naming `where` (a config
-// key or file) and the entry when an entry matches nothing, names a module that cannot carry an
-// adapter (embeddings, LM head, norms: modules_to_save trains them), names a fused projection
-// (GLM's gate_up_proj, ChatGLM3's layout: not supported), a module is in both lists, or a tied
-// embedding is in modules_to_save (PEFT would train an untied copy).
+// The modules a config selects, by our name (the HF Llama/GLM scheme; ChatGLM3's fused q, k, v is
+// self_attn.qkv_proj), in model order. UsageError naming `where` (a config key or file) and the
+// entry when an entry matches nothing, names a module that cannot carry an adapter (embeddings,
+// LM head, norms: modules_to_save trains them), a fused projection is in modules_to_save, a
+// module is in both lists, or a tied embedding is in modules_to_save (PEFT would train an
+// untied copy).
 struct LoraTargets {
   std::vector<std::string> adapted;  // projections that get lora_A / lora_B
   std::vector<std::string> saved;    // modules trained whole

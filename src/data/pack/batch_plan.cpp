@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <set>
@@ -265,6 +266,60 @@ std::vector<std::vector<uint32_t>> best_fit_decreasing(const std::vector<SeqInfo
   return packs;
 }
 
+std::vector<std::vector<uint32_t>> spread_fit(const std::vector<SeqInfo>& seqs, int64_t max_tokens, double share) {
+  const int64_t short_max = max_tokens / 16;
+  std::vector<uint32_t> order(seqs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return seqs[a].length > seqs[b].length; });
+  int64_t total = 0, short_tokens = 0;
+  for (const auto& s : seqs) {
+    total += s.length;
+    if (s.length <= short_max) short_tokens += s.length;
+  }
+  const int64_t min_packs = std::max<int64_t>(1, (total + max_tokens - 1) / max_tokens);
+  const int64_t reserve = int64_t(share * double(short_tokens) / double(min_packs));
+  std::vector<std::vector<uint32_t>> packs;
+  std::vector<int64_t> room;
+  std::set<std::pair<int64_t, size_t>> open;  // (room, pack): best fit for the long sequences
+  auto new_pack = [&] {
+    packs.emplace_back();
+    room.push_back(max_tokens);
+    return packs.size() - 1;
+  };
+  size_t k = 0;
+  for (; k < order.size() && seqs[order[k]].length > short_max; ++k) {
+    const int64_t len = seqs[order[k]].length;
+    auto it = open.lower_bound({len + reserve, 0});  // the tightest pack that keeps its reserve
+    size_t p;
+    if (it == open.end()) {
+      p = new_pack();
+    } else {
+      p = it->second;
+      open.erase(it);
+    }
+    packs[p].push_back(order[k]);
+    room[p] -= len;
+    open.insert({room[p], p});
+  }
+  // The short ones: the roomiest pack each (worst fit), so they spread evenly.
+  std::set<std::pair<int64_t, size_t>, std::greater<>> roomiest;
+  for (size_t p = 0; p < packs.size(); ++p) roomiest.insert({room[p], p});
+  for (; k < order.size(); ++k) {
+    const int64_t len = seqs[order[k]].length;
+    size_t p;
+    if (roomiest.empty() || roomiest.begin()->first < len) {
+      p = new_pack();
+    } else {
+      p = roomiest.begin()->second;
+      roomiest.erase(roomiest.begin());
+    }
+    packs[p].push_back(order[k]);
+    room[p] -= len;
+    roomiest.insert({room[p], p});
+  }
+  return packs;
+}
+
 std::vector<std::vector<uint32_t>> next_fit_reference(const std::vector<SeqInfo>& seqs, int64_t max_tokens,
                                                       uint64_t seed) {
   std::vector<uint32_t> order(seqs.size());
@@ -315,7 +370,17 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
   std::vector<uint32_t> order(seqs.size());
   std::iota(order.begin(), order.end(), 0);
   switch (o.strategy) {
-    case Strategy::pack: groups = best_fit_decreasing(seqs, o.max_tokens); break;
+    case Strategy::pack:
+      groups = best_fit_decreasing(seqs, o.max_tokens);
+      if (o.step_order == StepOrder::cost)
+        for (double share : {1.0, 0.8, 0.6, 0.4, 0.2}) {
+          auto spread = spread_fit(seqs, o.max_tokens, share);
+          if (double(spread.size()) <= 1.005 * double(groups.size())) {
+            groups = std::move(spread);
+            break;
+          }
+        }
+      break;
     case Strategy::naive:
       rng.shuffle(order);
       groups = chunk(order, o.batch_size);

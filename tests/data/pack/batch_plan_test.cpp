@@ -245,6 +245,14 @@ TEST(BatchPlan, PackKeepsSequencesEqualAndRanksBusyOnLongAlignMixes) {
       }
       EXPECT_GE(double(tokens) / double(packs * 65536), 0.99);
       EXPECT_LE(std_of(shares) / mean_of(shares), 0.10);
+      // Short chats spread over the packs: cost bands do not gather them into a few crowded
+      // steps (best-fit packs in cost order: CV 0.7-1.7 at 8 units a step; spread: ~0.3).
+      std::vector<double> per_step;
+      for (size_t s = 0; s + 1 < p.steps.size(); ++s) {
+        per_step.push_back(0);
+        for (const auto& u : p.steps[s].units) per_step.back() += double(u.seqs.size());
+      }
+      EXPECT_LE(std_of(per_step) / mean_of(per_step), 0.5);
       const double efficiency = efficiency_of(p, seqs, c.world);
       EXPECT_GE(efficiency, 0.95);
       PlanQuality q = plan_quality(p, seqs);
@@ -401,6 +409,28 @@ TEST(BatchPlan, BestFitDecreasingHandWorked) {
   ASSERT_EQ(packs.size(), 2u);
   EXPECT_EQ(packs[0], (std::vector<uint32_t>{0, 2}));
   EXPECT_EQ(packs[1], (std::vector<uint32_t>{1, 3, 4}));
+}
+
+TEST(BatchPlan, SpreadFitHandWorked) {
+  // Capacity 100 (short: <= 6 tokens), three 60s and twelve 5s: 240 tokens need 3 packs.
+  // Best fit: each 60 opens a pack (40 left); the 5s fill the tightest, pack A (8 of them),
+  // then B (4): 9, 5 and 1 sequences. spread_fit with share 1 reserves 60 / 3 = 20 a pack (the
+  // 60s still open one each) and gives each 5 to the roomiest pack: 4 each, 5 sequences a pack.
+  std::vector<SeqInfo> seqs = {{60, 1}, {60, 1}, {60, 1}};
+  for (int i = 0; i < 12; ++i) seqs.push_back({5, 1});
+  const auto count = [](const std::vector<std::vector<uint32_t>>& packs) {
+    std::vector<size_t> n;
+    for (const auto& p : packs) n.push_back(p.size());
+    return n;
+  };
+  EXPECT_EQ(count(best_fit_decreasing(seqs, 100)), (std::vector<size_t>{9, 5, 1}));
+  const auto spread = spread_fit(seqs, 100, 1.0);
+  EXPECT_EQ(count(spread), (std::vector<size_t>{5, 5, 5}));
+  for (uint32_t i = 0; i < 3; ++i) EXPECT_EQ(spread[i][0], i);
+  // A reserve is not room the short ones lose: 95 and five 5s (2 packs needed, reserve 25 / 2 =
+  // 12) put the 95 in a pack of its own as best fit does, one 5 fills it, the rest open a second.
+  std::vector<SeqInfo> tight = {{95, 1}, {5, 1}, {5, 1}, {5, 1}, {5, 1}, {5, 1}};
+  EXPECT_EQ(count(spread_fit(tight, 100, 1.0)), (std::vector<size_t>{2, 4}));
 }
 
 TEST(BatchPlan, NextFitReferenceLosesDataThatBestFitKeeps) {

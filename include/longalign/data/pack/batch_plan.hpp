@@ -96,7 +96,10 @@ void check_plan_options(const PlanOptions& opts);
 //          A step lasts as long as its busiest rank, so with step_order cost and 2+ ranks
 //          (world_size, or units_per_step / 2 when it is 0) steps are cost bands instead: packs
 //          sorted by cost (padding included) cut into consecutive groups of units_per_step, the
-//          groups' order shuffled. Either way each step is then ordered for rank balance, and
+//          groups' order shuffled. Cost bands would otherwise gather the packs of short
+//          sequences only into a few crowded steps (a cost band's packs are alike), so in cost
+//          order the packs are spread_fit's with the largest reserve (of 1, 0.8, ... 0.2) that
+//          needs at most 0.5% more packs than best-fit decreasing. Either way each step is then ordered for rank balance, and
 //          with world_size >= 2 given, assigned to ranks explicitly (`rank`) where ranks running
 //          different numbers of packs finish closer together than blocks do.
 //   sort:  the reference's sorted batching: micro-batches of neighbouring lengths, steps made
@@ -118,6 +121,13 @@ std::vector<std::vector<uint32_t>> next_fit_reference(const std::vector<SeqInfo>
 
 // Best-fit decreasing bin packing; returns packs of sequence indices.
 std::vector<std::vector<uint32_t>> best_fit_decreasing(const std::vector<SeqInfo>& seqs, int64_t max_tokens);
+
+// Packs whose short sequences (at most max_tokens / 16 tokens) are spread over all packs rather
+// than gathered in packs of their own: the long sequences are packed best-fit decreasing into
+// max_tokens less a reserve of `share` x (short tokens / the packs the data needs at least),
+// then each short sequence, longest first, goes to the pack with the most room. share 0 is
+// best_fit_decreasing up to the order of short sequences within a pack's room.
+std::vector<std::vector<uint32_t>> spread_fit(const std::vector<SeqInfo>& seqs, int64_t max_tokens, double share);
 
 // The units of `step` that rank `rank` of `world` trains, as micro-steps in order (see above):
 // the step's `rank` fields when it has them and `world` is the plan's world_size, else blocks.
