@@ -157,6 +157,12 @@ sys.exit(0 if set(a) == set(b) and max(abs(a[k] - b[k]).max() for k in a) < 1e-9
     grep -q '"model_type": "chatglm"' "$tmp/merged-chatglm/config.json" && ok "chatglm LoRA: merged checkpoint in ChatGLM3's layout" \
       || fail "chatglm LoRA: merged config.json is not ChatGLM3's"
     same_losses "$tmp/loss-adapter.jsonl" "$tmp/loss-merged.jsonl" chatglm_lora_merged
+    "$py" - "$tmp/loss-adapter.jsonl" "$tmp/ref/chatglm.loss.jsonl" <<'PY' && ok "chatglm LoRA: the adapter changes the loss" || fail "chatglm LoRA: the adapter changes nothing"
+import json, sys
+a, b = ([json.loads(l)["loss"] for l in open(p)] for p in sys.argv[1:3])
+print(f"adapter vs base: largest loss change {max(abs(x - y) for x, y in zip(a, b)):.2e}")
+sys.exit(0 if max(abs(x - y) for x, y in zip(a, b)) > 1e-3 else 1)
+PY
   else
     fail "chatglm LoRA: merge failed"; tail -5 "$tmp/merge-chatglm.log"
   fi
