@@ -124,9 +124,9 @@ void add_pack(CLI::App& app, Action& action) {
                   "at other world sizes that divide units per step, in blocks")
       ->check(int_range(1, kMaxRanks));
   cmd->add_option("--step-order", f->step_order,
-                  "Which packs share a step (pack, 2+ ranks): mixed (default: one from each cost stratum, "
-                  "steps alike) or cost (packs of similar cost, so ranks finish together: useful-work "
-                  "efficiency ~0.98 at one pack a rank, but steps differ in composition; bench/RESULTS.md)");
+                  "Which packs share a step (pack, 2+ ranks): cost (default: packs of similar cost, so ranks "
+                  "finish together: useful-work efficiency ~0.98 at one pack a rank) or mixed (one pack from "
+                  "each cost stratum: steps alike, ranks wait at one pack a rank; bench/RESULTS.md)");
   cmd->add_option("--threads", f->threads, "Tokenizer threads (default: all cores)")->check(int_range(1, kMaxThreads));
   cmd->add_flag("--skip-invalid", f->skip_invalid, "Skip malformed JSON / invalid UTF-8 lines instead of failing");
   cmd->add_flag("--overwrite", f->overwrite, "Replace an existing output directory");

@@ -72,7 +72,8 @@ class Replicated final : public ParallelModel {
     if (comm && !opt_->grads_sharded())
       overlap_ = std::make_unique<OverlappedAllReduce>(*opt_, o.channel ? o.channel : comm->split(),
                                                        int64_t(o.bucket_mb * (1 << 20)));
-    if (o.activation_checkpointing) runner_ = ops::checkpointed_layers();
+    if (o.activation_checkpointing)
+      runner_ = ops::checkpointed_layers(o.offload_activations ? std::make_shared<ops::ActivationOffload>() : nullptr);
     if (o.tiled_mlp_tokens > 0) mlp_ = ops::tiled_mlp(o.tiled_mlp_tokens);
   }
 
@@ -128,13 +129,14 @@ class Sharded final : public ParallelModel {
     opt_ = std::make_unique<AdamW>(AdamW::over_pieces(sharded_.pieces(), o.adam));
     opt_->shard(comm ? comm->world() : 1, comm ? comm->rank() : 0, 3);
     if (o.tiled_mlp_tokens > 0) mlp_ = ops::tiled_mlp(o.tiled_mlp_tokens);
+    if (o.offload_activations) offload_ = std::make_shared<ops::ActivationOffload>();
   }
 
   bool lockstep() const override { return true; }
 
   double micro_step(const MicroBatch& b, bool) override {
     clock_.tick(opt_->steps_taken());
-    return sharded_.forward_backward(b.in, b.labels, b.weights, o_.loss_chunk_tokens, o_.attention, mlp_);
+    return sharded_.forward_backward(b.in, b.labels, b.weights, o_.loss_chunk_tokens, o_.attention, mlp_, offload_);
   }
 
   // One token, ignored by the loss: the same gathers and reduce-scatters, a zero gradient.
@@ -166,6 +168,7 @@ class Sharded final : public ParallelModel {
   DropoutClock clock_;
   ShardedModel sharded_;
   model::MlpFn mlp_;  // empty: untiled
+  std::shared_ptr<ops::ActivationOffload> offload_;  // null: layer inputs stay on the device
 };
 
 }  // namespace

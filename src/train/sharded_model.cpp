@@ -242,6 +242,8 @@ struct Call : torch::CustomClassHolder {
   model::LayerContext ctx;
   at::Tensor ids, labels, weights;
   int64_t chunk = 0;
+  std::shared_ptr<ops::ActivationOffload> offload;  // layers: where their inputs wait (null: saved)
+  std::shared_ptr<ops::OffloadedInput> input;
 };
 
 c10::intrusive_ptr<Call> call_of(AutogradContext* ctx) {
@@ -279,9 +281,10 @@ struct ShardedLayer : torch::autograd::Function<ShardedLayer> {
     const int g = call->group;
     s.acquire(g);
     s.request(g + 1);  // the next layer, or the head
+    if (call->offload) call->input = call->offload->offload(x);
+    else ctx->save_for_backward({x});
     at::Tensor out = s.m.model->layers[size_t(g - 1)]->as<model::LlamaDecoderLayerImpl>()->forward(x, call->ctx);
     s.release(g);
-    ctx->save_for_backward({x});
     ctx->saved_data["call"] = c10::IValue::make_capsule(call);
     return out;
   }
@@ -291,7 +294,9 @@ struct ShardedLayer : torch::autograd::Function<ShardedLayer> {
     const int g = call->group;
     s.acquire(g);
     if (g > 1) s.request(g - 1);
-    at::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    at::Tensor x = (call->offload ? call->offload->restore(*call->input) : ctx->get_saved_variables()[0])
+                       .detach()
+                       .requires_grad_(true);
     {
       torch::AutoGradMode enable(true);
       at::Tensor out = s.m.model->layers[size_t(g - 1)]->as<model::LlamaDecoderLayerImpl>()->forward(x, call->ctx);
@@ -389,7 +394,7 @@ std::vector<ParamPiece> ShardedModel::pieces() const {
 
 double ShardedModel::forward_backward(const model::PackedInput& in, const at::Tensor& labels, const at::Tensor& weights,
                                       int64_t loss_chunk_tokens, const model::AttentionFn& attention,
-                                      const model::MlpFn& mlp) {
+                                      const model::MlpFn& mlp, const std::shared_ptr<ops::ActivationOffload>& offload) {
   Impl& s = *impl_;
   auto make = [&](int g) {
     auto c = c10::make_intrusive<Call>();
@@ -405,6 +410,7 @@ double ShardedModel::forward_backward(const model::PackedInput& in, const at::Te
   for (int g = 1; g <= s.layers(); ++g) {
     auto c = make(g);
     c->ctx = lctx;
+    c->offload = offload;
     h = ShardedLayer::apply(h, c);
   }
   auto hc = make(s.head());

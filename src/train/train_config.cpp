@@ -353,6 +353,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
       {"device", choice(c, op.device, {"auto", "cpu", "cuda"})},
       {"loss_chunk_tokens", integer(c, op.loss_chunk_tokens, 1, kMaxTokens)},
       {"tiled_mlp_tokens", integer(c, op.tiled_mlp_tokens, 0, kMaxTokens)},
+      {"offload_activations", boolean(c, op.offload_activations)},
       {"max_bad_steps", integer(c, op.max_bad_steps, 1, kMaxCount)},
       {"seed", integer(c, op.seed, 0)},
       {"lora", lora_section(c, op.lora)},
@@ -398,6 +399,9 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   if (check.vocab_size == 0) check.vocab_size = 1;  // filled from the tokenizer at train time
   check.validate(file.string() + ": model");
   if (cfg.optim.lora.enabled()) model::resolve_lora_targets(cfg.model.arch, cfg.optim.lora, file.string() + ": train.lora");
+  if (cfg.optim.offload_activations && !cfg.optim.activation_checkpointing && cfg.distributed.zero != 3)
+    throw UsageError(file.string() + ": train.offload_activations offloads the inputs that activation checkpointing "
+                     "keeps; set train.activation_checkpointing: true (or distributed.zero: 3, which always checkpoints)");
   cfg.data.plan.cost = cost_model_for(cfg.model.arch);
   if (require_data && cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
     throw UsageError(file.string() + ": data needs `inputs` (JSONL to pack) or `pack_dir` (a `longalign pack` output)");
@@ -440,6 +444,7 @@ std::string to_yaml(const TrainConfig& c) {
     << "\n  max_steps: " << o.max_steps << "\n  activation_checkpointing: " << (o.activation_checkpointing ? "true" : "false")
     << "\n  dtype: " << o.dtype << "\n  device: " << o.device << "\n  loss_chunk_tokens: " << o.loss_chunk_tokens
     << "\n  tiled_mlp_tokens: " << o.tiled_mlp_tokens
+    << "\n  offload_activations: " << (o.offload_activations ? "true" : "false")
     << "\n  max_bad_steps: " << o.max_bad_steps << "\n  seed: " << o.seed << "\n";
   if (o.lora.enabled()) {
     auto list = [](const std::vector<std::string>& v) {

@@ -200,6 +200,7 @@ ParallelOptions parallel_options(const TrainConfig& cfg, at::Device device, at::
   po.activation_checkpointing = op.activation_checkpointing;
   po.loss_chunk_tokens = op.loss_chunk_tokens;
   po.tiled_mlp_tokens = op.tiled_mlp_tokens;
+  po.offload_activations = op.offload_activations;
   const bool deterministic = cfg.attention_deterministic;
   po.attention = [backend, deterministic](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                           const at::Tensor& cu, int64_t max_len, double scale) {

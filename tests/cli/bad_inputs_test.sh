@@ -112,6 +112,8 @@ pack p_zero && pyedit "$F/p_zero/plan.json" "d['steps']=[]" && resign "$F/p_zero
 pack p_weight && pyedit "$F/p_weight/plan.json" "d['steps'][0]['units'][0]['weights'][0]=1e30" && resign "$F/p_weight"
 pack p_nanw && pyedit "$F/p_nanw/plan.json" "d['steps'][0]['units'][0]['weights'][0]=-1.0" && resign "$F/p_nanw"
 pack p_dup && pyedit "$F/p_dup/plan.json" "u=d['steps'][0]['units'][0];u['seqs'][1]=u['seqs'][0]" && resign "$F/p_dup"
+pack p_rank && pyedit "$F/p_rank/plan.json" "d['world_size']=2;[u.update(rank=5) for u in d['steps'][0]['units']]" && resign "$F/p_rank"
+pack p_halfrank && pyedit "$F/p_halfrank/plan.json" "d['world_size']=2;d['steps'][0]['units'][1]['rank']=0" && resign "$F/p_halfrank"
 pack p_vocab && pyedit "$F/p_vocab/header.json" "d['vocab_size']=100000" && resign "$F/p_vocab"
 pack p_count && pyedit "$F/p_count/header.json" "d['num_sequences']=1000" && resign "$F/p_count"
 pack p_nohdr && rm "$F/p_nohdr/header.json"

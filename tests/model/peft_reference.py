@@ -48,18 +48,24 @@ def packed_logits(model, ids: torch.Tensor, cu: torch.Tensor) -> torch.Tensor:
     return torch.cat(out).contiguous()
 
 
+def save_base(base, dst: Path):
+    """Biases drawn large enough to matter (HF initialises them to zero), then saved."""
+    base = base.float().eval()
+    with torch.no_grad():
+        for name, p in base.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0.0, 0.2)
+    base.save_pretrained(dst, safe_serialization=True)
+    return base
+
+
 def make(out: Path) -> None:
     torch.manual_seed(4321)
     cfg = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5,
                       rope_theta=10000.0, initializer_range=0.2, tie_word_embeddings=False, attention_bias=True,
                       mlp_bias=True)
-    base = LlamaForCausalLM(cfg).float().eval()
-    with torch.no_grad():
-        for name, p in base.named_parameters():
-            if name.endswith(".bias"):
-                p.normal_(0.0, 0.2)
-    base.save_pretrained(out / "base", safe_serialization=True)
+    save_base(LlamaForCausalLM(cfg), out / "base")
     ids = torch.cat([torch.randint(3, cfg.vocab_size, (n,)) for n in LENGTHS]).long()
     cu = torch.tensor([0] + list(torch.cumsum(torch.tensor(LENGTHS), 0)), dtype=torch.int32)
 
@@ -98,12 +104,7 @@ def make_glm(out: Path, ids, cu) -> None:
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=64,
                     rms_norm_eps=1e-5, rope_theta=10000.0, initializer_range=0.2, tie_word_embeddings=False,
                     pad_token_id=None)
-    base = GlmForCausalLM(cfg).float().eval()
-    with torch.no_grad():
-        for name, p in base.named_parameters():
-            if name.endswith(".bias"):
-                p.normal_(0.0, 0.2)
-    base.save_pretrained(out / "glm_base", safe_serialization=True)
+    base = save_base(GlmForCausalLM(cfg), out / "glm_base")
     save_file({"input_ids": ids, "cu_seqlens": cu, "logits": packed_logits(base, ids, cu)},
               str(out / "glm_base" / "reference.safetensors"))
     lc = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, init_lora_weights=False,

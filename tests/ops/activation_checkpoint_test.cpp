@@ -35,6 +35,19 @@ TEST(ActivationCheckpoint, SameLossAndGradientsAsWithout) {
   };
   auto [plain_loss, plain] = run({});
   auto [ckpt_loss, ckpt] = run(ops::checkpointed_layers());
+  auto offload = std::make_shared<ops::ActivationOffload>();
+  auto [off_loss, off] = run(ops::checkpointed_layers(offload));
+  EXPECT_EQ(off_loss, ckpt_loss);
+  ASSERT_EQ(off.size(), ckpt.size());
+  for (size_t i = 0; i < off.size(); ++i) EXPECT_TRUE(torch::equal(off[i], ckpt[i])) << "offload, parameter " << i;
+  EXPECT_EQ(offload->held(), 0);
+  {
+    auto loss = ops::weighted_lm_loss(m->hidden_states(in, attention, ops::checkpointed_layers(offload)),
+                                      m->lm_head_weight(), labels, weights);
+    EXPECT_EQ(offload->held(), c.num_hidden_layers);  // every layer's input, until backward
+    loss.backward();
+    EXPECT_EQ(offload->held(), 0);
+  }
   EXPECT_DOUBLE_EQ(plain_loss, ckpt_loss);
   ASSERT_EQ(plain.size(), ckpt.size());
   for (size_t i = 0; i < plain.size(); ++i) {

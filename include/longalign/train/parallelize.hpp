@@ -32,6 +32,7 @@ struct ParallelOptions {
   model::AttentionFn attention;
   int64_t loss_chunk_tokens = 4096;
   int64_t tiled_mlp_tokens = 0;  // > 0: the MLP runs in chunks of this many tokens (ops/tiled_mlp.hpp)
+  bool offload_activations = false;  // checkpointed layers' inputs wait in host memory
   // The pass's second channel (ZeRO-3's background gathers, ZeRO 0-1's overlapped all-reduce),
   // split from comm beforehand by every rank, so that ranks can run the pass in turns; null: the
   // pass splits it (a collective: all ranks must then run the pass at the same time).

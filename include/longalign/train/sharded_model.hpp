@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "longalign/model/llama.hpp"
+#include "longalign/ops/activation_offload.hpp"
 #include "longalign/train/adamw.hpp"
 #include "longalign/train/collectives.hpp"
 
@@ -35,9 +36,11 @@ class ShardedModel {
 
   // One micro-batch, forward and backward; returns its weighted loss. Collective: a rank with no
   // micro-batch passes a dummy one with zero weights so that every rank gathers alike.
-  // `mlp`: the layers' MLP runner (empty: plain; see ops/tiled_mlp.hpp).
+  // `mlp`: the layers' MLP runner (empty: plain; see ops/tiled_mlp.hpp). `offload`: where the
+  // layers' saved inputs wait for backward (null: on the device; ops/activation_offload.hpp).
   double forward_backward(const model::PackedInput& in, const at::Tensor& labels, const at::Tensor& weights,
-                          int64_t loss_chunk_tokens, const model::AttentionFn& attention, const model::MlpFn& mlp = {});
+                          int64_t loss_chunk_tokens, const model::AttentionFn& attention, const model::MlpFn& mlp = {},
+                          const std::shared_ptr<ops::ActivationOffload>& offload = nullptr);
   // Waits for the reduce-scatters still in flight (before the gradients are read); rethrows the
   // first collective failure.
   void finish();

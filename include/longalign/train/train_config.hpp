@@ -31,6 +31,8 @@ struct OptimSection {
   // > 0: each layer's MLP runs in chunks of this many tokens (ops/tiled_mlp.hpp), so its
   // intermediates exist for one chunk, not the micro-step; 0: untiled.
   int64_t tiled_mlp_tokens = 0;
+  // Checkpointed layers' saved inputs wait for backward in host memory (ops/activation_offload.hpp).
+  bool offload_activations = false;
   int64_t max_bad_steps = 5;    // consecutive non-finite steps before stopping
   uint64_t seed = 42;
   // train.lora: adapters on a frozen base (rank 0: full fine-tuning); targets checked at load.

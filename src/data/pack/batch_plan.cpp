@@ -372,14 +372,13 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
   switch (o.strategy) {
     case Strategy::pack:
       groups = best_fit_decreasing(seqs, o.max_tokens);
-      if (o.step_order == StepOrder::cost)
-        for (double share : {1.0, 0.8, 0.6, 0.4, 0.2}) {
-          auto spread = spread_fit(seqs, o.max_tokens, share);
-          if (double(spread.size()) <= 1.005 * double(groups.size())) {
-            groups = std::move(spread);
-            break;
-          }
+      for (double share : {1.0, 0.8, 0.6, 0.4, 0.2}) {
+        auto spread = spread_fit(seqs, o.max_tokens, share);
+        if (double(spread.size()) <= 1.005 * double(groups.size())) {
+          groups = std::move(spread);
+          break;
         }
+      }
       break;
     case Strategy::naive:
       rng.shuffle(order);
@@ -503,7 +502,8 @@ Plan load_plan(const std::filesystem::path& path) {
     o.units_per_step = json_integer_at<int>(j, "units_per_step");
     o.seed = json_integer_at<uint64_t>(j, "seed");
     o.world_size = json_integer_at<int>(j, "world_size");
-    if (j.contains("step_order")) o.step_order = parse_step_order(j.at("step_order").get<std::string>());
+    // Plans before step orders were stratified (mixed).
+    o.step_order = j.contains("step_order") ? parse_step_order(j.at("step_order").get<std::string>()) : StepOrder::mixed;
     const auto& cm = j.at("cost_model");
     o.cost = {cm.at("params").get<double>(), cm.at("hidden").get<double>(), cm.at("layers").get<double>()};
     for (const auto& s : j.at("steps")) {

@@ -64,43 +64,49 @@ void apply_data_section(const YAML::Node& data, const fs::path& base, const std:
     if (!kv.first.IsScalar()) throw UsageError(where + ": a key in `data` is not a plain name");
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
-    if (key == "inputs") {
-      if (!v.IsSequence()) throw UsageError(where + ": data.inputs must be a list of paths or {path, ratio} maps");
-      o.tokenize.inputs.clear();
-      o.tokenize.ratios.clear();
-      for (const auto& item : v) {
-        if (item.IsMap()) {
-          if (!item["path"]) throw UsageError(where + ": each data.inputs entry needs a `path`");
-          o.tokenize.inputs.push_back(path_of(get<std::string>(item["path"], "inputs.path", where)));
-          double r = item["ratio"] ? get<double>(item["ratio"], "inputs.ratio", where) : 1.0;
-          if (!(r > 0)) throw UsageError(where + ": data.inputs ratio must be positive, got " + std::to_string(r));
-          o.tokenize.ratios.push_back(r);
-        } else {
-          o.tokenize.inputs.push_back(path_of(get<std::string>(item, "inputs", where)));
-          o.tokenize.ratios.push_back(1.0);
+    try {
+      if (key == "inputs") {
+        if (!v.IsSequence()) throw UsageError(where + ": data.inputs must be a list of paths or {path, ratio} maps");
+        o.tokenize.inputs.clear();
+        o.tokenize.ratios.clear();
+        for (const auto& item : v) {
+          if (item.IsMap()) {
+            if (!item["path"]) throw UsageError(where + ": each data.inputs entry needs a `path`");
+            o.tokenize.inputs.push_back(path_of(get<std::string>(item["path"], "inputs.path", where)));
+            double r = item["ratio"] ? get<double>(item["ratio"], "inputs.ratio", where) : 1.0;
+            if (!(r > 0)) throw UsageError(where + ": data.inputs ratio must be positive, got " + std::to_string(r));
+            o.tokenize.ratios.push_back(r);
+          } else {
+            o.tokenize.inputs.push_back(path_of(get<std::string>(item, "inputs", where)));
+            o.tokenize.ratios.push_back(1.0);
+          }
         }
+      } else if (key == "tokenizer") o.tokenizer = path_of(get<std::string>(v, key, where));
+      else if (key == "template") {
+        o.tokenize.chat_template = parse_template(get<std::string>(v, key, where));
+        o.tokenize.chat_template_set = true;
       }
-    } else if (key == "tokenizer") o.tokenizer = path_of(get<std::string>(v, key, where));
-    else if (key == "template") {
-      o.tokenize.chat_template = parse_template(get<std::string>(v, key, where));
-      o.tokenize.chat_template_set = true;
-    }
-    else if (key == "format") o.tokenize.format = parse_input_format(get<std::string>(v, key, where));
-    else if (key == "strategy") o.plan.strategy = parse_strategy(get<std::string>(v, key, where));
-    else if (key == "weighting") o.plan.weighting = parse_weighting(get<std::string>(v, key, where));
-    else if (key == "max_tokens") o.plan.max_tokens = get<int64_t>(v, key, where);
-    else if (key == "batch_size") o.plan.batch_size = get<int>(v, key, where);
-    else if (key == "units_per_step") o.plan.units_per_step = get<int>(v, key, where);
-    else if (key == "seed") o.plan.seed = get<uint64_t>(v, key, where);
-    else if (key == "world_size") o.plan.world_size = get<int>(v, key, where);
-    else if (key == "step_order") o.plan.step_order = parse_step_order(get<std::string>(v, key, where));
-    else if (key == "overflow") o.tokenize.overflow = parse_overflow(get<std::string>(v, key, where));
-    else if (key == "skip_invalid") o.tokenize.skip_invalid = get<bool>(v, key, where);
-    else if (key == "pack_dir") o.output = path_of(get<std::string>(v, key, where));
-    else if (key == "verify") o.verify = parse_verify(get<std::string>(v, key, where));
-    else {
-      std::string near = nearest(key, keys);
-      throw UsageError(where + ": unknown key data." + key + (near.empty() ? "" : " (did you mean data." + near + "?)"));
+      else if (key == "format") o.tokenize.format = parse_input_format(get<std::string>(v, key, where));
+      else if (key == "strategy") o.plan.strategy = parse_strategy(get<std::string>(v, key, where));
+      else if (key == "weighting") o.plan.weighting = parse_weighting(get<std::string>(v, key, where));
+      else if (key == "max_tokens") o.plan.max_tokens = get<int64_t>(v, key, where);
+      else if (key == "batch_size") o.plan.batch_size = get<int>(v, key, where);
+      else if (key == "units_per_step") o.plan.units_per_step = get<int>(v, key, where);
+      else if (key == "seed") o.plan.seed = get<uint64_t>(v, key, where);
+      else if (key == "world_size") o.plan.world_size = get<int>(v, key, where);
+      else if (key == "step_order") o.plan.step_order = parse_step_order(get<std::string>(v, key, where));
+      else if (key == "overflow") o.tokenize.overflow = parse_overflow(get<std::string>(v, key, where));
+      else if (key == "skip_invalid") o.tokenize.skip_invalid = get<bool>(v, key, where);
+      else if (key == "pack_dir") o.output = path_of(get<std::string>(v, key, where));
+      else if (key == "verify") o.verify = parse_verify(get<std::string>(v, key, where));
+      else {
+        std::string near = nearest(key, keys);
+        throw UsageError(where + ": unknown key data." + key +
+                         (near.empty() ? "" : " (did you mean data." + near + "?)"));
+      }
+    } catch (const UsageError& e) {  // the value parsers (strategy, template, ...) do not know the key
+      if (std::string(e.what()).find("data." + key) != std::string::npos) throw;
+      throw UsageError(where + ": data." + key + ": " + e.what());
     }
   }
 }

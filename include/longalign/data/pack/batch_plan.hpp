@@ -30,9 +30,9 @@ namespace longalign::data {
 
 enum class Strategy { naive, sort, pack };
 enum class Weighting { sequence, token, pack_mean };
-// Which packs share a step (strategy pack, 2+ ranks): `mixed` draws each step's packs from across
-// the cost range (steps alike in composition), `cost` groups packs of similar cost (ranks finish
-// together; steps differ in composition). See make_plan and bench/RESULTS.md for the trade-off.
+// Which packs share a step (strategy pack, 2+ ranks): `cost` groups packs of similar cost (ranks
+// finish together), `mixed` draws each step's packs from across the cost range (steps alike in
+// composition, ranks wait at one pack a rank). With spread packs both train alike (bench/RESULTS.md).
 enum class StepOrder { mixed, cost };
 Strategy parse_strategy(const std::string& s);     // UsageError on unknown names
 Weighting parse_weighting(const std::string& s);
@@ -57,7 +57,7 @@ struct PlanOptions {
   int batch_size = 1;          // sequences per unit for naive and sort
   int units_per_step = 8;      // packs or micro-batches per optimizer step
   uint64_t seed = 42;
-  StepOrder step_order = StepOrder::mixed;
+  StepOrder step_order = StepOrder::cost;
   int world_size = 0;          // the world size to report balance for (must divide units_per_step);
                                // 0: units_per_step / 2. `sort` lays steps out for it (see make_plan).
   CostModel cost;
@@ -91,15 +91,15 @@ struct Plan {
 void check_plan_options(const PlanOptions& opts);
 
 // Every sequence is placed exactly once.
-//   pack:  best-fit-decreasing packs. With step_order mixed (the default), steps are drawn one
-//          pack from each of units_per_step cost strata, so every step spans the cost range.
-//          A step lasts as long as its busiest rank, so with step_order cost and 2+ ranks
+//   pack:  spread_fit packs with the largest reserve (of 1, 0.8, ... 0.2) that needs at most
+//          0.5% more packs than best-fit decreasing (else best-fit decreasing's): the short
+//          sequences spread over the packs rather than filling packs of their own, so packs, and
+//          the steps made of them, mix long and short data. With step_order mixed, steps are
+//          drawn one pack from each of units_per_step cost strata, so every step spans the cost
+//          range. A step lasts as long as its busiest rank, so with step_order cost and 2+ ranks
 //          (world_size, or units_per_step / 2 when it is 0) steps are cost bands instead: packs
 //          sorted by cost (padding included) cut into consecutive groups of units_per_step, the
-//          groups' order shuffled. Cost bands would otherwise gather the packs of short
-//          sequences only into a few crowded steps (a cost band's packs are alike), so in cost
-//          order the packs are spread_fit's with the largest reserve (of 1, 0.8, ... 0.2) that
-//          needs at most 0.5% more packs than best-fit decreasing. Either way each step is then ordered for rank balance, and
+//          groups' order shuffled. Either way each step is then ordered for rank balance, and
 //          with world_size >= 2 given, assigned to ranks explicitly (`rank`) where ranks running
 //          different numbers of packs finish closer together than blocks do.
 //   sort:  the reference's sorted batching: micro-batches of neighbouring lengths, steps made

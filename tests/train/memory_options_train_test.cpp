@@ -1,9 +1,9 @@
-// The tiled MLP through the parallelism pass (ParallelOptions::tiled_mlp_tokens, as the trainer
-// sets it from train.tiled_mlp_tokens): ZeRO-0 with checkpointing, and ZeRO-3's own layer loop
-// (sharded_model.cpp: each layer gathered, run without a graph, recomputed with grad in
-// backward). The loss and every gradient accumulator equal the untiled run's, for full SFT and
-// LoRA, in fp64 on one process. Tolerance as in tests/ops/tiled_mlp_test.cpp: chunking only
-// reorders sums (~T ulps); 1e-12 relative.
+// The memory options through the parallelism pass, as the trainer sets them: the tiled MLP
+// (train.tiled_mlp_tokens) and activation offload (train.offload_activations), at ZeRO-0 with
+// checkpointing and in ZeRO-3's own layer loop (sharded_model.cpp: each layer gathered, run
+// without a graph, recomputed with grad in backward), for full SFT and LoRA, in fp64 on one
+// process. Tiling only reorders sums (~T ulps; tests/ops/tiled_mlp_test.cpp): 1e-12 relative.
+// Offload moves the saved inputs through an exact copy: bitwise equal, and nothing stays held.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -21,7 +21,7 @@ struct StepResult {
   std::vector<at::Tensor> grads;
 };
 
-StepResult micro_step(int zero, bool lora, int64_t tiled) {
+StepResult micro_step(int zero, bool lora, int64_t tiled, bool offload = false) {
   model::LlamaConfig c;
   c.vocab_size = 64, c.hidden_size = 32, c.intermediate_size = 48, c.num_hidden_layers = 2;
   c.num_attention_heads = 4, c.num_key_value_heads = 2;
@@ -40,6 +40,7 @@ StepResult micro_step(int zero, bool lora, int64_t tiled) {
   o.zero = zero;
   o.dtype = torch::kDouble;
   o.tiled_mlp_tokens = tiled;
+  o.offload_activations = offload;
   o.attention = [](auto&&... a) { return ops::varlen_attention(a...); };
   auto pm = train::parallelize(m, nullptr, o);
   const int64_t T = 20;
@@ -71,6 +72,24 @@ TEST(TiledMlpTraining, GradientsEqualUntiledAtZero0AndZero3) {
           EXPECT_GT(scale, 0) << what << ", parameter " << i;
           EXPECT_LE((ref.grads[i] - got.grads[i]).abs().max().item<double>(), 1e-12 * scale) << what << ", parameter " << i;
         }
+      }
+    }
+  }
+}
+
+TEST(ActivationOffloadTraining, BitwiseEqualAtZero0AndZero3) {
+  for (int zero : {0, 3}) {
+    for (bool lora : {false, true}) {
+      const StepResult ref = micro_step(zero, lora, 0);
+      const StepResult got = micro_step(zero, lora, 7, true);  // with the tiled MLP, as at 512K
+      const StepResult tiled = micro_step(zero, lora, 7);
+      const std::string what = "ZeRO-" + std::to_string(zero) + (lora ? ", LoRA" : ", full");
+      EXPECT_NEAR(got.loss, ref.loss, 1e-12 * std::abs(ref.loss)) << what;
+      EXPECT_EQ(got.loss, tiled.loss) << what;
+      ASSERT_EQ(tiled.grads.size(), got.grads.size());
+      for (size_t i = 0; i < tiled.grads.size(); ++i) {
+        EXPECT_GT(tiled.grads[i].abs().max().item<double>(), 0) << what << ", parameter " << i;
+        EXPECT_TRUE(torch::equal(tiled.grads[i], got.grads[i])) << what << ", parameter " << i;
       }
     }
   }
