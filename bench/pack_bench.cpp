@@ -145,12 +145,14 @@ int main(int argc, char** argv) {
   }
   report["step_planning"] = steps_report;
 
-  // (2b) Useful-work efficiency at one and two packs a rank, step order mixed (one pack from each
-  // cost stratum a step: the planner before issue 25, and the default) and cost (cost bands),
-  // both with explicit ranks where they help, on mixes with 30%, 55% and 80% long sequences.
-  std::printf("\n== useful-work efficiency: 64k packs, Llama-2-7B costs; b = step order mixed, a = cost ==\n");
-  std::printf("%-10s %-13s %8s %8s %8s %8s %8s %12s %12s %9s\n", "mix", "units/ranks", "before", "after", "worst b",
-              "worst a", "fill", "seqs/step b", "seqs/step a", "plan ms");
+  // (2b) Useful-work efficiency at one and two packs a rank, on mixes with 30%, 55% and 80% long
+  // sequences: before issue 25 (best-fit packs, step order mixed: one pack from each cost stratum
+  // a step), cost bands on best-fit packs, and now (spread packs, cost bands: the default), all
+  // with explicit ranks where they help. Sequences a step: how alike the steps are.
+  std::printf("\n== useful-work efficiency: 64k packs, Llama-2-7B costs; b = best fit + mixed (before), "
+              "c = best fit + cost, a = spread + cost (now) ==\n");
+  std::printf("%-10s %-11s %7s %7s %7s %8s %8s %8s %11s %11s %11s %8s\n", "mix", "units/ranks", "eff b", "eff a",
+              "worst a", "fill b", "fill a", "fill 2nd", "seqs/st b", "seqs/st c", "seqs/st a", "plan ms");
   nlohmann::json eff_report;
   struct EffCase { int units, world; size_t seqs; };
   for (double long_fraction : {0.55, 0.3, 0.8})
@@ -162,28 +164,38 @@ int main(int argc, char** argv) {
         po.units_per_step = c.units;
         po.seed = mix_seed;
         po.world_size = c.world;
+        po.spread_short = false;
+        po.step_order = StepOrder::mixed;
         Plan before = make_plan(mix, po);
         po.step_order = StepOrder::cost;
+        Plan bands = make_plan(mix, po);
+        po.spread_short = true;
         t0 = Clock::now();
         Plan after = make_plan(mix, po);
         const double ms = seconds_since(t0) * 1e3;
-        PlanQuality qb = data::plan_quality(before, mix), qa = data::plan_quality(after, mix);
-        uint64_t tokens = 0, packs = 0;
+        PlanQuality qb = data::plan_quality(before, mix), qc = data::plan_quality(bands, mix),
+                    qa = data::plan_quality(after, mix);
+        uint64_t tokens = 0;
         for (const auto& s : mix) tokens += s.length;
-        for (const auto& st : after.steps) packs += st.units.size();
-        const double fill = double(tokens) / double(packs * cap);
-        char mix_name[32], shape[32], sb[32], sa[32];
+        auto fill_of = [&](const Plan& p) {
+          uint64_t packs = 0;
+          for (const auto& st : p.steps) packs += st.units.size();
+          return double(tokens) / double(packs * cap);
+        };
+        auto range = [](const PlanQuality& q) {
+          return std::to_string(q.min_seqs_per_step) + ".." + std::to_string(q.max_seqs_per_step);
+        };
+        char mix_name[32], shape[32];
         std::snprintf(mix_name, sizeof mix_name, "%.0f%% #%llu", long_fraction * 100, (unsigned long long)mix_seed);
         std::snprintf(shape, sizeof shape, "%d/%d", c.units, c.world);
-        std::snprintf(sb, sizeof sb, "%llu..%llu", (unsigned long long)qb.min_seqs_per_step, (unsigned long long)qb.max_seqs_per_step);
-        std::snprintf(sa, sizeof sa, "%llu..%llu", (unsigned long long)qa.min_seqs_per_step, (unsigned long long)qa.max_seqs_per_step);
-        std::printf("%-10s %-13s %8.3f %8.3f %8.3f %8.3f %8.4f %12s %12s %9.1f\n", mix_name, shape,
-                    *qb.useful_work_efficiency, *qa.useful_work_efficiency, *qb.rank_imbalance_max,
-                    *qa.rank_imbalance_max, fill, sb, sa, ms);
+        std::printf("%-10s %-11s %7.3f %7.3f %7.3f %8.4f %8.4f %8.4f %11s %11s %11s %8.1f\n", mix_name, shape,
+                    *qb.useful_work_efficiency, *qa.useful_work_efficiency, *qa.rank_imbalance_max, fill_of(before),
+                    fill_of(after), fill_of(bands), range(qb).c_str(), range(qc).c_str(), range(qa).c_str(), ms);
         eff_report.push_back({{"long_fraction", long_fraction}, {"mix_seed", mix_seed}, {"units_per_step", c.units},
                               {"world_size", c.world}, {"sequences", c.seqs},
-                              {"before", data::plan_quality_json(qb)}, {"after", data::plan_quality_json(qa)},
-                              {"fill", fill}, {"explicit_ranks", plan_assigns_ranks(after)}, {"plan_ms", ms}});
+                              {"before", data::plan_quality_json(qb)}, {"bestfit_cost", data::plan_quality_json(qc)},
+                              {"after", data::plan_quality_json(qa)}, {"fill_before", fill_of(before)},
+                              {"fill", fill_of(after)}, {"explicit_ranks", plan_assigns_ranks(after)}, {"plan_ms", ms}});
       }
   report["useful_work_efficiency"] = eff_report;
 

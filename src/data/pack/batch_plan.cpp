@@ -371,15 +371,24 @@ Plan make_plan(const std::vector<SeqInfo>& seqs, const PlanOptions& o) {
   std::iota(order.begin(), order.end(), 0);
   switch (o.strategy) {
     case Strategy::pack:
+    {
       groups = best_fit_decreasing(seqs, o.max_tokens);
+      // Spread packs where they cost little fill: at most 0.5% more packs than best fit, and a
+      // fill of 0.99 kept wherever best fit reaches it.
+      double tokens = 0;
+      for (const auto& s : seqs) tokens += double(s.length);
+      auto fill = [&](size_t packs) { return tokens / (double(packs) * double(o.max_tokens)); };
+      const double min_fill = std::min(0.99, fill(groups.size()));
       for (double share : {1.0, 0.8, 0.6, 0.4, 0.2}) {
+        if (!o.spread_short) break;
         auto spread = spread_fit(seqs, o.max_tokens, share);
-        if (double(spread.size()) <= 1.005 * double(groups.size())) {
+        if (double(spread.size()) <= 1.005 * double(groups.size()) && fill(spread.size()) >= min_fill) {
           groups = std::move(spread);
           break;
         }
       }
       break;
+    }
     case Strategy::naive:
       rng.shuffle(order);
       groups = chunk(order, o.batch_size);

@@ -58,6 +58,8 @@ struct PlanOptions {
   int units_per_step = 8;      // packs or micro-batches per optimizer step
   uint64_t seed = 42;
   StepOrder step_order = StepOrder::cost;
+  bool spread_short = true;    // pack: spread_fit packs (see make_plan); false: best-fit decreasing
+                               // packs, as before (for benchmarks; plan.json holds the packs)
   int world_size = 0;          // the world size to report balance for (must divide units_per_step);
                                // 0: units_per_step / 2. `sort` lays steps out for it (see make_plan).
   CostModel cost;
@@ -92,7 +94,8 @@ void check_plan_options(const PlanOptions& opts);
 
 // Every sequence is placed exactly once.
 //   pack:  spread_fit packs with the largest reserve (of 1, 0.8, ... 0.2) that needs at most
-//          0.5% more packs than best-fit decreasing (else best-fit decreasing's): the short
+//          0.5% more packs than best-fit decreasing and keeps a fill of 0.99 where best fit
+//          reaches it (else best-fit decreasing's packs): the short
 //          sequences spread over the packs rather than filling packs of their own, so packs, and
 //          the steps made of them, mix long and short data. With step_order mixed, steps are
 //          drawn one pack from each of units_per_step cost strata, so every step spans the cost
