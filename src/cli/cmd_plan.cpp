@@ -44,6 +44,7 @@ void add_plan(CLI::App& app, Action& action) {
     std::vector<std::string> sets;
     int world = 1, gpus_per_node = 0;
     std::vector<int> zero;
+    bool max_tokens = false;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("-c,--config", f->config, "Training YAML")->required();
@@ -58,8 +59,12 @@ void add_plan(CLI::App& app, Action& action) {
       ->check(int_range(1, kMaxRanks));
   cmd->add_option("--host-memory", f->host_memory,
                   "Host memory per node for the offloaded optimizer, e.g. 512GB (default: not checked, only shown)");
+  cmd->add_flag("--max-tokens", f->max_tokens,
+                "Instead: the longest micro-step that fits, per ZeRO stage, as configured and with the tiled MLP, "
+                "activation offload and optimizer offload added in turn");
   cmd->footer("Examples:\n  longalign plan --config configs/llama7b_64k.yaml --world-size 8 --gpu-memory 80GB\n"
-              "  longalign plan --config configs/llama7b_64k.yaml --set distributed.offload_optimizer=true --host-memory 256GB");
+              "  longalign plan --config configs/llama7b_64k.yaml --set distributed.offload_optimizer=true --host-memory 256GB\n"
+              "  longalign plan --config configs/llama31_8b_128k.yaml --max-tokens --world-size 1 --host-memory 1TB");
   cmd->callback([&action, f] {
     action = [f] {
       const double gpu = parse_bytes("--gpu-memory", f->gpu_memory);
@@ -79,7 +84,10 @@ void add_plan(CLI::App& app, Action& action) {
       std::printf("%s: %.2f B parameters, %lld tokens per micro-step, %s weights, world size %d, %.0f GB per GPU\n",
                   f->config.c_str(), cfg.model.arch.num_parameters() / 1e9, (long long)in.tokens,
                   in.param_bytes == 2 ? "bf16" : in.param_bytes == 8 ? "fp64" : "fp32", f->world, gpu / 1e9);
-      std::printf("%s", train::memory_plan(cfg.model.arch, in, stages, {true, false}, limits).c_str());
+      if (f->max_tokens)
+        std::printf("%s", train::max_tokens_plan(cfg.model.arch, in, stages, limits).c_str());
+      else
+        std::printf("%s", train::memory_plan(cfg.model.arch, in, stages, {true, false}, limits).c_str());
       return 0;
     };
   });

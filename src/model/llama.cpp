@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "longalign/model/rms_norm.hpp"
 #include "longalign/model/rope.hpp"
 
 namespace longalign::model {
@@ -14,11 +15,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
-  at::Tensor xf = x.to(at::promote_types(x.scalar_type(), torch::kFloat));  // fp32, or fp64 in fp64 runs
-  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * xf.to(x.scalar_type());
-}
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) { return rms_norm(x, weight, eps); }
 
 namespace {
 torch::nn::Linear linear(int64_t in, int64_t out, bool bias = false) {

@@ -3,6 +3,7 @@
 #include "longalign/model/rope.hpp"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 
@@ -47,12 +48,48 @@ at::Tensor rotate(const at::Tensor& x, bool interleaved) {
 }
 }  // namespace
 
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool interleaved) {
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+at::Tensor rope_forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool interleaved) {
   const int64_t rot = cos.size(-1);
   if (rot == x.size(-1)) return x * cos.unsqueeze(1) + rotate(x, interleaved) * sin.unsqueeze(1);
   at::Tensor head = x.narrow(-1, 0, rot);
   at::Tensor turned = head * cos.unsqueeze(1) + rotate(head, interleaved) * sin.unsqueeze(1);
   return at::cat({turned, x.narrow(-1, rot, x.size(-1) - rot)}, -1);
+}
+
+// The rotation as one autograd Function: autograd on the ops above would keep x and rotate(x)
+// (twice q's and k's size) besides the output; this keeps only cos and sin. rotate is a signed
+// permutation with rotate(rotate(v)) = -v, so its transpose is -rotate and
+// dx = g * cos - rotate(g * sin) on the rotated dims, g on the others.
+struct Rope : torch::autograd::Function<Rope> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                            bool interleaved) {
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["interleaved"] = interleaved;
+    return rope_forward(x, cos, sin, interleaved);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &cos = saved[0], &sin = saved[1];
+    const bool interleaved = ctx->saved_data["interleaved"].toBool();
+    const at::Tensor& g = grad_out[0];
+    const int64_t rot = cos.size(-1);
+    auto turn_back = [&](const at::Tensor& gh) {
+      return gh * cos.unsqueeze(1) - rotate(gh * sin.unsqueeze(1), interleaved);
+    };
+    at::Tensor gx = rot == g.size(-1) ? turn_back(g)
+                                      : at::cat({turn_back(g.narrow(-1, 0, rot)), g.narrow(-1, rot, g.size(-1) - rot)}, -1);
+    return {gx, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+}  // namespace
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool interleaved) {
+  return Rope::apply(x, cos, sin, interleaved);
 }
 
 }  // namespace longalign::model

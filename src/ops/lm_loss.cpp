@@ -1,5 +1,6 @@
 // Chunked LM-head + weighted CE as a custom autograd Function. Backward recomputes each chunk's
-// logits (one extra matmul) instead of keeping them: memory O(chunk x vocab).
+// logits (one extra matmul) instead of keeping them: memory O(chunk x vocab). The target rows are
+// gathered a chunk at a time too, so nothing of size tokens x hidden exists beyond the gradient.
 #include "longalign/ops/lm_loss.hpp"
 
 #include <torch/torch.h>
@@ -15,12 +16,12 @@ struct WeightedLmLoss : torch::autograd::Function<WeightedLmLoss> {
                             const at::Tensor& labels, const at::Tensor& weights, int64_t chunk) {
     const auto acc = at::promote_types(hidden.scalar_type(), torch::kFloat);  // fp32, or fp64 in tests
     at::Tensor idx = (labels != -100).nonzero().squeeze(1);
-    at::Tensor h = hidden.index_select(0, idx), y = labels.index_select(0, idx);
+    at::Tensor y = labels.index_select(0, idx);
     at::Tensor tw = weights.index_select(0, idx).to(acc);
     at::Tensor total = torch::zeros({}, hidden.options().dtype(acc));
-    for (int64_t s = 0; s < h.size(0); s += chunk) {
-      const int64_t n = std::min(chunk, h.size(0) - s);
-      at::Tensor logits = torch::matmul(h.narrow(0, s, n), w.t()).to(acc);
+    for (int64_t s = 0; s < idx.size(0); s += chunk) {
+      const int64_t n = std::min(chunk, idx.size(0) - s);
+      at::Tensor logits = torch::matmul(hidden.index_select(0, idx.narrow(0, s, n)), w.t()).to(acc);
       at::Tensor nll = torch::logsumexp(logits, -1) - logits.gather(1, y.narrow(0, s, n).unsqueeze(1)).squeeze(1);
       total += (nll * tw.narrow(0, s, n)).sum();
     }
@@ -33,22 +34,21 @@ struct WeightedLmLoss : torch::autograd::Function<WeightedLmLoss> {
     auto saved = ctx->get_saved_variables();
     const at::Tensor &hidden = saved[0], &w = saved[1], &idx = saved[2], &y = saved[3], &tw = saved[4];
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
-    at::Tensor h = hidden.index_select(0, idx);
     const auto acc = tw.scalar_type();
     at::Tensor scale = tw * grad_out[0].to(acc);
-    at::Tensor grad_h = torch::empty_like(h);
+    at::Tensor grad_hidden = torch::zeros_like(hidden);
     at::Tensor grad_w = torch::zeros(w.sizes(), w.options().dtype(acc));
-    for (int64_t s = 0; s < h.size(0); s += chunk) {
-      const int64_t n = std::min(chunk, h.size(0) - s);
-      at::Tensor hc = h.narrow(0, s, n);
+    for (int64_t s = 0; s < idx.size(0); s += chunk) {
+      const int64_t n = std::min(chunk, idx.size(0) - s);
+      const at::Tensor rows = idx.narrow(0, s, n);
+      at::Tensor hc = hidden.index_select(0, rows);
       at::Tensor g = torch::softmax(torch::matmul(hc, w.t()).to(acc), -1);  // d nll / d logits
       g.scatter_add_(1, y.narrow(0, s, n).unsqueeze(1), -torch::ones({n, 1}, g.options()));
       g.mul_(scale.narrow(0, s, n).unsqueeze(1));
       at::Tensor gc = g.to(w.scalar_type());
-      grad_h.narrow(0, s, n).copy_(torch::matmul(gc, w));
+      grad_hidden.index_copy_(0, rows, torch::matmul(gc, w));  // each target row once
       grad_w.add_(torch::matmul(gc.t(), hc).to(acc));
     }
-    at::Tensor grad_hidden = torch::zeros_like(hidden).index_add_(0, idx, grad_h);
     return {grad_hidden, grad_w.to(w.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

@@ -4,6 +4,7 @@
 #include "longalign/ops/varlen_attention.hpp"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <limits>
 #include <mutex>
@@ -52,35 +53,107 @@ void check_varlen_inputs(const at::Tensor& q, const at::Tensor& k, const at::Ten
   if (cu.is_cpu()) check_cu_seqlens(cu, q.size(0));
 }
 
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// One sequence's heads in the compute precision: [H, L, D], kv repeated over each query group.
+struct SeqView {
+  at::Tensor q, k, v;
+};
+SeqView seq_view(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t s, int64_t len) {
+  const int64_t groups = q.size(1) / k.size(1);
+  const auto acc = at::promote_types(q.scalar_type(), at::kFloat);
+  return {q.narrow(0, s, len).transpose(0, 1).to(acc), k.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(acc),
+          v.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(acc)};
+}
+
+// Scaled causal scores of query rows [r0, r0 + rows) against keys [0, r0 + rows): [H, rows, keys].
+at::Tensor block_scores(const SeqView& sv, int64_t r0, int64_t rows, double scale) {
+  const int64_t keys = r0 + rows;
+  at::Tensor scores = at::matmul(sv.q.narrow(1, r0, rows), sv.k.narrow(1, 0, keys).transpose(1, 2)) * scale;
+  at::Tensor qi = at::arange(r0, r0 + rows, at::TensorOptions().device(sv.q.device())).unsqueeze(1);
+  at::Tensor ki = at::arange(0, keys, at::TensorOptions().device(sv.q.device())).unsqueeze(0);
+  return scores.masked_fill(ki > qi, -std::numeric_limits<double>::infinity());
+}
+
+// Forward keeps q, k, v, the output and the log-sum-exp of each row, as FlashAttention does;
+// backward recomputes each block's probabilities. Autograd on the plain ops would keep every
+// block's scores and probabilities: O(length^2 x heads) per sequence.
+struct ReferenceAttention : torch::autograd::Function<ReferenceAttention> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& cu, double scale, int64_t block_rows) {
+    const int32_t* c = cu.data_ptr<int32_t>();
+    const auto acc = at::promote_types(q.scalar_type(), at::kFloat);
+    at::Tensor out = at::empty(q.sizes(), q.options().dtype(acc));
+    at::Tensor lse = at::empty({q.size(0), q.size(1)}, q.options().dtype(acc));
+    for (int64_t b = 0; b + 1 < cu.size(0); ++b) {
+      const int64_t s = c[b], len = c[b + 1] - c[b];
+      if (len == 0) continue;
+      const SeqView sv = seq_view(q, k, v, s, len);
+      for (int64_t r0 = 0; r0 < len; r0 += block_rows) {
+        const int64_t rows = std::min(block_rows, len - r0);
+        at::Tensor scores = block_scores(sv, r0, rows, scale);
+        at::Tensor o = at::matmul(at::softmax(scores, -1), sv.v.narrow(1, 0, r0 + rows));  // [H, rows, D]
+        out.narrow(0, s + r0, rows).copy_(o.transpose(0, 1));
+        lse.narrow(0, s + r0, rows).copy_(at::logsumexp(scores, -1).transpose(0, 1));
+      }
+    }
+    out = out.to(q.scalar_type());
+    ctx->save_for_backward({q, k, v, cu, out, lse});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["block_rows"] = block_rows;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &cu = saved[3], &out = saved[4], &lse = saved[5];
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const int64_t block_rows = ctx->saved_data["block_rows"].toInt();
+    const int32_t* c = cu.data_ptr<int32_t>();
+    const auto acc = lse.scalar_type();
+    const int64_t hq = q.size(1), hkv = k.size(1), d = q.size(2);
+    at::Tensor gq = at::zeros(q.sizes(), q.options().dtype(acc));
+    at::Tensor gk = at::zeros(k.sizes(), k.options().dtype(acc)), gv = at::zeros(v.sizes(), v.options().dtype(acc));
+    const at::Tensor g = grad_out[0];
+    for (int64_t b = 0; b + 1 < cu.size(0); ++b) {
+      const int64_t s = c[b], len = c[b + 1] - c[b];
+      if (len == 0) continue;
+      const SeqView sv = seq_view(q, k, v, s, len);
+      at::Tensor dk = at::zeros({hq, len, d}, sv.k.options()), dv = at::zeros({hq, len, d}, sv.v.options());
+      for (int64_t r0 = 0; r0 < len; r0 += block_rows) {
+        const int64_t rows = std::min(block_rows, len - r0), keys = r0 + rows;
+        at::Tensor p = at::exp(block_scores(sv, r0, rows, scale) -
+                               lse.narrow(0, s + r0, rows).transpose(0, 1).unsqueeze(-1));  // [H, rows, keys]
+        at::Tensor go = g.narrow(0, s + r0, rows).transpose(0, 1).to(acc);                  // [H, rows, D]
+        at::Tensor o = out.narrow(0, s + r0, rows).transpose(0, 1).to(acc);
+        dv.narrow(1, 0, keys).add_(at::matmul(p.transpose(1, 2), go));
+        at::Tensor dp = at::matmul(go, sv.v.narrow(1, 0, keys).transpose(1, 2));
+        at::Tensor ds = p * (dp - (go * o).sum(-1, /*keepdim=*/true)) * scale;
+        gq.narrow(0, s + r0, rows).copy_(at::matmul(ds, sv.k.narrow(1, 0, keys)).transpose(0, 1));
+        dk.narrow(1, 0, keys).add_(at::matmul(ds.transpose(1, 2), sv.q.narrow(1, r0, rows)));
+      }
+      // Each kv head's gradient is the sum over its query group.
+      gk.narrow(0, s, len).copy_(dk.view({hkv, hq / hkv, len, d}).sum(1).transpose(0, 1));
+      gv.narrow(0, s, len).copy_(dv.view({hkv, hq / hkv, len, d}).sum(1).transpose(0, 1));
+    }
+    return {gq.to(q.scalar_type()), gk.to(k.scalar_type()), gv.to(v.scalar_type()), at::Tensor(), at::Tensor(),
+            at::Tensor()};
+  }
+};
+
+}  // namespace
+
 at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
                                       int64_t block_rows) {
   check_varlen_inputs(q, k, v, cu_seqlens);
   // The reference reads the lengths on the host anyway, so it checks them wherever they live.
-  at::Tensor cu = cu_seqlens.to(at::kCPU);
+  at::Tensor cu = cu_seqlens.to(at::kCPU).contiguous();
   check_cu_seqlens(cu, q.size(0));
-  const int32_t* c = cu.data_ptr<int32_t>();
-  const int64_t groups = q.size(1) / k.size(1);
-  const auto acc = at::promote_types(q.scalar_type(), at::kFloat);
-  std::vector<at::Tensor> outs;
-  for (int64_t b = 0; b + 1 < cu.size(0); ++b) {
-    const int64_t s = c[b], len = c[b + 1] - c[b];
-    if (len == 0) continue;
-    // [H, L, D] in fp32 (fp64 for fp64 inputs); GQA by repeating each kv head over its query group.
-    at::Tensor qs = q.narrow(0, s, len).transpose(0, 1).to(acc);
-    at::Tensor ks = k.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(acc);
-    at::Tensor vs = v.narrow(0, s, len).repeat_interleave(groups, 1).transpose(0, 1).to(acc);
-    for (int64_t r0 = 0; r0 < len; r0 += block_rows) {
-      const int64_t rows = std::min(block_rows, len - r0), keys = r0 + rows;  // causal: keys < r0 + rows
-      at::Tensor scores = at::matmul(qs.narrow(1, r0, rows), ks.narrow(1, 0, keys).transpose(1, 2)) * scale;
-      at::Tensor qi = at::arange(r0, r0 + rows, at::TensorOptions().device(q.device())).unsqueeze(1);
-      at::Tensor ki = at::arange(0, keys, at::TensorOptions().device(q.device())).unsqueeze(0);
-      scores = scores.masked_fill(ki > qi, -std::numeric_limits<float>::infinity());
-      at::Tensor o = at::matmul(at::softmax(scores, -1), vs.narrow(1, 0, keys));  // [H, rows, D]
-      outs.push_back(o.transpose(0, 1));
-    }
-  }
-  return at::cat(outs, 0).to(q.scalar_type());
+  return ReferenceAttention::apply(q, k, v, cu, scale, block_rows);
 }
 
 namespace {

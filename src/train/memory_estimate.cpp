@@ -67,6 +67,7 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   const bool z3 = in.zero_stage == 3;
   MemoryEstimate e;
   e.offload = in.offload_optimizer;
+  e.offload_activations = in.offload_activations && (in.checkpointing || z3);
   e.ranks_per_node = ranks_per_node(in);
   if (z3 && !in.checkpointing)
     e.invalid = "ZeRO-3 recomputes each layer in backward (gathering it again), so it always trains as with activation checkpointing on";
@@ -119,22 +120,24 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     e.host_master = master;
     e.host_moments = moments;
     e.host_grad_acc = grad_acc;
-    e.host_overhead = kHostOverheadPerRank;
   } else {
     e.grads += grad_acc;
     e.optimizer = master + moments;
   }
 
-  // A layer's activations per token, in two parts. The MLP's: gate, up, silu(gate) and their
-  // product (4 x intermediate), plus LoRA dropout's mask and dropped input of each adapted MLP
-  // projection. The rest: norms, q/k/v, attention output, residuals, the fp32 upcasts of the
-  // two RMSNorms, A(x) of every adapter, the attention projections' dropout. A frozen norm
-  // (LoRA's base) keeps no normalized input for its weight gradient: one hidden-size fewer each.
-  const double frozen_norms = lora ? double(2 - std::clamp<int64_t>(in.lora_trained_norms_per_layer, 0, 2)) : 0.0;
+  // A layer's activations per token while it runs with a graph (the recompute of a checkpointed
+  // layer), in two parts. The MLP's: gate, up, silu(gate) and their product (4 x intermediate),
+  // plus LoRA dropout's mask and dropped input of each adapted MLP projection. The rest, as the
+  // layer's autograd Functions keep it: the two norms' outputs and the residual (3 x hidden),
+  // rotated q and k, v and the attention output (2 q + 2 kv), one fp32 rstd per norm and log-sum-
+  // exp per head; the gradients in flight while attention runs backward (hidden + q + 2 kv); A(x)
+  // of every adapter and the attention projections' dropout (model/rms_norm.hpp, rope.hpp: the
+  // norms and RoPE keep only their inputs, whoever else keeps them).
+  const double q = double(c.num_attention_heads * c.resolved_head_dim()), sb_act = pb > 4 ? pb : 4.0;
   const double per_token_mlp = pb * (4 * inter + 2.0 * double(in.lora_dropout_mlp_width));
-  const double per_token_rest = pb * ((10 - frozen_norms) * h + 2 * kv + double(in.lora_rank_per_layer) +
+  const double per_token_rest = pb * (4 * h + 3 * q + 4 * kv + double(in.lora_rank_per_layer) +
                                       2.0 * double(in.lora_dropout_attn_width)) +
-                                4.0 * 2 * h;
+                                sb_act * double(2 + c.num_attention_heads);
   // Tiled (ops/tiled_mlp.hpp), the MLP keeps only its input (the post-attention norm's output,
   // counted in the rest) and its intermediates exist for one chunk at a time, in its forward
   // and while its backward recomputes that chunk.
@@ -142,10 +145,14 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   const double mlp_live = (tiled ? std::min(t, double(in.tiled_mlp_tokens)) : t) * per_token_mlp;
   const double layers = double(c.num_hidden_layers);
   // Checkpointed: every layer's input is kept, and one layer's activations exist while it is
-  // recomputed for its backward. ZeRO-3 always runs that way. Otherwise every layer keeps its
-  // own (its MLP's too, unless tiled).
-  e.activations = (in.checkpointing || z3) ? layers * t * h * pb + t * per_token_rest + mlp_live
-                                           : layers * t * per_token_rest + (tiled ? mlp_live : layers * mlp_live);
+  // recomputed for its backward. ZeRO-3 always runs that way. Offloaded, the inputs wait in host
+  // memory and the GPU holds two: the layer's being recomputed and the next one's, prefetched.
+  // Otherwise every layer keeps its own (its MLP's too, unless tiled).
+  const double inputs = layers * t * h * pb;
+  if (e.offload_activations) e.host_activations = inputs;
+  if (e.uses_host()) e.host_overhead = kHostOverheadPerRank;
+  e.activations = (in.checkpointing || z3) ? (e.offload_activations ? 2 * t * h * pb : inputs) + t * per_token_rest + mlp_live
+                                           : layers * t * (per_token_rest + h * pb) + (tiled ? mlp_live : layers * mlp_live);
   e.logits = 2.0 * double(in.loss_chunk_tokens) * double(c.vocab_size) * 4.0;  // logits + softmax grad, fp32
   e.workspace = 1.5 * kGiB + t * h * pb * 4;  // CUDA context, allocator slack, embedding/norm outputs
   return e;
@@ -165,12 +172,21 @@ std::string MemoryEstimate::table() const {
                 "  activations  %8.2f GiB\n  logits chunk %8.2f GiB\n  workspace    %8.2f GiB\n  total        %8.2f GiB\n",
                 grads / kGiB, optimizer / kGiB, activations / kGiB, logits / kGiB, workspace / kGiB, total() / kGiB);
   s += buf;
-  if (offload) {
-    std::snprintf(buf, sizeof buf,
-                  "  host memory (optimizer offloaded):\n    fp32 master       %8.2f GiB\n"
-                  "    Adam moments      %8.2f GiB\n    grad accumulator  %8.2f GiB\n"
-                  "    process, staging  %8.2f GiB\n    per rank          %8.2f GiB\n",
-                  host_master / kGiB, host_moments / kGiB, host_grad_acc / kGiB, host_overhead / kGiB, host_per_rank() / kGiB);
+  if (uses_host()) {
+    s += std::string("  host memory (") + (offload && offload_activations ? "optimizer and activations offloaded"
+                                           : offload                     ? "optimizer offloaded"
+                                                                         : "activations offloaded") + "):\n";
+    if (offload) {
+      std::snprintf(buf, sizeof buf, "    fp32 master       %8.2f GiB\n    Adam moments      %8.2f GiB\n"
+                    "    grad accumulator  %8.2f GiB\n", host_master / kGiB, host_moments / kGiB, host_grad_acc / kGiB);
+      s += buf;
+    }
+    if (offload_activations) {
+      std::snprintf(buf, sizeof buf, "    layer inputs      %8.2f GiB\n", host_activations / kGiB);
+      s += buf;
+    }
+    std::snprintf(buf, sizeof buf, "    process, staging  %8.2f GiB\n    per rank          %8.2f GiB\n",
+                  host_overhead / kGiB, host_per_rank() / kGiB);
     s += buf;
     const std::string per_node = "per node, " + std::to_string(ranks_per_node) + (ranks_per_node == 1 ? " rank" : " ranks");
     std::snprintf(buf, sizeof buf, "    %-18s%8.2f GiB\n", per_node.c_str(), host_per_node() / kGiB);
@@ -186,14 +202,14 @@ std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits) {
     std::snprintf(buf, sizeof buf, "GPU memory %.1f GB > %.1f GB", e.total() / 1e9, limits.gpu_bytes / 1e9);
     shortfall = buf;
   }
-  if (e.offload && limits.host_bytes > 0 && e.host_per_node() > limits.host_bytes) {
+  if (e.uses_host() && limits.host_bytes > 0 && e.host_per_node() > limits.host_bytes) {
     std::snprintf(buf, sizeof buf, "host memory %.1f GB per node > %.1f GB", e.host_per_node() / 1e9,
                   limits.host_bytes / 1e9);
     shortfall += (shortfall.empty() ? "" : "; ") + std::string(buf);
   }
   if (!shortfall.empty()) return "does NOT fit: " + shortfall;
-  if (limits.gpu_bytes <= 0) return e.offload && limits.host_bytes > 0 ? "host memory suffices (GPU memory not known)" : "";
-  if (e.offload && limits.host_bytes <= 0) return "fits (GPU; host memory not checked: --host-memory)";
+  if (limits.gpu_bytes <= 0) return e.uses_host() && limits.host_bytes > 0 ? "host memory suffices (GPU memory not known)" : "";
+  if (e.uses_host() && limits.host_bytes <= 0) return "fits (GPU; host memory not checked: --host-memory)";
   return "fits";
 }
 
@@ -207,6 +223,8 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
   else
     std::snprintf(buf, sizeof buf, "MLP untiled (train.tiled_mlp_tokens 0): its intermediates count the whole micro-step\n");
   s += buf;
+  if (in.offload_activations)
+    s += "layer inputs offloaded (train.offload_activations): host memory keeps them, the GPU two at a time\n";
   if (in.offload_optimizer) {
     const int per_node = ranks_per_node(in);
     if (limits.host_bytes > 0)
@@ -236,12 +254,12 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
       std::string verdict = fit_verdict(e, limits);
       if (in.lora_trained > 0) {
         MemoryInputs full = in;
-        full.lora_trained = full.lora_adapter = full.lora_rank_per_layer = full.lora_trained_norms_per_layer = 0;
+        full.lora_trained = full.lora_adapter = full.lora_rank_per_layer = 0;
         full.lora_dropout_attn_width = full.lora_dropout_mlp_width = 0;
         std::snprintf(buf, sizeof buf, "%s(full SFT: %.1f GB)", verdict.empty() ? "" : " ", estimate_memory(arch, full).total() / 1e9);
         verdict += buf;
       }
-      if (e.offload)
+      if (e.uses_host())
         std::snprintf(buf, sizeof buf, "\nZeRO-%d, activation checkpointing %s: %.1f GB per GPU, %.1f GB host per node%s%s\n",
                       z, onoff, e.total() / 1e9, e.host_per_node() / 1e9, verdict.empty() ? "" : " -> ", verdict.c_str());
       else
@@ -251,6 +269,80 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
       s += e.table();
     }
   }
+  return s;
+}
+
+int64_t max_tokens_that_fit(const model::LlamaConfig& c, MemoryInputs in, const MemoryLimits& limits) {
+  auto fits = [&](int64_t tokens) {
+    in.tokens = tokens;
+    const MemoryEstimate e = estimate_memory(c, in);
+    return e.invalid.empty() && (limits.gpu_bytes <= 0 || e.total() <= limits.gpu_bytes) &&
+           (!e.uses_host() || limits.host_bytes <= 0 || e.host_per_node() <= limits.host_bytes);
+  };
+  // Memory grows with tokens, so the largest fitting multiple of 1024 is found by bisection.
+  int64_t lo = 0, hi = int64_t(1) << 16;  // in units of 1024 tokens: up to 64M tokens
+  if (!fits(1024)) return 0;
+  lo = 1;
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    (fits(mid * 1024) ? lo : hi) = mid;
+  }
+  return lo * 1024;
+}
+
+std::string max_tokens_plan(const model::LlamaConfig& arch, const MemoryInputs& in, const std::vector<int>& stages,
+                            const MemoryLimits& limits) {
+  // The configuration, then each memory option it lacks added in turn (the order a user would
+  // reach for them: free, then host memory per GPU, then the optimizer's host memory).
+  struct Variant {
+    std::string name;
+    MemoryInputs in;
+  };
+  std::vector<Variant> variants = {{"as configured", in}};
+  MemoryInputs next = in;
+  next.checkpointing = true;
+  if (next.tiled_mlp_tokens == 0) {
+    next.tiled_mlp_tokens = 8192;
+    variants.push_back({"+ tiled MLP (8192)", next});
+  }
+  if (!next.offload_activations) {
+    next.offload_activations = true;
+    variants.push_back({"+ activation offload", next});
+  }
+  if (!next.offload_optimizer) {
+    next.offload_optimizer = true;
+    variants.push_back({"+ optimizer offload", next});
+  }
+  auto k = [](int64_t t) { return t == 0 ? std::string("none") : std::to_string(t / 1024) + "K"; };
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "longest micro-step that fits %.0f GB per GPU%s, in tokens (K = 1024):\n",
+                limits.gpu_bytes / 1e9, limits.host_bytes > 0 ? " and the host memory given" : "");
+  std::string s = buf;
+  std::string head = "  " + std::string(8, ' ');
+  for (const auto& v : variants) {
+    std::snprintf(buf, sizeof buf, " %22s", v.name.c_str());
+    head += buf;
+  }
+  s += head + "\n";
+  for (int z : stages) {
+    std::snprintf(buf, sizeof buf, "  ZeRO-%d  ", z);
+    std::string row = buf;
+    for (auto v : variants) {
+      v.in.zero_stage = z;
+      const int64_t t = max_tokens_that_fit(arch, v.in, limits);
+      std::string cell = k(t);
+      if (t > 0) {
+        v.in.tokens = t;
+        const MemoryEstimate e = estimate_memory(arch, v.in);
+        if (e.uses_host()) cell += " (" + std::to_string(int(std::lround(e.host_per_node() / 1e9))) + " GB host)";
+      }
+      std::snprintf(buf, sizeof buf, " %22s", cell.c_str());
+      row += buf;
+    }
+    s += row + "\n";
+  }
+  s += "host: per node, for " + std::to_string(ranks_per_node(in)) + (ranks_per_node(in) == 1 ? " rank" : " ranks") +
+       " (--gpus-per-node); checkpointing on in every column after the first\n";
   return s;
 }
 
@@ -276,22 +368,20 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
     auto ends = [](const std::string& s, const std::string& tail) {
       return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
     };
-    int64_t norms = 0, attn = 0, mlp = 0;
-    for (const auto& name : targets.saved)
-      if (ends(name, "input_layernorm") || ends(name, "post_attention_layernorm")) ++norms;
+    int64_t attn = 0, mlp = 0;
     for (const auto& name : targets.adapted) {
       if (ends(name, "o_proj")) attn += a.num_attention_heads * a.resolved_head_dim();
       else if (ends(name, "q_proj") || ends(name, "k_proj") || ends(name, "v_proj")) attn += a.hidden_size;
       else if (ends(name, "down_proj")) mlp += a.intermediate_size;
       else mlp += a.hidden_size;  // gate_proj, up_proj, gate_up_proj (one mask for its parts)
     }
-    in.lora_trained_norms_per_layer = norms / a.num_hidden_layers;
     if (cfg.optim.lora.dropout > 0) {
       in.lora_dropout_attn_width = attn / a.num_hidden_layers;
       in.lora_dropout_mlp_width = mlp / a.num_hidden_layers;
     }
   }
   in.tiled_mlp_tokens = cfg.optim.tiled_mlp_tokens;
+  in.offload_activations = cfg.optim.offload_activations;
   return in;
 }
 

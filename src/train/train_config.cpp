@@ -208,6 +208,27 @@ model::LlamaConfig preset_arch(const std::string& name) {
     a.hidden_size = 5120;
     a.intermediate_size = 13824;
     a.num_hidden_layers = a.num_attention_heads = a.num_key_value_heads = 40;
+  } else if (name == "llama3.1-8b") {  // meta-llama/Llama-3.1-8B's config.json
+    a.vocab_size = 128256;
+    a.intermediate_size = 14336;
+    a.num_key_value_heads = 8;
+    a.max_position_embeddings = 131072;
+    a.rope_theta = 500000;
+    a.rope_scaling = {"llama3", 8.0, 1.0, 4.0, 8192};
+    a.bos_token_id = 128000, a.eos_token_id = 128001;
+  } else if (name == "qwen2.5-7b") {  // Qwen/Qwen2.5-7B's config.json (its 32K window; YaRN is not modelled)
+    a.model_type = "qwen2";
+    a.qkv_bias = true;
+    a.vocab_size = 152064;
+    a.hidden_size = 3584;
+    a.intermediate_size = 18944;
+    a.num_hidden_layers = 28;
+    a.num_attention_heads = 28;
+    a.num_key_value_heads = 4;
+    a.max_position_embeddings = 32768;
+    a.rope_theta = 1000000;
+    a.rms_norm_eps = 1e-6;
+    a.bos_token_id = 151643, a.eos_token_id = 151643;
   }
   return a;
 }
@@ -254,6 +275,14 @@ void resolve_model(const std::string& where, const std::set<std::string>& given,
     model::LlamaConfig p = preset_arch(preset);
     for (const auto& [k, field] : kShapeKeys)
       if (!has(k)) a.*field = p.*field;
+    // The family and context a preset names, where the YAML does not restate them.
+    a.model_type = p.model_type;
+    a.qkv_bias = p.qkv_bias, a.o_bias = p.o_bias, a.mlp_bias = p.mlp_bias;
+    a.bos_token_id = p.bos_token_id, a.eos_token_id = p.eos_token_id;
+    if (!has("rope_theta")) a.rope_theta = p.rope_theta;
+    if (!has("max_position_embeddings")) a.max_position_embeddings = p.max_position_embeddings;
+    if (!has("rms_norm_eps")) a.rms_norm_eps = p.rms_norm_eps;
+    if (!has("rope_scaling_type") && !has("rope_scaling_factor")) a.rope_scaling = p.rope_scaling;
   }
   const fs::path config_json = m.path / "config.json";
   if (!m.path.empty() && fs::exists(config_json)) {
@@ -318,7 +347,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   std::string rope_type = "default", preset;
   Section model = {
       {"path", path(c, cfg.model.path, base)},
-      {"preset", choice(c, preset, {"llama2-7b", "llama2-13b"})},
+      {"preset", choice(c, preset, {"llama2-7b", "llama2-13b", "llama3.1-8b", "qwen2.5-7b"})},
       {"rope_theta_scale", arch(number(c, cfg.model.rope_theta_scale, 0, inf, true))},
       {"init_std", number(c, cfg.model.init_std, 0, 10, true)},
       {"vocab_size", arch(integer(c, a.vocab_size, 0, kMaxVocab))},  // 0: the tokenizer's

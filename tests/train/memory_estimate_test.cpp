@@ -40,9 +40,12 @@ MemoryInputs inputs(int zero, int world, bool offload = false) {
   return in;
 }
 
-// Per token and layer: 2 x (10 x 64 + 2 x 32 + 4 x 128) + 8 x 64 = 2944 bytes. At 256 tokens one
-// layer is 753664; checkpointed, 2 layers' inputs 2 x 256 x 64 x 2 = 65536 more.
-constexpr double kLayerActs = 753664, kCkptInputs = 65536;
+// Per token and layer, bf16 values: norm outputs and residual 3 x 64, rotated q and k, v and the
+// attention output 2 x 64 + 2 x 32, gradients in flight 64 + 64 + 2 x 32, the MLP 4 x 128; fp32:
+// two rstd and 4 log-sum-exps. 2 x (4 x 64 + 3 x 64 + 4 x 32) + 4 x 6 = 1176 bytes besides the
+// MLP's 2 x 4 x 128 = 1024: 2200. At 256 tokens one layer is 563200; checkpointed, 2 layers'
+// inputs 2 x 256 x 64 x 2 = 65536 more; not checkpointed, each layer keeps its input (32768).
+constexpr double kLayerActs = 563200, kCkptInputs = 65536, kLayerInput = 32768;
 constexpr double kLogits = 2.0 * 128 * 1000 * 4;                        // 1024000
 constexpr double kWorkspace = 1.5 * 1073741824.0 + 256.0 * 64 * 2 * 4;  // 1610743808
 
@@ -56,7 +59,7 @@ TEST(MemoryEstimate, Zero1ByHand) {
   EXPECT_DOUBLE_EQ(e.weights, 2 * n);
   EXPECT_DOUBLE_EQ(e.grads, 2 * n + 4 * n);  // bf16 .grad + full fp32 accumulator (ZeRO-1 keeps it)
   EXPECT_DOUBLE_EQ(e.optimizer, (4 * n + 8 * n) / 4);
-  EXPECT_DOUBLE_EQ(e.activations, 2 * kLayerActs);
+  EXPECT_DOUBLE_EQ(e.activations, 2 * (kLayerActs + kLayerInput));
   EXPECT_DOUBLE_EQ(e.logits, kLogits);
   EXPECT_DOUBLE_EQ(e.workspace, kWorkspace);
   EXPECT_EQ(e.weights_gathered, 0);
@@ -206,28 +209,25 @@ TEST(MemoryEstimate, LoraKeepsStateForTheAdaptersOnly) {
   EXPECT_DOUBLE_EQ(e.weights, (202048.0 + 7936.0) * 2);
   EXPECT_DOUBLE_EQ(e.grads, 7936.0 * (2 + 4));
   EXPECT_DOUBLE_EQ(e.optimizer, 7936.0 * (4 + 8));
-  // Per token and layer, A(x) of each adapter: 4 x 7 bf16 values more than full SFT keeps; the
-  // two frozen norms keep no normalized input for a weight gradient: 2 x 64 bf16 values fewer.
-  const double acts = 256.0 * (4 * 7 - 2 * 64) * 2;
+  // Per token and layer, A(x) of each adapter: 4 x 7 bf16 values more than full SFT keeps.
+  const double acts = 256.0 * 4 * 7 * 2;
   EXPECT_DOUBLE_EQ(e.activations - full.activations, acts);
   // What the base no longer needs: its gradient (2 + 4 bytes) and AdamW state (4 + 8 bytes) a parameter.
   EXPECT_NEAR(full.total() - e.total(), 202048.0 * 18 - 7936.0 * 20 - acts, 1e-6);
-  // LongLoRA's "+" training both layer norms: they keep it again.
-  in.lora_trained_norms_per_layer = 2;
-  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations - full.activations, 256.0 * 4 * 7 * 2);
 }
 
 // The tiled MLP (train.tiled_mlp_tokens) by hand. Per token and layer the MLP part is 2 x 4 x 128
-// = 1024 bytes (gate, up, silu(gate), their product), the rest 2944 - 1024 = 1920. Tiled in
-// chunks of 64 of the 256 tokens, the MLP part counts 64 tokens.
+// = 1024 bytes (gate, up, silu(gate), their product), the rest 1176. Tiled in chunks of 64 of the
+// 256 tokens, the MLP part counts 64 tokens.
 TEST(MemoryEstimate, TiledMlpByHand) {
   MemoryInputs in = inputs(0, 1);
   in.tiled_mlp_tokens = 64;
   // Checkpointed: the layers' inputs, one layer's rest at 256 tokens, one MLP chunk.
-  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, kCkptInputs + 256.0 * 1920 + 64.0 * 1024);  // 622592
-  // Not checkpointed: both layers keep their rest (the MLP its input only, part of the rest); one chunk live.
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, kCkptInputs + 256.0 * 1176 + 64.0 * 1024);  // 432128
+  // Not checkpointed: both layers keep their input and rest (the MLP its input only, part of the
+  // rest); one chunk live.
   in.checkpointing = false;
-  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, 2 * 256.0 * 1920 + 64.0 * 1024);  // 1048576
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, 2 * 256.0 * (1176 + 128) + 64.0 * 1024);  // 733184
   // A chunk larger than the micro-step is the untiled figure.
   in.checkpointing = true;
   in.tiled_mlp_tokens = 1000;
@@ -239,8 +239,8 @@ TEST(MemoryEstimate, TiledMlpByHand) {
 
 // LoRA rank 4 on all seven projections with dropout, tiled in chunks of 64, checkpointed. Each
 // adapted projection keeps its dropout mask and dropped input: attention q, k, v, o read 64 each
-// (256), the MLP's gate and up 64 and down 128 (256). Rest per token: 2 x ((10 - 2 frozen norms)
-// x 64 + 2 x 32 + 28 + 2 x 256) + 8 x 64 = 2744; MLP: 2 x (4 x 128 + 2 x 256) = 2048.
+// (256), the MLP's gate and up 64 and down 128 (256). Rest per token: 2 x (4 x 64 + 3 x 64 + 4 x
+// 32 + 28 + 2 x 256) + 4 x 6 = 2256; MLP: 2 x (4 x 128 + 2 x 256) = 2048.
 TEST(MemoryEstimate, LoraDropoutTiledByHand) {
   MemoryInputs in = inputs(0, 1);
   in.lora_trained = in.lora_adapter = 7936;
@@ -248,5 +248,45 @@ TEST(MemoryEstimate, LoraDropoutTiledByHand) {
   in.lora_dropout_attn_width = 256;
   in.lora_dropout_mlp_width = 256;
   in.tiled_mlp_tokens = 64;
-  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, kCkptInputs + 256.0 * 2744 + 64.0 * 2048);  // 899072
+  EXPECT_DOUBLE_EQ(estimate_memory(tiny(), in).activations, kCkptInputs + 256.0 * 2256 + 64.0 * 2048);  // 774144
+}
+
+// Activation offload: the layer inputs (2 x 256 x 64 x 2) move to the host, two of them stay on the
+// GPU (the one being recomputed and the next, prefetched); the host pays the process overhead once.
+TEST(MemoryEstimate, ActivationOffloadByHand) {
+  MemoryInputs in = inputs(3, 3);
+  in.offload_activations = true;
+  const auto e = estimate_memory(tiny(), in);
+  EXPECT_DOUBLE_EQ(e.activations, 2 * kLayerInput + kLayerActs);
+  EXPECT_DOUBLE_EQ(e.host_activations, kCkptInputs);
+  EXPECT_DOUBLE_EQ(e.host_per_node(), 2 * (kCkptInputs + kHostOverheadPerRank));
+  EXPECT_NE(e.table().find("layer inputs"), std::string::npos) << e.table();
+  // Without checkpointing (ZeRO 0-2) there is nothing to offload.
+  in.zero_stage = 0;
+  in.checkpointing = false;
+  EXPECT_EQ(estimate_memory(tiny(), in).host_activations, 0);
+}
+
+// The longest micro-step that fits: fits at the answer, not 1024 tokens more; 0 when nothing fits.
+TEST(MemoryEstimate, MaxTokensThatFit) {
+  MemoryInputs in = inputs(3, 3, true);
+  in.offload_activations = true;
+  in.tiled_mlp_tokens = 1024;
+  const MemoryLimits limits{3e9, 40e9, "--host-memory"};
+  const int64_t best = max_tokens_that_fit(tiny(), in, limits);
+  ASSERT_GT(best, 0);
+  EXPECT_EQ(best % 1024, 0);
+  auto at = [&](int64_t t) {
+    MemoryInputs x = in;
+    x.tokens = t;
+    return estimate_memory(tiny(), x);
+  };
+  EXPECT_LE(at(best).total(), limits.gpu_bytes);
+  EXPECT_LE(at(best).host_per_node(), limits.host_bytes);
+  const auto over = at(best + 1024);
+  EXPECT_TRUE(over.total() > limits.gpu_bytes || over.host_per_node() > limits.host_bytes);
+  EXPECT_EQ(max_tokens_that_fit(tiny(), in, MemoryLimits{1e9, 0, ""}), 0);  // the 1.5 GiB workspace alone
+  const std::string s = max_tokens_plan(tiny(), in, {3}, limits);
+  EXPECT_NE(s.find("ZeRO-3"), std::string::npos) << s;
+  EXPECT_NE(s.find(std::to_string(best / 1024) + "K"), std::string::npos) << s;
 }

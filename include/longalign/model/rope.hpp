@@ -19,7 +19,9 @@ at::Tensor rope_inv_freq(const LlamaConfig& c);
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& position_ids,
                                                at::ScalarType dtype, bool interleaved = false);
 
-// x [T, H, D] with its first cos.size(-1) dims rotated by cos/sin [T, rotary_dim].
+// x [T, H, D] with its first cos.size(-1) dims rotated by cos/sin [T, rotary_dim]. One autograd
+// Function: backward keeps only cos and sin (not x and its rotated copy), and the output is
+// bitwise that of the plain ops.
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool interleaved = false);
 
 }  // namespace longalign::model

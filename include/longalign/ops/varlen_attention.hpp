@@ -16,8 +16,9 @@ namespace longalign::ops {
 enum class AttentionBackend { automatic, cuda, flash, reference };
 AttentionBackend parse_attention_backend(const std::string& s);  // auto | cuda | flash | reference
 
-// Plain autograd-differentiable implementation: per sequence, in query blocks of
-// `block_rows`, computed in fp32; never materializes a total x total mask.
+// Per sequence, in query blocks of `block_rows`, computed in fp32 (fp64 for fp64 inputs); never
+// materializes a total x total mask. Differentiable, keeping for backward what FlashAttention
+// keeps (q, k, v, the output, each row's log-sum-exp) and recomputing the probabilities there.
 at::Tensor varlen_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& cu_seqlens, int64_t max_seqlen, double scale,
                                       int64_t block_rows = 1024);

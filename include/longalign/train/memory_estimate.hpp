@@ -33,13 +33,11 @@ struct MemoryInputs {
   int64_t lora_trained = 0;
   int64_t lora_adapter = 0;           // the adapters' own parameters (beside the base's)
   int64_t lora_rank_per_layer = 0;    // rank x adapted projections per layer: A(x) kept per token
-  // Decoder-layer norms (0-2) trained under LoRA (modules_to_save); the others are frozen, and
-  // autograd keeps no normalized input for a frozen norm's weight gradient.
-  int64_t lora_trained_norms_per_layer = 0;
   // With train.lora.dropout > 0, the summed input widths of one layer's adapted projections: each
   // keeps its dropout mask and dropped input (2 values per input feature and token).
   int64_t lora_dropout_attn_width = 0, lora_dropout_mlp_width = 0;
   int64_t tiled_mlp_tokens = 0;  // train.tiled_mlp_tokens: > 0, MLP intermediates for one chunk only
+  bool offload_activations = false;  // train.offload_activations: layer inputs in host memory
 };
 
 struct MemoryEstimate {
@@ -47,14 +45,16 @@ struct MemoryEstimate {
   double weights = 0, grads = 0, optimizer = 0, activations = 0, logits = 0, workspace = 0;
   double weights_gathered = 0;  // of weights: the full groups gathered at ZeRO-3 (0 below it)
   double grad_buffers = 0;      // of grads: low-precision .grad and reduce-scatter buffers, not the fp32 accumulator
-  // Host bytes per rank; all 0 unless the optimizer is offloaded.
-  double host_master = 0, host_moments = 0, host_grad_acc = 0, host_overhead = 0;
+  // Host bytes per rank: the offloaded optimizer's, and the offloaded layer inputs.
+  double host_master = 0, host_moments = 0, host_grad_acc = 0, host_overhead = 0, host_activations = 0;
   int ranks_per_node = 1;
-  bool offload = false;
+  bool offload = false;              // the optimizer
+  bool offload_activations = false;
   std::string invalid;  // why this setting cannot run (ZeRO-3 without checkpointing); empty if it can
 
   double total() const { return weights + grads + optimizer + activations + logits + workspace; }
-  double host_per_rank() const { return host_master + host_moments + host_grad_acc + host_overhead; }
+  double host_per_rank() const { return host_master + host_moments + host_grad_acc + host_overhead + host_activations; }
+  bool uses_host() const { return offload || offload_activations; }
   double host_per_node() const { return host_per_rank() * ranks_per_node; }
   std::string table() const;  // GiB per row; host rows when offloaded
 };
@@ -70,6 +70,15 @@ struct MemoryLimits {
 
 // "fits", or "does NOT fit: GPU memory ...; host memory ..." naming each memory that is short.
 std::string fit_verdict(const MemoryEstimate& e, const MemoryLimits& limits);
+
+// The longest micro-step (tokens, a multiple of 1024) with which `in` fits `limits` (GPU, and
+// host per node where known and used); 0 when not even 1024 tokens fit.
+int64_t max_tokens_that_fit(const model::LlamaConfig& c, MemoryInputs in, const MemoryLimits& limits);
+
+// `plan --max-tokens`: for each ZeRO stage, the longest micro-step as configured and with the
+// memory options added one after another (tiled MLP, activation offload, optimizer offload).
+std::string max_tokens_plan(const model::LlamaConfig& arch, const MemoryInputs& in, const std::vector<int>& stages,
+                            const MemoryLimits& limits);
 
 // One block per activation-checkpointing setting x ZeRO stage, in `longalign plan`'s format
 // (under LoRA each headline also gives full SFT's total at the same setting):
