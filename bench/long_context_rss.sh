@@ -7,7 +7,7 @@
 # The growth of the peak per extra token (between consecutive lengths, so start-up and the model
 # cancel) is set beside the planner's figure for the same config (`longalign plan` at ZeRO-0: the
 # total's growth per token).
-# Usage: bench/long_context_rss.sh [--lengths "16384 32768 65536 131072"] [--json OUT]
+# Usage: [MLP_TILES="0 1024"] bench/long_context_rss.sh [--lengths "16384 32768 65536 131072"] [--json OUT]
 set -euo pipefail
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-65536}"  # frees go back to the system (bench/lora_rss.sh)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,12 +26,14 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 max=0
 for t in $lengths; do [ "$t" -gt "$max" ] && max=$t; done
-"$bin" synth -o d.jsonl -n $((max / 4096 + 8)) --long-fraction 1 --min-words 1350 --max-words 1450 --seed 3 >/dev/null 2>&1
-"$bin" tokenizer train -i d.jsonl --vocab-size 2000 -o tok.model >/dev/null 2>&1
+# ~3.3K-token records; each length trains on the first t / 3500 of them, which fill one pack.
+"$bin" synth -o all.jsonl -n $((max / 3500 + 1)) --long-fraction 1 --min-words 1350 --max-words 1450 --seed 3 >/dev/null 2>&1
+"$bin" tokenizer train -i all.jsonl --vocab-size 2000 -o tok.model >/dev/null 2>&1
 results=results.jsonl
 : >"$results"
-for tiled in 0 1024; do
+for tiled in ${MLP_TILES:-0 1024}; do  # MLP_TILES="1024": the tiled runs only
   for t in $lengths; do
+    head -n $((t / 3500)) all.jsonl >d.jsonl
     cat >c.yaml <<YAML
 model: {hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 8,
         vocab_size: 32000}
