@@ -26,14 +26,23 @@ class NcclCollectives final : public train::Collectives {
     init(store_, gpu);
   }
 
-  // A split: its own communicator, rendezvous under a key prefix of the same store.
-  NcclCollectives(const NcclCollectives& parent, const std::string& prefix)
-      : rank_(parent.rank_), world_(parent.world_), timeout_s_(parent.timeout_s_), store_(parent.store_) {
+  // A split or subgroup: its own communicator over ranks [first, first + size) of the parent's,
+  // rendezvous under a key prefix of the same store (only the members meet there).
+  NcclCollectives(const NcclCollectives& parent, const std::string& prefix, int first, int size)
+      : rank_(parent.rank_ - first), world_(size), timeout_s_(parent.timeout_s_), prefix_(prefix), store_(parent.store_) {
     init(c10::make_intrusive<c10d::PrefixStore>(prefix, store_), parent.device_.index());
   }
 
   std::shared_ptr<train::Collectives> split() override {
-    return std::make_shared<NcclCollectives>(*this, "split" + std::to_string(splits_++));
+    return std::make_shared<NcclCollectives>(*this, prefix_ + "split" + std::to_string(splits_++), 0, world_);
+  }
+
+  std::shared_ptr<train::Collectives> subgroup(int first, int size) override {
+    if (first < 0 || size < 1 || first + size > world_ || rank_ < first || rank_ >= first + size)
+      throw RuntimeError("subgroup [" + std::to_string(first) + ", " + std::to_string(first + size) +
+                         ") does not hold rank " + std::to_string(rank_) + " of " + std::to_string(world_));
+    return std::make_shared<NcclCollectives>(
+        *this, prefix_ + "group" + std::to_string(first) + "x" + std::to_string(size), first, size);
   }
 
   int rank() const override { return rank_; }
@@ -64,6 +73,13 @@ class NcclCollectives final : public train::Collectives {
     wait([&] { return pg_->_reduce_scatter_base(out, in); });
     if (!out.is_same(shard)) shard.copy_(out);
   }
+  void all_to_all(at::Tensor& out, const at::Tensor& in) override {
+    at::Tensor o = out.is_cuda() && out.is_contiguous() ? out : at::empty_like(out, out.options().device(device_));
+    at::Tensor i = in.to(device_).contiguous();
+    std::vector<int64_t> even;  // empty split sizes: world equal chunks of dim 0
+    wait([&] { return pg_->alltoall_base(o, i, even, even); });
+    if (!o.is_same(out)) out.copy_(o);
+  }
   void barrier() override { pg_->barrier()->wait(); }
 
  private:
@@ -93,6 +109,7 @@ class NcclCollectives final : public train::Collectives {
 
   int rank_, world_;
   double timeout_s_;
+  std::string prefix_;  // this communicator's keys in the store ("" for the first)
   int splits_ = 0;
   at::Device device_{at::kCUDA};
   c10::intrusive_ptr<c10d::Store> store_;

@@ -18,8 +18,10 @@ namespace {
 
 class StoreCollectives final : public train::Collectives {
  public:
-  StoreCollectives(const DistEnv& env, double timeout_s, std::string prefix = "")
-      : env_(env), rank_(env.rank), world_(env.world_size), timeout_s_(timeout_s), prefix_(std::move(prefix)) {
+  // Ranks [base, base + size) of the job, numbered from 0 here; the whole job by default.
+  StoreCollectives(const DistEnv& env, double timeout_s, std::string prefix = "", int base = 0, int size = 0)
+      : env_(env), base_(base), rank_(env.rank - base), world_(size > 0 ? size : env.world_size), timeout_s_(timeout_s),
+        prefix_(std::move(prefix)) {
     c10d::TCPStoreOptions o;
     o.port = static_cast<uint16_t>(env.master_port);
     o.isServer = env.rank == 0 && prefix_.empty();  // split channels connect to rank 0's server
@@ -29,7 +31,7 @@ class StoreCollectives final : public train::Collectives {
     try {
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
     } catch (const std::exception& e) {
-      throw RuntimeError("rank " + std::to_string(rank_) + ": rendezvous at " + env.master_addr + ":" +
+      throw RuntimeError("rank " + std::to_string(env.rank) + ": rendezvous at " + env.master_addr + ":" +
                          std::to_string(env.master_port) + " failed within " + std::to_string(int(timeout_s)) +
                          " s: " + first_line(e.what()));
     }
@@ -39,7 +41,17 @@ class StoreCollectives final : public train::Collectives {
   int world() const override { return world_; }
 
   std::shared_ptr<train::Collectives> split() override {
-    return std::make_shared<StoreCollectives>(env_, timeout_s_, prefix_ + "c" + std::to_string(splits_++) + "/");
+    return std::make_shared<StoreCollectives>(env_, timeout_s_, prefix_ + "c" + std::to_string(splits_++) + "/", base_,
+                                              world_);
+  }
+
+  std::shared_ptr<train::Collectives> subgroup(int first, int size) override {
+    if (first < 0 || size < 1 || first + size > world_ || rank_ < first || rank_ >= first + size)
+      throw RuntimeError("subgroup [" + std::to_string(first) + ", " + std::to_string(first + size) +
+                         ") does not hold rank " + std::to_string(rank_) + " of " + std::to_string(world_));
+    return std::make_shared<StoreCollectives>(env_, timeout_s_,
+                                              prefix_ + "g" + std::to_string(first) + "x" + std::to_string(size) + "/",
+                                              base_ + first, size);
   }
 
   void all_reduce_sum(at::Tensor& t) override {
@@ -119,6 +131,26 @@ class StoreCollectives final : public train::Collectives {
     });
   }
 
+  // Like reduce_scatter_sum without the sum: chunk s of this rank's buffer under op/rank/s.
+  void all_to_all(at::Tensor& out, const at::Tensor& in) override {
+    const std::string op = prefix_ + "aa/" + std::to_string(seq_++);
+    guarded(op, [&] {
+      at::Tensor c = in.detach().to(at::kCPU).contiguous().view(-1);
+      if (c.numel() % world_ != 0 || out.numel() != c.numel())
+        throw RuntimeError("all_to_all: the buffers are not world x a chunk of equal size");
+      const int64_t n = c.numel() / world_;
+      for (int s = 0; s < world_; ++s)
+        if (s != rank_) put(op + "/" + std::to_string(rank_) + "/" + std::to_string(s), c.narrow(0, s * n, n));
+      at::Tensor flat = out.view(-1);
+      for (int r = 0; r < world_; ++r)
+        flat.narrow(0, r * n, n)
+            .copy_(r == rank_ ? c.narrow(0, r * n, n)
+                              : take(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n), r));
+      for (int r = 0; r < world_; ++r)
+        if (r != rank_) remove(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n));
+    });
+  }
+
   void barrier() override {
     const std::string op = prefix_ + "barrier/" + std::to_string(seq_++);
     guarded(op, [&] {
@@ -140,7 +172,7 @@ class StoreCollectives final : public train::Collectives {
 
   // Store operations that wait on no peer can still hang on the store itself (rank 0's server).
   void on_store() {
-    if (watch_ && rank_ != 0) watch_->waiting_for("rank 0, which hosts the store");
+    if (watch_ && base_ + rank_ != 0) watch_->waiting_for("rank 0, which hosts the store");
   }
 
   // `c`'s bytes under key#0, key#1, ...; every rank knows the size from the tensor's shape.
@@ -156,8 +188,8 @@ class StoreCollectives final : public train::Collectives {
 
   // Waits for and reassembles what rank `from` put() under `key`, into a tensor like `like`.
   at::Tensor take(const std::string& key, const at::Tensor& like, int from) {
-    peer_ = from;
-    if (watch_) watch_->waiting_for("rank " + std::to_string(from) + "'s part");
+    peer_ = base_ + from;
+    if (watch_) watch_->waiting_for("rank " + std::to_string(peer_) + "'s part");
     at::Tensor t = at::empty_like(like);
     auto* p = static_cast<uint8_t*>(t.data_ptr());
     const size_t n = size_t(like.numel()) * like.element_size();
@@ -186,7 +218,7 @@ class StoreCollectives final : public train::Collectives {
   // collective and the peer it waited for.
   template <typename F>
   void guarded(const std::string& op, F&& f) {
-    const std::string me = "rank " + std::to_string(rank_) + ": collective " + op;
+    const std::string me = "rank " + std::to_string(base_ + rank_) + ": collective " + op;
     WatchedCollective watch(me, timeout_s_);
     watch_ = &watch;
     peer_ = -1;
@@ -200,7 +232,7 @@ class StoreCollectives final : public train::Collectives {
         throw RuntimeError(me + ": the TCPStore refused a payload (" + what + ")");
       const bool lost = what.find("reset") != std::string::npos || what.find("Broken pipe") != std::string::npos ||
                         what.find("connect") != std::string::npos;
-      if (lost && rank_ != 0)
+      if (lost && base_ + rank_ != 0)
         throw RuntimeError(me + ": lost the connection to rank 0, which hosts the store: rank 0 died (" + what + ")");
       const std::string peer = peer_ >= 0 ? "rank " + std::to_string(peer_) : peer_ == -2 ? "another rank" : "a peer rank";
       throw RuntimeError(me + ": " + peer + " sent nothing within " + std::to_string(int(timeout_s_)) +
@@ -212,7 +244,7 @@ class StoreCollectives final : public train::Collectives {
   }
 
   DistEnv env_;
-  int rank_, world_;
+  int base_, rank_, world_;
   double timeout_s_;
   std::string prefix_;
   uint64_t seq_ = 0, splits_ = 0;

@@ -9,6 +9,7 @@
 #include "longalign/ops/lm_loss.hpp"
 #include "longalign/ops/tiled_mlp.hpp"
 #include "longalign/train/overlapped_all_reduce.hpp"
+#include "longalign/train/sequence_parallel.hpp"
 #include "longalign/train/sharded_model.hpp"
 
 namespace longalign::train {
@@ -26,8 +27,10 @@ class SingleRank final : public Collectives {
   void reduce_scatter_sum(at::Tensor& shard, const at::Tensor& full) override {
     shard.view(-1).copy_(full.reshape({-1}));
   }
+  void all_to_all(at::Tensor& out, const at::Tensor& in) override { out.view(-1).copy_(in.reshape({-1})); }
   void barrier() override {}
   std::shared_ptr<Collectives> split() override { return std::make_shared<SingleRank>(); }
+  std::shared_ptr<Collectives> subgroup(int, int) override { return std::make_shared<SingleRank>(); }
 };
 
 // The tensors a checkpoint keeps: the HF weights, or for LoRA the adapter under PEFT's names.
@@ -60,11 +63,23 @@ std::vector<std::pair<std::string, at::Tensor>> trainable(model::LlamaForCausalL
   return named;
 }
 
+// What this rank computes of a micro-batch: all of it, or its sequence-parallel slice.
+MicroBatch own_share(const MicroBatch& b, const ParallelOptions& o) {
+  if (!o.sequence_group) return b;
+  return slice_for_rank(b, o.sequence_group->world(), o.sequence_group->rank());
+}
+
+// The options a wrapper runs with: attention through the sequence-parallel exchange if asked.
+ParallelOptions resolved(ParallelOptions o) {
+  if (o.sequence_group && o.sequence_group->world() > 1) o.attention = ulysses_attention(o.attention, o.sequence_group);
+  return o;
+}
+
 // ZeRO 0-2: every rank holds the whole model.
 class Replicated final : public ParallelModel {
  public:
   Replicated(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
-      : m_(std::move(m)), comm_(comm), o_(o), lora_(model::has_lora(*m_)), clock_(*m_, comm) {
+      : m_(std::move(m)), comm_(comm), o_(resolved(o)), lora_(model::has_lora(*m_)), clock_(*m_, comm) {
     m_->to(o.device, o.dtype);
     opt_ = std::make_unique<AdamW>(trainable(*m_), o.adam);
     if (comm && o.zero >= 1) opt_->shard(comm->world(), comm->rank(), o.zero);
@@ -79,9 +94,10 @@ class Replicated final : public ParallelModel {
 
   bool lockstep() const override { return opt_->grads_sharded(); }
 
-  double micro_step(const MicroBatch& b, bool last) override {
+  double micro_step(const MicroBatch& whole, bool last) override {
     if (overlap_ && last) overlap_->arm();  // the last backward of this step
     clock_.tick(opt_->steps_taken());
+    const MicroBatch b = own_share(whole, o_);
     at::Tensor h = m_->hidden_states(b.in, o_.attention, runner_, mlp_);
     at::Tensor loss = ops::weighted_lm_loss(h, m_->lm_head_weight(), b.labels, b.weights, o_.loss_chunk_tokens);
     loss.backward();
@@ -122,7 +138,7 @@ class Replicated final : public ParallelModel {
 class Sharded final : public ParallelModel {
  public:
   Sharded(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
-      : m_(std::move(m)), comm_(comm), o_(o), lora_(model::has_lora(*m_)), clock_(*m_, comm),
+      : m_(std::move(m)), comm_(comm), o_(resolved(o)), lora_(model::has_lora(*m_)), clock_(*m_, comm),
         sharded_(*m_, o.channel ? o.channel : comm ? comm->split() : std::make_shared<SingleRank>(), o.device,
                  o.dtype, o.adam.offload) {
     m_->to(o.device, o.dtype);  // what is left: empty parameters
@@ -134,12 +150,14 @@ class Sharded final : public ParallelModel {
 
   bool lockstep() const override { return true; }
 
-  double micro_step(const MicroBatch& b, bool) override {
+  double micro_step(const MicroBatch& whole, bool) override {
     clock_.tick(opt_->steps_taken());
+    const MicroBatch b = own_share(whole, o_);
     return sharded_.forward_backward(b.in, b.labels, b.weights, o_.loss_chunk_tokens, o_.attention, mlp_, offload_);
   }
 
-  // One token, ignored by the loss: the same gathers and reduce-scatters, a zero gradient.
+  // One token, ignored by the loss: the same gathers and reduce-scatters, a zero gradient (a
+  // sequence-parallel group is idle together, and exchanges its padded slices alike).
   void idle_micro_step() override {
     auto i64 = torch::TensorOptions().dtype(torch::kLong).device(o_.device);
     MicroBatch b{{torch::zeros({1}, i64), torch::zeros({1}, i64),

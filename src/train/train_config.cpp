@@ -401,7 +401,8 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
                          {"timeout_s", number(c, cfg.distributed.timeout_s, 0, 86400, true)},
                          {"backend", choice(c, cfg.distributed.backend, {"auto", "nccl", "store"})},
                          {"bucket_mb", number(c, cfg.distributed.bucket_mb, 0, 1e6, true)},
-                         {"build_concurrency", integer(c, cfg.distributed.build_concurrency, 0, kMaxCount)}};
+                         {"build_concurrency", integer(c, cfg.distributed.build_concurrency, 0, kMaxCount)},
+                         {"sequence_parallel", integer(c, cfg.distributed.sequence_parallel, 1, kMaxCount)}};
   const std::map<std::string, const Section*> sections = {{"model", &model},           {"train", &train},
                                                           {"attention", &attention},   {"checkpoint", &checkpoint},
                                                           {"output", &output},         {"distributed", &distributed}};
@@ -431,10 +432,26 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   if (cfg.optim.offload_activations && !cfg.optim.activation_checkpointing && cfg.distributed.zero != 3)
     throw UsageError(file.string() + ": train.offload_activations offloads the inputs that activation checkpointing "
                      "keeps; set train.activation_checkpointing: true (or distributed.zero: 3, which always checkpoints)");
+  if (std::string why = sequence_parallel_problem(cfg.model.arch.num_attention_heads, cfg.model.arch.num_key_value_heads,
+                                                  cfg.distributed.sequence_parallel);
+      !why.empty())
+    throw UsageError(file.string() + ": distributed.sequence_parallel: " + why);
   cfg.data.plan.cost = cost_model_for(cfg.model.arch);
   if (require_data && cfg.data.tokenize.inputs.empty() && cfg.data.output.empty())
     throw UsageError(file.string() + ": data needs `inputs` (JSONL to pack) or `pack_dir` (a `longalign pack` output)");
   return cfg;
+}
+
+std::string sequence_parallel_problem(int64_t heads, int64_t kv_heads, int n) {
+  if (n < 1) return "the degree must be at least 1";
+  if (heads % n != 0)
+    return "the model's " + std::to_string(heads) + " attention heads do not split over " + std::to_string(n) +
+           " ranks; use a degree that divides " + std::to_string(heads);
+  if (kv_heads % n != 0 && n % kv_heads != 0)
+    return "the model's " + std::to_string(kv_heads) + " key/value heads neither split over " + std::to_string(n) +
+           " ranks nor divide " + std::to_string(n) + " (to be replicated); use a degree that divides " +
+           std::to_string(kv_heads) + " or a multiple of it";
+  return "";
 }
 
 void check_data_config(const fs::path& file) {
@@ -496,7 +513,8 @@ std::string to_yaml(const TrainConfig& c) {
   s << "distributed:\n  zero: " << c.distributed.zero
     << "\n  offload_optimizer: " << (c.distributed.offload_optimizer ? "true" : "false") << "\n  timeout_s: " << c.distributed.timeout_s
     << "\n  backend: " << c.distributed.backend << "\n  bucket_mb: " << c.distributed.bucket_mb
-    << "\n  build_concurrency: " << c.distributed.build_concurrency << "\n";
+    << "\n  build_concurrency: " << c.distributed.build_concurrency
+    << "\n  sequence_parallel: " << c.distributed.sequence_parallel << "\n";
   return s.str();
 }
 

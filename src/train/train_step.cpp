@@ -13,12 +13,13 @@ namespace longalign::train {
 
 StepResult train_step(ParallelModel& pm, const StepInputs& in) {
   const data::Plan& plan = *in.plan;
-  const int rank = in.comm ? in.comm->rank() : 0, world = in.comm ? in.comm->world() : 1;
-  const auto my_units = data::rank_units(plan, in.plan_step, world, rank);
+  const int sp = in.sequence_parallel;
+  const int rank = in.comm ? in.comm->rank() : 0, dp_world = (in.comm ? in.comm->world() : 1) / sp;
+  const auto my_units = data::rank_units(plan, in.plan_step, dp_world, rank / sp);
   // Under lockstep every rank runs the same number of micro-steps: a rank with fewer units than
   // the busiest (a short final step, or a plan that gives ranks different numbers of packs)
   // runs idle ones.
-  const size_t micro = pm.lockstep() ? data::step_micro_steps(plan, in.plan_step, world) : my_units.size();
+  const size_t micro = pm.lockstep() ? data::step_micro_steps(plan, in.plan_step, dp_world) : my_units.size();
   double loss_sum = 0;
   int64_t tokens = 0;
   for (size_t j = 0; j < micro; ++j) {
@@ -32,7 +33,7 @@ StepResult train_step(ParallelModel& pm, const StepInputs& in) {
                   t.labels.to(in.device),
                   t.weights.to(in.device)};
     loss_sum += pm.micro_step(mb, j + 1 == my_units.size());
-    tokens += int64_t(b.input_ids.size());
+    if (rank % sp == 0) tokens += int64_t(b.input_ids.size());  // a unit counts once in its group
   }
   pm.finish_gradients(!my_units.empty());
 
@@ -48,7 +49,7 @@ StepResult train_step(ParallelModel& pm, const StepInputs& in) {
     r.stop_requested = t[2].item<double>() > 0;
   }
   r.tokens = tokens;
-  r.micro_steps = int64_t(data::step_micro_steps(plan, in.plan_step, world));
+  r.micro_steps = int64_t(data::step_micro_steps(plan, in.plan_step, dp_world));
   // The weights of a step sum to M/M̄ (see batch_plan.hpp): the logged loss divides by that sum,
   // so it is the step's mean per-sequence (or per-token) loss, comparable across steps.
   double weight_sum = 0;

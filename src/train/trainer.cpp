@@ -133,16 +133,20 @@ int build_waves(const DistributedSection& d, const TrainRequest& req, Collective
   return waves;
 }
 
-RunData load_run_data(const TrainConfig& cfg, Collectives* comm, model::LlamaConfig& arch) {
-  const int rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
+// `world`: the data-parallel ranks among which the plan's units are shared.
+RunData load_run_data(const TrainConfig& cfg, Collectives* comm, int world, model::LlamaConfig& arch) {
+  const int rank = comm ? comm->rank() : 0;
   const bool lead = rank == 0;
   RunData rd;
   // Checked by every rank before any collective, so that all of them refuse alike.
   const int units = cfg.data.tokenize.inputs.empty() ? data::load_plan(cfg.data.output / "plan.json").options.units_per_step
                                                      : cfg.data.plan.units_per_step;
   if (units % world != 0)
-    throw UsageError("world size " + std::to_string(world) + " does not divide the plan's " + std::to_string(units) +
-                     " units per step; set data.units_per_step to a multiple of the world size");
+    throw UsageError(std::string(cfg.distributed.sequence_parallel > 1 ? "the data-parallel world size (ranks / "
+                                                                         "distributed.sequence_parallel) "
+                                                                       : "world size ") +
+                     std::to_string(world) + " does not divide the plan's " + std::to_string(units) +
+                     " units per step; set data.units_per_step to a multiple of it");
   if (lead) rd.pack_dir = prepare_data(cfg);  // one rank packs; the others wait and read it
   if (comm) comm->barrier();
   if (!lead) rd.pack_dir = pack_dir_for(cfg);
@@ -264,6 +268,13 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   Collectives* comm = req.comm.get();
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
   const bool lead = rank == 0;  // writes metrics, logs progress, owns the run directory
+  const int sp = cfg.distributed.sequence_parallel;
+  if (world % sp != 0)
+    throw UsageError(cfg.source + ": distributed.sequence_parallel " + std::to_string(sp) + " needs a multiple of " +
+                     std::to_string(sp) + " ranks, but " + std::to_string(world) +
+                     (world == 1 ? " process runs; start it with scripts/launch.sh --nproc-per-node " + std::to_string(sp)
+                                 : " run; start a multiple of " + std::to_string(sp) + " processes"));
+  const int dp_world = world / sp;
   if (lead && cfg.distributed.zero == 3 && !op.activation_checkpointing)
     log::warn("distributed.zero: 3 recomputes each layer in backward (its weights are gathered again then), so "
               "training runs with activation checkpointing although train.activation_checkpointing is false");
@@ -294,7 +305,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   // Weights that cannot fit the config are reported before any packing or training.
   if (!cfg.model.path.empty() && !req.dry_run) model::check_weight_shapes(cfg.model.path, arch);
   RunData rd;
-  if (!req.dry_run) rd = load_run_data(cfg, comm, arch);
+  if (!req.dry_run) rd = load_run_data(cfg, comm, dp_world, arch);
   const data::Plan& plan = rd.plan;
   const fs::path& pack_dir = rd.pack_dir;
   const std::string &plan_crc = rd.plan_crc, &data_crc = rd.data_crc;
@@ -357,6 +368,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     return m;
   };
   ParallelOptions po = parallel_options(cfg, device, dtype, agreed_attention_backend(cfg, arch, device, dtype, comm));
+  if (sp > 1) po.sequence_group = comm->subgroup(rank / sp * sp, sp);  // consecutive ranks: one node's
   std::unique_ptr<ParallelModel> pm;
   const int waves = comm ? build_waves(cfg.distributed, req, *comm, arch.num_parameters()) : 1;
   if (waves <= 1) {
@@ -436,6 +448,7 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   si.plan = &plan;
   si.ds = &*rd.ds;
   si.comm = comm;
+  si.sequence_parallel = sp;
   si.device = device;
   si.pad_id = std::max(0, rd.ds->info().eos_id);
   si.grad_clip = op.grad_clip;
@@ -450,6 +463,8 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
               (lora.enabled() ? " (LoRA rank " + std::to_string(lora.rank) + ", base frozen)" : std::string()) + " on " + (device.is_cuda() ? "cuda" : "cpu") +
               " (" + dtype_name + ") for " + std::to_string(total - st.step) + " steps" +
               (comm ? " on " + std::to_string(world) + " ranks" : "") +
+              (sp > 1 ? " (" + std::to_string(dp_world) + " data-parallel x " + std::to_string(sp) + " sequence-parallel)"
+                      : "") +
               (comm || cfg.distributed.zero == 3 ? ", ZeRO-" + std::to_string(cfg.distributed.zero) : "") +
               (cfg.distributed.offload_optimizer ? ", optimizer offloaded to the host" : ""));
   while (st.step < total) {

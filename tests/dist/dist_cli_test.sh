@@ -11,6 +11,7 @@
 set -u
 bin="$1"; py="$2"; launch="$3"  # $4: --quick (see below)
 cfgdir="$(cd "$(dirname "$launch")/../configs" && pwd)"
+here="$(cd "$(dirname "$0")" && pwd)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
@@ -48,33 +49,7 @@ train2() { "$launch" --nproc-per-node 2 --standalone -- "$bin" train --config c.
 #   PITFALLS entry on CPU numerics), so the *mean* absolute weight difference must stay below 1% of
 #   lr: only the few weights whose gradient is within rounding of zero move differently, while a
 #   real divergence moves most weights by O(lr).
-same() {
-  "$py" - "$1" "$2" "${3:-fp64}" <<'PY'
-import json, sys, glob
-import numpy as np
-from safetensors.numpy import load_file
-a, b, dtype = sys.argv[1:4]
-ma = [json.loads(l) for l in open(f"{a}/metrics.jsonl")]
-mb = [json.loads(l) for l in open(f"{b}/metrics.jsonl")]
-assert len(ma) == len(mb) >= 2, (len(ma), len(mb))
-rel = lambda k: max(abs(x[k] - y[k]) / abs(x[k]) for x, y in zip(ma, mb))
-rl, rg = rel("loss"), rel("grad_norm")
-ca = load_file(sorted(glob.glob(f"{a}/checkpoints/step-*/model.safetensors"))[-1])
-cb = load_file(sorted(glob.glob(f"{b}/checkpoints/step-*/model.safetensors"))[-1])
-assert set(ca) == set(cb), set(ca) ^ set(cb)
-assert all(ca[k].dtype == (np.float64 if dtype == "fp64" else np.float32) for k in ca), {ca[k].dtype for k in ca}
-diffs = np.concatenate([np.abs(ca[k].astype(np.float64) - cb[k]).ravel() for k in ca])
-lr = max(x["lr"] for x in ma)
-if dtype == "fp64":
-    print(f"loss rel diff {rl:.1e}, grad norm rel diff {rg:.1e}, weight max diff {diffs.max():.1e}")
-    good = rl < 1e-9 and rg < 1e-9 and diffs.max() < 1e-6
-else:
-    print(f"fp32: loss rel diff {rl:.1e}, grad norm rel diff {rg:.1e}, weight mean diff {diffs.mean():.1e} "
-          f"(max {diffs.max():.1e}, lr {lr:.0e})")
-    good = rl < 1e-4 and rg < 1e-4 and diffs.mean() < 0.01 * lr
-sys.exit(0 if good else 1)
-PY
-}
+same() { "$py" "$here/compare_runs.py" "$1" "$2" "${3:-fp64}"; }
 
 train1 --set output.dir=one || fail "1-process run"
 train2 --set output.dir=two || fail "2-process run"

@@ -29,11 +29,18 @@ class Collectives {
   // `full` (numel world x n, flat) summed over ranks in rank order; this rank's n-slice lands in
   // `shard`. ZeRO-3 hands each rank the gradient of the parameters it owns this way.
   virtual void reduce_scatter_sum(at::Tensor& shard, const at::Tensor& full) = 0;
+  // `in` (flat, world x n) cut into world equal chunks: chunk r goes to rank r, and chunk r of
+  // `out` (same numel) is what rank r sent here. Ulysses sequence parallelism's exchange.
+  virtual void all_to_all(at::Tensor& out, const at::Tensor& in) = 0;
   virtual void barrier() = 0;
   // A second, independent channel among the same ranks (own connection and key space or
   // communicator), so a background thread can run collectives without interleaving with this
   // one's. Collective: every rank calls it at the same point.
   virtual std::shared_ptr<Collectives> split() = 0;
+  // A channel among ranks [first, first + size) of this one, which must include this rank; its
+  // ranks are numbered from 0. Every rank calls it at the same point, each naming its own group
+  // (groups do not overlap), e.g. the sequence-parallel groups of consecutive ranks.
+  virtual std::shared_ptr<Collectives> subgroup(int first, int size) = 0;
 };
 
 }  // namespace longalign::train

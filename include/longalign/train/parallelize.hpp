@@ -37,6 +37,9 @@ struct ParallelOptions {
   // split from comm beforehand by every rank, so that ranks can run the pass in turns; null: the
   // pass splits it (a collective: all ranks must then run the pass at the same time).
   std::shared_ptr<Collectives> channel;
+  // Ulysses sequence parallelism (sequence_parallel.hpp): this rank's group, which shares every
+  // micro-batch, each rank taking its slice; null: none. Gradients still reduce over all of comm.
+  std::shared_ptr<Collectives> sequence_group;
 };
 
 using TensorSink = std::function<void(const std::string& name, const at::Tensor& t)>;
@@ -47,7 +50,9 @@ class ParallelModel {
   // Every micro-step is collective: every rank runs units_per_step / world of them, a rank short
   // of units running idle ones.
   virtual bool lockstep() const = 0;
-  // Forward and backward of one micro-batch (`last`: this rank's last of the step); its loss.
+  // Forward and backward of one micro-batch (`last`: this rank's last of the step); its loss
+  // (under sequence parallelism the whole micro-batch is passed, and the loss is this rank's
+  // slice's).
   virtual double micro_step(const MicroBatch& b, bool last) = 0;
   // A lockstep rank without a unit: takes part in the micro-step's collectives, adds nothing.
   virtual void idle_micro_step() = 0;

@@ -66,6 +66,9 @@ struct DistributedSection {
   // its ZeRO-3 shard: how many ranks of a node do so at once (0: as many as half the host memory
   // holds), so that 8 ranks of a 13B model do not need 8 x 78 GB together.
   int build_concurrency = 0;
+  // Ulysses sequence parallelism: each micro-batch split over this many consecutive ranks (one
+  // node's), for micro-steps longer than one GPU holds; the world must be a multiple of it.
+  int sequence_parallel = 1;
 };
 
 struct TrainConfig {
@@ -96,6 +99,10 @@ void check_data_config(const std::filesystem::path& file);
 // Every file the config references (weights, tokenizer, inputs, pack_dir) exists: UsageError
 // naming the key and the path otherwise.
 void check_inputs_exist(const TrainConfig& c);
+
+// Why a model with these heads cannot run at sequence-parallel degree n ("" when it can): the q
+// heads must split evenly, and the kv heads either split evenly or divide n (then replicated).
+std::string sequence_parallel_problem(int64_t heads, int64_t kv_heads, int n);
 
 // The resolved configuration as YAML, as printed by --dry-run and saved with checkpoints.
 std::string to_yaml(const TrainConfig& c);

@@ -16,6 +16,9 @@ struct StepInputs {
   const data::TokenDataset* ds = nullptr;
   size_t plan_step = 0;
   Collectives* comm = nullptr;  // null: one process
+  // Consecutive groups of this many ranks share each unit (Ulysses, sequence_parallel.hpp): the
+  // plan's units go to world / sequence_parallel data-parallel ranks.
+  int sequence_parallel = 1;
   at::Device device = at::kCPU;
   int32_t pad_id = 0;
   double lr = 0, grad_clip = 0;
