@@ -61,15 +61,25 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   if (in.zero_stage < 0 || in.zero_stage > 3)
     throw UsageError("ZeRO stage " + std::to_string(in.zero_stage) + " does not exist: 0, 1, 2 or 3");
   if (in.world_size < 1) throw UsageError("world size must be at least 1");
+  const int sp = std::max(1, in.sequence_parallel);
   const double n = double(c.num_parameters()), pb = double(in.param_bytes), w = double(in.world_size);
-  const double kv = double(c.num_key_value_heads * c.resolved_head_dim());
-  const double h = double(c.hidden_size), inter = double(c.intermediate_size), t = double(in.tokens);
+  // Under sequence parallelism a rank computes its slice of the micro-step (padded to a multiple
+  // of the degree), and after the exchange keeps max(kv heads, degree) / degree kv heads for every
+  // token of it (replicated where there are fewer kv heads than ranks): per slice token, that is
+  // max(kv heads, degree) heads' worth (the model's kv heads without it).
+  const double kv_rank = double(std::max<int64_t>(c.num_key_value_heads, sp) * c.resolved_head_dim());
+  const double h = double(c.hidden_size), inter = double(c.intermediate_size);
+  const double t = std::ceil(double(in.tokens) / sp);
   const bool z3 = in.zero_stage == 3;
   MemoryEstimate e;
+  if (in.world_size % sp != 0)
+    e.invalid = "sequence parallelism over " + std::to_string(sp) + " ranks needs a world size that is a multiple of it";
+  else if (std::string why = sequence_parallel_problem(c.num_attention_heads, c.num_key_value_heads, sp); !why.empty())
+    e.invalid = "sequence parallelism: " + why;
   e.offload = in.offload_optimizer;
   e.offload_activations = in.offload_activations && (in.checkpointing || z3);
   e.ranks_per_node = ranks_per_node(in);
-  if (z3 && !in.checkpointing)
+  if (z3 && !in.checkpointing && e.invalid.empty())
     e.invalid = "ZeRO-3 recomputes each layer in backward (gathering it again), so it always trains as with activation checkpointing on";
 
   // Parameters a rank owns: everything below ZeRO-3; its shard of each group at ZeRO-3.
@@ -88,7 +98,8 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     // tied (it is the LM head).
     const double emb = double(padded(g.embed, wi)), lay = double(padded(g.layer, wi)), head = double(padded(g.head, wi));
     const double at_head = head + (g.tied ? emb : 0.0) + lay;
-    e.weights_gathered = pb * std::max({g.layers >= 2 ? 2.0 * lay : 0.0, emb + lay, at_head});
+    // A world of one gathers nothing: its shards are the whole groups.
+    e.weights_gathered = wi == 1 ? 0.0 : pb * std::max({g.layers >= 2 ? 2.0 * lay : 0.0, emb + lay, at_head});
     e.weights = owned * pb + e.weights_gathered + adapter * pb / w;
     // Backward: one group's low-precision gradients (at the head: the head's, plus the
     // embedding's when tied), flattened into an fp32 buffer of the padded group. make_room() keeps
@@ -99,7 +110,12 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     const double lowp_all = double(std::max(g.layer, g.head + (g.tied ? g.embed : 0)));
     const double lowp = lora ? std::min(lowp_all, trained) : lowp_all;
     const int64_t big = std::max({g.layer, g.embed, g.head});
-    e.grad_buffers = lowp * pb + 2.0 * double(padded(big, wi)) * 4.0 + 1.0 * double(shard(big, wi)) * 4.0;
+    // A world of one adds each group's .grad to its accumulator directly (two groups' in flight),
+    // except the embedding's, gathered from the token gradients into one fp32 buffer at the end
+    // of backward while the first layer's .grad may still be in flight.
+    const auto grads_of = [&](int64_t params) { return lora ? std::min(double(params), trained) : double(params); };
+    e.grad_buffers = wi == 1 ? std::max(2.0 * lowp * pb, grads_of(g.embed) * 4.0 + grads_of(g.layer) * pb)
+                             : lowp * pb + 2.0 * double(padded(big, wi)) * 4.0 + 1.0 * double(shard(big, wi)) * 4.0;
   } else {
     e.weights = (n + adapter) * pb;
     e.grad_buffers = trained * pb;  // the whole low-precision .grad of a micro-step (frozen: none)
@@ -135,8 +151,10 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   // norms and RoPE keep only their inputs, whoever else keeps them).
   const double q = double(c.num_attention_heads * c.resolved_head_dim()), sb_act = pb > 4 ? pb : 4.0;
   const double per_token_mlp = pb * (4 * inter + 2.0 * double(in.lora_dropout_mlp_width));
-  const double per_token_rest = pb * (4 * h + 3 * q + 4 * kv + double(in.lora_rank_per_layer) +
-                                      2.0 * double(in.lora_dropout_attn_width)) +
+  // Sequence parallelism adds the exchange's buffers: q, k and v (or the output and its gradient)
+  // in their sent and received layouts, one of the two alive beside what attention keeps.
+  const double per_token_rest = pb * (4 * h + 3 * q + 4 * kv_rank + double(in.lora_rank_per_layer) +
+                                      2.0 * double(in.lora_dropout_attn_width) + (sp > 1 ? q + 2 * kv_rank : 0.0)) +
                                 sb_act * double(2 + c.num_attention_heads);
   // Tiled (ops/tiled_mlp.hpp), the MLP keeps only its input (the post-attention norm's output,
   // counted in the rest) and its intermediates exist for one chunk at a time, in its forward
@@ -154,7 +172,10 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
   e.activations = (in.checkpointing || z3) ? (e.offload_activations ? 2 * t * h * pb : inputs) + t * per_token_rest + mlp_live
                                            : layers * t * (per_token_rest + h * pb) + (tiled ? mlp_live : layers * mlp_live);
   e.logits = 2.0 * double(in.loss_chunk_tokens) * double(c.vocab_size) * 4.0;  // logits + softmax grad, fp32
-  e.workspace = 1.5 * kGiB + t * h * pb * 4;  // CUDA context, allocator slack, embedding/norm outputs
+  // CUDA context, allocator slack, the hidden-sized tensors of the layer running backward (its
+  // gradient in and out, its output, the embedding's); ZeRO-3 frees the recomputed output before
+  // the layer's backward runs (sharded_model.cpp).
+  e.workspace = 1.5 * kGiB + t * h * pb * (z3 ? 3 : 4);
   return e;
 }
 
@@ -223,6 +244,14 @@ std::string memory_plan(const model::LlamaConfig& arch, MemoryInputs in, const s
   else
     std::snprintf(buf, sizeof buf, "MLP untiled (train.tiled_mlp_tokens 0): its intermediates count the whole micro-step\n");
   s += buf;
+  if (in.sequence_parallel > 1) {
+    std::snprintf(buf, sizeof buf,
+                  "sequence parallel over %d ranks (distributed.sequence_parallel): each computes %lld of the micro-step's "
+                  "%lld tokens\n",
+                  in.sequence_parallel, (long long)((in.tokens + in.sequence_parallel - 1) / in.sequence_parallel),
+                  (long long)in.tokens);
+    s += buf;
+  }
   if (in.offload_activations)
     s += "layer inputs offloaded (train.offload_activations): host memory keeps them, the GPU two at a time\n";
   if (in.offload_optimizer) {
@@ -313,6 +342,14 @@ std::string max_tokens_plan(const model::LlamaConfig& arch, const MemoryInputs& 
     next.offload_optimizer = true;
     variants.push_back({"+ optimizer offload", next});
   }
+  // Last, sequence parallelism over a node's ranks: the largest degree the heads and world take.
+  if (next.sequence_parallel == 1)
+    for (int d = ranks_per_node(in); d > 1; --d)
+      if (in.world_size % d == 0 && sequence_parallel_problem(arch.num_attention_heads, arch.num_key_value_heads, d).empty()) {
+        next.sequence_parallel = d;
+        variants.push_back({"+ Ulysses SP (" + std::to_string(d) + ")", next});
+        break;
+      }
   auto k = [](int64_t t) { return t == 0 ? std::string("none") : std::to_string(t / 1024) + "K"; };
   char buf[256];
   std::snprintf(buf, sizeof buf, "longest micro-step that fits %.0f GB per GPU%s, in tokens (K = 1024):\n",
@@ -343,6 +380,9 @@ std::string max_tokens_plan(const model::LlamaConfig& arch, const MemoryInputs& 
   }
   s += "host: per node, for " + std::to_string(ranks_per_node(in)) + (ranks_per_node(in) == 1 ? " rank" : " ranks") +
        " (--gpus-per-node); checkpointing on in every column after the first\n";
+  if (variants.back().in.sequence_parallel > 1)
+    s += "SP: each micro-step split over " + std::to_string(variants.back().in.sequence_parallel) +
+         " ranks of a node (distributed.sequence_parallel), each holding its slice of the tokens\n";
   return s;
 }
 
@@ -382,6 +422,7 @@ MemoryInputs memory_inputs(const TrainConfig& cfg, int world_size, int gpus_per_
   }
   in.tiled_mlp_tokens = cfg.optim.tiled_mlp_tokens;
   in.offload_activations = cfg.optim.offload_activations;
+  in.sequence_parallel = cfg.distributed.sequence_parallel;
   return in;
 }
 

@@ -12,6 +12,7 @@
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/csrc/autograd/engine.h>
 #include <torch/torch.h>
 
 #include <condition_variable>
@@ -150,10 +151,18 @@ struct ShardedModel::Impl {
 
   at::Tensor empty_param() const { return at::empty({0}, at::TensorOptions().dtype(dtype).device(device)); }
 
-  // Starts the all-gather of group g unless already under way.
+  // Starts the all-gather of group g unless already under way. A world of one holds the whole
+  // group already: its shard is the gathered buffer (no second copy of the weights).
   void request(int g) {
     Group& G = groups[size_t(g)];
     if (G.full.defined()) return;
+    if (world == 1) {
+      G.full = G.shard_w;
+      std::promise<void> done;
+      done.set_value();
+      G.ready = done.get_future().share();
+      return;
+    }
     G.full = at::empty({G.shard * world}, at::TensorOptions().dtype(dtype).device(device));
     at::Tensor full = G.full, shard = G.shard_w;
     G.ready = worker.submit([this, full, shard]() mutable { ch->all_gather(full, shard); });
@@ -198,8 +207,11 @@ struct ShardedModel::Impl {
     at::Tensor acc = G.grad_shard;
     const int64_t n = G.shard;
     scatters.push_back(worker.submit([this, flat, acc, n]() mutable {
-      at::Tensor out = at::empty({n}, flat.options());
-      ch->reduce_scatter_sum(out, flat);
+      at::Tensor out = flat.narrow(0, 0, n);  // a world of one: the whole buffer is its own
+      if (world > 1) {
+        out = at::empty({n}, flat.options());
+        ch->reduce_scatter_sum(out, flat);
+      }
       torch::NoGradGuard ng;
       acc.add_(out.to(acc.device(), acc.scalar_type()));
     }));
@@ -223,6 +235,32 @@ struct ShardedModel::Impl {
       p.mutable_grad().reset();
     }
     return flat;
+  }
+
+  // The module's gradients of group g (as left by a backward) handed to the owners of their
+  // shards, then cleared. A world of one owns everything: each .grad is added to the accumulator
+  // as it is (the same roundings as through the flat buffer), without the two full-size fp32
+  // buffers of the group, which on one GPU are gigabytes (Llama-3.1's 128K-token vocabulary makes
+  // the head 525M parameters).
+  void reduce_grads(int g) {
+    if (world > 1) {
+      scatter(g, flat_grads(g));
+      return;
+    }
+    make_room();
+    Group& G = groups[size_t(g)];
+    std::vector<std::pair<int64_t, at::Tensor>> parts;
+    for (size_t i = 0; i < G.params.size(); ++i) {
+      at::Tensor& p = G.params[i];
+      if (!p.grad().defined()) continue;
+      parts.emplace_back(G.offsets[i], p.grad().reshape({-1}));
+      p.mutable_grad().reset();
+    }
+    at::Tensor acc = G.grad_shard;
+    scatters.push_back(worker.submit([parts = std::move(parts), acc]() mutable {
+      torch::NoGradGuard ng;
+      for (auto& [offset, grad] : parts) acc.narrow(0, offset, grad.numel()).add_(grad.to(acc.device(), acc.scalar_type()));
+    }));
   }
 
   void finish() {
@@ -298,11 +336,17 @@ struct ShardedLayer : torch::autograd::Function<ShardedLayer> {
                        .detach()
                        .requires_grad_(true);
     {
+      // Backward needs the recomputed output's graph, not its values: its [tokens x hidden]
+      // buffer is freed before backward runs (the layer ends in a residual add, which keeps
+      // neither operand nor result).
       torch::AutoGradMode enable(true);
       at::Tensor out = s.m.model->layers[size_t(g - 1)]->as<model::LlamaDecoderLayerImpl>()->forward(x, call->ctx);
-      torch::autograd::backward({out}, {grad_out[0]});
+      torch::autograd::Edge root = torch::autograd::impl::gradient_edge(out);
+      out.reset();
+      torch::autograd::Engine::get_default_engine().execute({root}, {grad_out[0]}, /*keep_graph=*/false,
+                                                            /*create_graph=*/false, /*accumulate_grad=*/true, {});
     }
-    s.scatter(g, s.flat_grads(g));
+    s.reduce_grads(g);
     s.release(g);
     return {x.grad(), at::Tensor()};
   }
@@ -322,8 +366,8 @@ struct ShardedHead : torch::autograd::Function<ShardedHead> {
       loss = ops::weighted_lm_loss(s.m.model->norm(hd), s.m.lm_head_weight(), call->labels, call->weights, call->chunk);
       loss.backward();
     }
-    s.scatter(g, s.flat_grads(g));
-    if (s.tied) s.scatter(0, s.flat_grads(0));
+    s.reduce_grads(g);
+    if (s.tied) s.reduce_grads(0);
     s.release(g);
     if (s.tied) s.release(0);
     ctx->save_for_backward({hd.grad()});

@@ -48,6 +48,8 @@ MemoryInputs inputs(int zero, int world, bool offload = false) {
 constexpr double kLayerActs = 563200, kCkptInputs = 65536, kLayerInput = 32768;
 constexpr double kLogits = 2.0 * 128 * 1000 * 4;                        // 1024000
 constexpr double kWorkspace = 1.5 * 1073741824.0 + 256.0 * 64 * 2 * 4;  // 1610743808
+// ZeRO-3 frees the recomputed layer output before its backward: three hidden-sized tensors.
+constexpr double kWorkspaceZ3 = 1.5 * 1073741824.0 + 256.0 * 64 * 2 * 3;
 
 TEST(MemoryEstimate, TinyModelParameterCount) { EXPECT_EQ(tiny().num_parameters(), 202048); }
 
@@ -83,8 +85,45 @@ TEST(MemoryEstimate, Zero3ByHand) {
   EXPECT_DOUBLE_EQ(e.grads, buffers + 67351.0 * 4);
   EXPECT_DOUBLE_EQ(e.optimizer, 67351.0 * (4 + 8));
   EXPECT_DOUBLE_EQ(e.activations, kCkptInputs + kLayerActs);
-  EXPECT_DOUBLE_EQ(e.total(), e.weights + e.grads + e.optimizer + kCkptInputs + kLayerActs + kLogits + kWorkspace);
+  EXPECT_DOUBLE_EQ(e.total(), e.weights + e.grads + e.optimizer + kCkptInputs + kLayerActs + kLogits + kWorkspaceZ3);
   EXPECT_TRUE(e.invalid.empty());
+}
+
+// ZeRO-3 on one rank: the shards are the whole groups (202048 elements), nothing is gathered, and
+// gradients go to the accumulator without flat buffers: at most two groups' bf16 .grad (the head's,
+// 2 x 64064 x 2 = 256256), or the embedding's fp32 buffer beside layer 1's .grad (64000 x 4 +
+// 36992 x 2 = 329984), whichever is larger.
+TEST(MemoryEstimate, Zero3OneRankByHand) {
+  const auto e = estimate_memory(tiny(), inputs(3, 1));
+  EXPECT_EQ(e.weights_gathered, 0);
+  EXPECT_DOUBLE_EQ(e.weights, 202048.0 * 2);
+  EXPECT_DOUBLE_EQ(e.grad_buffers, 329984.0);
+  EXPECT_DOUBLE_EQ(e.grads, 329984.0 + 202048.0 * 4);
+}
+
+// Sequence parallelism, ZeRO-3: a rank computes 256 / N tokens. N = 2 (2 kv heads split): per
+// slice token the layer keeps 2 x (4 x 64 + 3 x 64 + 4 x 32) + 24 as without it, plus the
+// exchange's buffers 2 x (64 + 2 x 32): 1432, with the MLP 2456; 128 tokens: 314368, and 2 layer
+// inputs 2 x 128 x 64 x 2 = 32768. N = 4: the 2 kv heads replicated to 4 (kv width 64 per slice
+// token): 2 x (256 + 192 + 4 x 64 + 64 + 2 x 64) + 24 = 1816, with the MLP 2840; 64 tokens:
+// 181760, inputs 16384. Weights shard over the whole world as without it.
+TEST(MemoryEstimate, SequenceParallelByHand) {
+  auto in = inputs(3, 2);
+  in.sequence_parallel = 2;
+  auto e = estimate_memory(tiny(), in);
+  EXPECT_TRUE(e.invalid.empty()) << e.invalid;
+  EXPECT_DOUBLE_EQ(e.activations, 32768.0 + 314368.0);
+  EXPECT_DOUBLE_EQ(e.workspace, 1.5 * 1073741824.0 + 128.0 * 64 * 2 * 3);
+  EXPECT_DOUBLE_EQ(e.weights, estimate_memory(tiny(), inputs(3, 2)).weights);
+  in = inputs(3, 4);
+  in.sequence_parallel = 4;
+  e = estimate_memory(tiny(), in);
+  EXPECT_DOUBLE_EQ(e.activations, 16384.0 + 181760.0);
+  in.world_size = 6;  // not a multiple of 4
+  EXPECT_NE(estimate_memory(tiny(), in).invalid.find("multiple"), std::string::npos);
+  in = inputs(3, 3);
+  in.sequence_parallel = 3;  // 4 heads do not split over 3
+  EXPECT_NE(estimate_memory(tiny(), in).invalid.find("4 attention heads"), std::string::npos);
 }
 
 TEST(MemoryEstimate, Zero3OffloadByHand) {

@@ -38,6 +38,7 @@ struct MemoryInputs {
   int64_t lora_dropout_attn_width = 0, lora_dropout_mlp_width = 0;
   int64_t tiled_mlp_tokens = 0;  // train.tiled_mlp_tokens: > 0, MLP intermediates for one chunk only
   bool offload_activations = false;  // train.offload_activations: layer inputs in host memory
+  int sequence_parallel = 1;  // distributed.sequence_parallel: each rank holds 1/N of the micro-step's tokens
 };
 
 struct MemoryEstimate {
