@@ -23,10 +23,11 @@
 # (train_gpu.json), NCCL at world size 1 with ZeRO-0, 2 and 3, optimizer offload on the ~1B
 # model, then the GPU tests (CTest -R on the CUDA tests' names; CI runs the others) with
 # compute-sanitizer memcheck, initcheck, racecheck and synccheck on the CUDA kernel tests beside
-# them (after the timed runs, so never sharing the GPU with them); then ZeRO-3 on the ~1B model, a
-# bf16 tiny-model run, generation throughput and the other batching strategies, which get what the
-# earlier steps left (often nothing: a rerun with LONGALIGN_GPU_ONLY gets them). Without a CUDA GPU visible to torch the GPU
-# steps are not run (exit 1).
+# them (after the timed runs, so never sharing the GPU with them); then ZeRO-3 on the ~1B model, the
+# ~1B model at 1M tokens a micro-step (ZeRO-3, tiled MLP, both offloads), a bf16 tiny-model run,
+# generation throughput and the other batching strategies, which get what the earlier steps left
+# (often nothing: a rerun with LONGALIGN_GPU_ONLY gets them). Without a CUDA GPU visible to torch
+# the GPU steps are not run (exit 1).
 # Results go to LONGALIGN_GPU_OUT (default: the device tool's $OUT where set, else build/gpu-out), at most
 # 8 files of at most 16 MiB each, since the device tool drops the rest silently (a larger file is
 # cut in its middle): gpu_check.log, attention.json and train_gpu.json (rewritten after every case
@@ -690,6 +691,11 @@ step --gpu "GPU tests (CTest -R '$gpu_tests_re')" "$ctest_cap" run_ctest
 step --always --gpu "$san_step" $((san_cap + 10)) sanitizer_report
 step --gpu "~1B, 64k: ZeRO-3 (layers gathered, recomputed)" 60 train_1b_variant zero3 --set data.strategy=pack \
   --set data.units_per_step=1 --set distributed.zero=3
+# Issue 24's long micro-step: ~1M tokens in one pack on one GPU, the memory options together.
+step --gpu "~1B, 1M tokens: ZeRO-3, tiled MLP, activation and optimizer offload" 150 train_1b_variant long1m \
+  --set data.strategy=pack --set data.units_per_step=1 --set data.max_tokens=1048576 --set distributed.zero=3 \
+  --set train.tiled_mlp_tokens=8192 --set train.offload_activations=true --set distributed.offload_optimizer=true \
+  --set train.loss_chunk_tokens=2048
 step --gpu "tiny model, bf16 training (checkpoint for generation)" 45 tiny_train
 step --gpu "generation throughput (prefill, decode)" 30 generate_throughput
 step --gpu "~1B, 64k: sort strategy (8 units per step)" 45 train_1b_variant sort --set data.strategy=sort --set data.units_per_step=8
