@@ -49,7 +49,7 @@ void add_plan(CLI::App& app, Action& action) {
   auto f = std::make_shared<Flags>();
   cmd->add_option("-c,--config", f->config, "Training YAML")->required();
   cmd->add_option("--set", f->sets, "Override a key: --set data.max_tokens=32768");
-  cmd->add_option("--world-size", f->world, "Number of GPUs (data-parallel ranks)")
+  cmd->add_option("--world-size", f->world, "Number of GPUs (ranks; with distributed.sequence_parallel N, each N share a pack)")
       ->capture_default_str()
       ->check(int_range(1, kMaxRanks));
   cmd->add_option("--gpu-memory", f->gpu_memory, "Memory per GPU, e.g. 80GB, 141GB, 24GiB")->capture_default_str();
@@ -61,10 +61,12 @@ void add_plan(CLI::App& app, Action& action) {
                   "Host memory per node for the offloaded optimizer, e.g. 512GB (default: not checked, only shown)");
   cmd->add_flag("--max-tokens", f->max_tokens,
                 "Instead: the longest micro-step that fits, per ZeRO stage, as configured and with the tiled MLP, "
-                "activation offload and optimizer offload added in turn");
+                "activation offload, optimizer offload and sequence parallelism over a node added in turn");
   cmd->footer("Examples:\n  longalign plan --config configs/llama7b_64k.yaml --world-size 8 --gpu-memory 80GB\n"
               "  longalign plan --config configs/llama7b_64k.yaml --set distributed.offload_optimizer=true --host-memory 256GB\n"
-              "  longalign plan --config configs/llama31_8b_128k.yaml --max-tokens --world-size 1 --host-memory 1TB");
+              "  longalign plan --config configs/llama31_8b_128k.yaml --max-tokens --world-size 1 --host-memory 1TB\n"
+              "  longalign plan --config configs/llama31_8b_128k.yaml --set distributed.sequence_parallel=8 "
+              "--set data.max_tokens=4194304 --world-size 8 --zero 3 --host-memory 2TB");
   cmd->callback([&action, f] {
     action = [f] {
       const double gpu = parse_bytes("--gpu-memory", f->gpu_memory);

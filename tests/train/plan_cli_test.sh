@@ -62,4 +62,23 @@ grep -q "host memory not checked" "$tmp/13d" && line 3 on "$tmp/13d" | grep -q -
 "$bin" plan --config "$c7" --gpus-per-node 0 >"$tmp/g0" 2>&1; rc=$?
 [ "$rc" = 2 ] && ok "--gpus-per-node 0 refused" || fail "--gpus-per-node 0: exit $rc"
 
+# 4. Issue 24's figures for Llama-3.1-8B full SFT on 80 GB GPUs: >= 512K tokens a micro-step on one
+# GPU and >= 4M on eight (the last column of --max-tokens adds sequence parallelism over the node),
+# and the 4M configuration itself fits, with its host memory per node stated.
+c8="$src/configs/llama31_8b_128k.yaml"
+kilo() { awk -v z="ZeRO-$1" '$1 == z { v = $NF; if (v ~ /host\)$/) v = $(NF - 3); sub(/K$/, "", v); print v; exit }' "$2"; }
+"$bin" plan --config "$c8" --max-tokens --world-size 1 --host-memory 1TB >"$tmp/m1" 2>&1 || fail "8B --max-tokens on 1 GPU exit $?"
+"$bin" plan --config "$c8" --max-tokens --world-size 8 --host-memory 2TB >"$tmp/m8" 2>&1 || fail "8B --max-tokens on 8 GPUs exit $?"
+k1=$(kilo 3 "$tmp/m1"); k8=$(kilo 3 "$tmp/m8")
+[ "${k1:-0}" -ge 512 ] 2>/dev/null && ok "Llama-3.1-8B on one GPU: ${k1}K tokens (>= 512K)" || { fail "8B one GPU: '$k1'K"; cat "$tmp/m1"; }
+[ "${k8:-0}" -ge 4096 ] 2>/dev/null && grep -q "Ulysses SP (8)" "$tmp/m8" && ok "Llama-3.1-8B on eight GPUs with SP 8: ${k8}K tokens (>= 4M)" \
+  || { fail "8B eight GPUs: '$k8'K"; cat "$tmp/m8"; }
+"$bin" plan --config "$c8" --world-size 8 --zero 3 --host-memory 2TB --set data.max_tokens=4194304 --set distributed.sequence_parallel=8 \
+  --set train.offload_activations=true --set distributed.offload_optimizer=true >"$tmp/4m" 2>&1 || fail "4M plan exit $?"
+grep -q "each computes 524288 of the micro-step's 4194304 tokens" "$tmp/4m" && line 3 on "$tmp/4m" | grep -q "GB host per node -> fits$" \
+  && ok "4M tokens on 8 GPUs: $(line 3 on "$tmp/4m")" || { fail "4M on 8 GPUs"; cat "$tmp/4m"; }
+"$bin" plan --config "$c8" --world-size 8 --set distributed.sequence_parallel=3 >"$tmp/sp3" 2>&1; rc=$?
+[ "$rc" = 2 ] && grep -q "distributed.sequence_parallel: the model's 32 attention heads do not split over 3" "$tmp/sp3" \
+  && ok "a degree the heads cannot take refused" || fail "SP 3: exit $rc, $(tail -1 "$tmp/sp3")"
+
 finish plan
