@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ulysses sequence parallelism on CPU through scripts/launch.sh (TCPStore collectives): a tiny GQA
 # model (4 q heads, 2 kv heads) trained 6 steps with each pack split over 2 ranks, over 4 (kv heads
-# replicated) and 2 x 2 (data x sequence parallel) equals one process at ZeRO-0 and ZeRO-3, in
+# replicated) and 2 x 2 (data x sequence parallel) equals one process at ZeRO-0 and ZeRO-3 (and with
+# every memory option: optimizer offload, tiled MLP, activation offload), in
 # fp64 with the tolerances derived in dist_cli_test.sh (compare_runs.py) and in fp32 with losses
 # within 1e-6 relative; a run resumes across degrees (SP=2 -> 1 -> 4) on the same trajectory; a
 # degree the heads cannot take, or a world it does not divide, is refused with the key named.
@@ -61,6 +62,14 @@ for z in 0 3; do
   done
 done
 grep -q "2 data-parallel x 2 sequence-parallel" "$log" || fail "the run does not report its data x sequence-parallel shape"
+# With every memory option (ZeRO-2 + optimizer offload; ZeRO-3 + tiled MLP, activation and
+# optimizer offload): still one process's run.
+run 2 2 --set output.dir=spoff2 --set distributed.zero=2 --set distributed.offload_optimizer=true || fail "SP ZeRO-2 offload run"
+r=$(same one spoff2) && ok "SP=2, ZeRO-2 + optimizer offload == 1 process ($r)" || fail "SP ZeRO-2 offload: $r"
+run 4 2 --set output.dir=spall --set distributed.zero=3 --set train.tiled_mlp_tokens=64 --set train.offload_activations=true \
+  --set distributed.offload_optimizer=true || fail "SP with every memory option run"
+r=$(same one spall) && ok "SP=2 x DP=2, ZeRO-3 + tiled MLP + activation and optimizer offload == 1 process ($r)" \
+  || fail "SP with every memory option: $r"
 
 # fp32, the production dtype: losses within 1e-6 relative of one process.
 run 1 1 --set output.dir=one32 --set train.dtype=fp32 || fail "1-process fp32 run"

@@ -22,7 +22,7 @@ echo "ATEN_CPU_CAPABILITY=$level (torch reports '$got'), MKL_ENABLE_INSTRUCTIONS
 fails=0
 run() { echo "== $*"; "$@" || { echo "FAIL: $*"; fails=$((fails + 1)); }; }
 run "$bin_dir/torch_tests" --gtest_brief=1 --gtest_filter='HfParity.*:ActivationCheckpoint.*:LmLoss.*:VarlenAttention.*:LeanAutograd.*:TiledMlp.*'
-run "$bin_dir/train_tests" --gtest_brief=1 --gtest_filter='AdamW.*:ActivationOffloadTraining.*:TiledMlpTraining.*'
+run "$bin_dir/train_tests" --gtest_brief=1 --gtest_filter='AdamW.*:ActivationOffloadTraining.*:TiledMlpTraining.*:SequenceParallel.*'
 run "$bin_dir/kernel_tests" --gtest_brief=1 --gtest_filter='CpuHarness.*:VarlenAttention*'
 # The multi-process equivalence runs once, at the level farthest from the machine's own (the suite's
 # time: four training runs beside the rest of the suite on 2 cores).
