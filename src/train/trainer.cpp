@@ -269,12 +269,12 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
   const bool lead = rank == 0;  // writes metrics, logs progress, owns the run directory
   const int sp = cfg.distributed.sequence_parallel;
-  if (world % sp != 0)
+  if (world % sp != 0 && !req.dry_run)  // a dry run's plan says the same in its rows
     throw UsageError(cfg.source + ": distributed.sequence_parallel " + std::to_string(sp) + " needs a multiple of " +
                      std::to_string(sp) + " ranks, but " + std::to_string(world) +
                      (world == 1 ? " process runs; start it with scripts/launch.sh --nproc-per-node " + std::to_string(sp)
                                  : " run; start a multiple of " + std::to_string(sp) + " processes"));
-  const int dp_world = world / sp;
+  const int dp_world = std::max(1, world / sp);
   if (lead && cfg.distributed.zero == 3 && !op.activation_checkpointing)
     log::warn("distributed.zero: 3 recomputes each layer in backward (its weights are gathered again then), so "
               "training runs with activation checkpointing although train.activation_checkpointing is false");
