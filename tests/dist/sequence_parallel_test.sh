@@ -2,12 +2,12 @@
 # Ulysses sequence parallelism on CPU through scripts/launch.sh (TCPStore collectives): a tiny GQA
 # model (4 q heads, 2 kv heads) trained 6 steps with each pack split over 2 ranks, over 4 (kv heads
 # replicated) and 2 x 2 (data x sequence parallel) equals one process at ZeRO-0 and ZeRO-3 (and with
-# every memory option: optimizer offload, tiled MLP, activation offload), in
-# fp64 with the tolerances derived in dist_cli_test.sh (compare_runs.py) and in fp32 with losses
-# within 1e-6 relative; a run resumes across degrees (SP=2 -> 1 -> 4) on the same trajectory; a
-# degree the heads cannot take, or a world it does not divide, is refused with the key named.
-# The packs hold 100-500 tokens of several chats each: their sequences straddle the slices, and
-# the script checks that some packs' token counts are not multiples of 4 (so padding is exercised).
+# every memory option: optimizer offload, tiled MLP, activation offload; and under LoRA), in fp64
+# with the tolerances derived in dist_cli_test.sh (compare_runs.py) and in fp32 with losses within
+# 1e-6 relative; a run resumes across degrees (SP=2 -> 1 -> 4) on the same trajectory; a degree the
+# heads cannot take, or a world it does not divide, is refused with the key named. The packs hold
+# two or three chats in 300-512 tokens: their sequences straddle the slices, and the script checks
+# that some packs' token counts are not multiples of 4 (so the padding is exercised).
 set -u
 bin="$1"; py="$2"; launch="$3"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -70,6 +70,25 @@ run 4 2 --set output.dir=spall --set distributed.zero=3 --set train.tiled_mlp_to
   --set distributed.offload_optimizer=true || fail "SP with every memory option run"
 r=$(same one spall) && ok "SP=2 x DP=2, ZeRO-3 + tiled MLP + activation and optimizer offload == 1 process ($r)" \
   || fail "SP with every memory option: $r"
+# LoRA (rank 4 on every projection): the adapters train the same under SP=2 at ZeRO-3.
+lora='{rank: 4, alpha: 8}'
+run 1 1 --set output.dir=lora1 --set "train.lora=$lora" || fail "1-process LoRA run"
+run 2 2 --set output.dir=lora2 --set "train.lora=$lora" --set distributed.zero=3 || fail "SP LoRA run"
+r=$("$py" - lora1 lora2 <<'PY'
+import glob, json, sys
+import numpy as np
+from safetensors.numpy import load_file
+a, b = sys.argv[1:3]
+ma, mb = ([json.loads(l) for l in open(f"{d}/metrics.jsonl")] for d in (a, b))
+rl = max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(ma, mb))
+rg = max(abs(x["grad_norm"] - y["grad_norm"]) / abs(x["grad_norm"]) for x, y in zip(ma, mb))
+wa, wb = (load_file(sorted(glob.glob(f"{d}/checkpoints/step-*/adapter_model.safetensors"))[-1]) for d in (a, b))
+assert set(wa) == set(wb) and len(wa) > 0, set(wa) ^ set(wb)
+dw = max(float(np.abs(wa[k].astype(np.float64) - wb[k]).max()) for k in wa)
+print(f"{len(ma)} steps, loss rel diff {rl:.1e}, grad norm rel diff {rg:.1e}, adapter max diff {dw:.1e}")
+sys.exit(0 if len(ma) == len(mb) == 6 and rl < 1e-9 and rg < 1e-9 and dw < 1e-6 else 1)
+PY
+) && ok "LoRA, SP=2 at ZeRO-3 == 1 process ($r)" || fail "LoRA under SP: $r"
 
 # fp32, the production dtype: losses within 1e-6 relative of one process.
 run 1 1 --set output.dir=one32 --set train.dtype=fp32 || fail "1-process fp32 run"
