@@ -42,7 +42,8 @@ class NcclCollectives final : public train::Collectives {
       throw RuntimeError("subgroup [" + std::to_string(first) + ", " + std::to_string(first + size) +
                          ") does not hold rank " + std::to_string(rank_) + " of " + std::to_string(world_));
     return std::make_shared<NcclCollectives>(
-        *this, prefix_ + "group" + std::to_string(first) + "x" + std::to_string(size), first, size);
+        *this, prefix_ + "group" + std::to_string(splits_++) + "/" + std::to_string(first) + "x" + std::to_string(size),
+        first, size);
   }
 
   int rank() const override { return rank_; }
@@ -75,9 +76,9 @@ class NcclCollectives final : public train::Collectives {
   }
   void all_to_all(at::Tensor& out, const at::Tensor& in) override {
     at::Tensor o = out.is_cuda() && out.is_contiguous() ? out : at::empty_like(out, out.options().device(device_));
-    at::Tensor i = in.to(device_).contiguous();
-    std::vector<int64_t> even;  // empty split sizes: world equal chunks of dim 0
-    wait([&] { return pg_->alltoall_base(o, i, even, even); });
+    at::Tensor i = in.to(device_).contiguous().view(-1), o_flat = o.view(-1);
+    std::vector<int64_t> even;  // empty split sizes: world equal chunks of dim 0 (flat, as promised)
+    wait([&] { return pg_->alltoall_base(o_flat, i, even, even); });
     if (!o.is_same(out)) out.copy_(o);
   }
   void barrier() override { pg_->barrier()->wait(); }

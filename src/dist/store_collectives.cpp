@@ -49,9 +49,9 @@ class StoreCollectives final : public train::Collectives {
     if (first < 0 || size < 1 || first + size > world_ || rank_ < first || rank_ >= first + size)
       throw RuntimeError("subgroup [" + std::to_string(first) + ", " + std::to_string(first + size) +
                          ") does not hold rank " + std::to_string(rank_) + " of " + std::to_string(world_));
-    return std::make_shared<StoreCollectives>(env_, timeout_s_,
-                                              prefix_ + "g" + std::to_string(first) + "x" + std::to_string(size) + "/",
-                                              base_ + first, size);
+    return std::make_shared<StoreCollectives>(
+        env_, timeout_s_, prefix_ + "g" + std::to_string(splits_++) + "/" + std::to_string(first) + "x" + std::to_string(size) + "/",
+        base_ + first, size);
   }
 
   void all_reduce_sum(at::Tensor& t) override {

@@ -110,11 +110,11 @@ MemoryEstimate estimate_memory(const model::LlamaConfig& c, const MemoryInputs& 
     const double lowp_all = double(std::max(g.layer, g.head + (g.tied ? g.embed : 0)));
     const double lowp = lora ? std::min(lowp_all, trained) : lowp_all;
     const int64_t big = std::max({g.layer, g.embed, g.head});
-    // A world of one adds each group's .grad to its accumulator directly (two groups' in flight),
-    // except the embedding's, gathered from the token gradients into one fp32 buffer at the end
-    // of backward while the first layer's .grad may still be in flight.
+    // A world of one adds each group's .grad to its accumulator directly: two groups' in flight
+    // while backward produces a third; the embedding's gradient is gathered from the token
+    // gradients into one fp32 buffer at the end of backward, the first layer's .grad in flight.
     const auto grads_of = [&](int64_t params) { return lora ? std::min(double(params), trained) : double(params); };
-    e.grad_buffers = wi == 1 ? std::max(2.0 * lowp * pb, grads_of(g.embed) * 4.0 + grads_of(g.layer) * pb)
+    e.grad_buffers = wi == 1 ? std::max(3.0 * lowp * pb, grads_of(g.embed) * 4.0 + grads_of(g.layer) * pb)
                              : lowp * pb + 2.0 * double(padded(big, wi)) * 4.0 + 1.0 * double(shard(big, wi)) * 4.0;
   } else {
     e.weights = (n + adapter) * pb;

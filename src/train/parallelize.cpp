@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "longalign/model/lora.hpp"
 #include "longalign/model/weights.hpp"
 #include "longalign/ops/activation_checkpoint.hpp"
@@ -84,9 +86,14 @@ class Replicated final : public ParallelModel {
     opt_ = std::make_unique<AdamW>(trainable(*m_), o.adam);
     if (comm && o.zero >= 1) opt_->shard(comm->world(), comm->rank(), o.zero);
     // Without gradient sharding, gradients are all-reduced in buckets while backward runs.
+    // Under sequence parallelism, one bucket: it is complete only once backward (and its
+    // exchanges on the sequence group's communicator) is done, so NCCL sees the two
+    // communicators' calls in the same order on every rank (CPU runs do the same, so that CI
+    // runs this path).
     if (comm && !opt_->grads_sharded())
-      overlap_ = std::make_unique<OverlappedAllReduce>(*opt_, o.channel ? o.channel : comm->split(),
-                                                       int64_t(o.bucket_mb * (1 << 20)));
+      overlap_ = std::make_unique<OverlappedAllReduce>(
+          *opt_, o.channel ? o.channel : comm->split(),
+          o.sequence_group ? std::numeric_limits<int64_t>::max() : int64_t(o.bucket_mb * (1 << 20)));
     if (o.activation_checkpointing)
       runner_ = ops::checkpointed_layers(o.offload_activations ? std::make_shared<ops::ActivationOffload>() : nullptr);
     if (o.tiled_mlp_tokens > 0) mlp_ = ops::tiled_mlp(o.tiled_mlp_tokens);
@@ -140,7 +147,7 @@ class Sharded final : public ParallelModel {
   Sharded(model::LlamaForCausalLM m, Collectives* comm, const ParallelOptions& o)
       : m_(std::move(m)), comm_(comm), o_(resolved(o)), lora_(model::has_lora(*m_)), clock_(*m_, comm),
         sharded_(*m_, o.channel ? o.channel : comm ? comm->split() : std::make_shared<SingleRank>(), o.device,
-                 o.dtype, o.adam.offload) {
+                 o.dtype, o.adam.offload, /*in_order=*/o.sequence_group != nullptr) {
     m_->to(o.device, o.dtype);  // what is left: empty parameters
     opt_ = std::make_unique<AdamW>(AdamW::over_pieces(sharded_.pieces(), o.adam));
     opt_->shard(comm ? comm->world() : 1, comm ? comm->rank() : 0, 3);

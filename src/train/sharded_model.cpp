@@ -54,8 +54,21 @@ class CommWorker {
     thread_.join();
   }
 
+  // In order: every job runs at once on the submitting thread instead (see the header).
+  void run_in_order() { in_order_ = true; }
+
   // Runs `fn` after the work queued so far on the caller's current stream.
   std::shared_future<void> submit(std::function<void()> fn) {
+    if (in_order_) {
+      std::promise<void> done;
+      try {
+        fn();
+        done.set_value();
+      } catch (...) {
+        done.set_exception(std::current_exception());
+      }
+      return done.get_future().share();
+    }
     if (cuda_device_ >= 0) {
       auto ready = std::make_shared<at::cuda::CUDAEvent>();
       ready->record(c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(cuda_device_)));
@@ -108,6 +121,7 @@ class CommWorker {
   }
 
   int cuda_device_;
+  bool in_order_ = false;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
@@ -259,7 +273,8 @@ struct ShardedModel::Impl {
     at::Tensor acc = G.grad_shard;
     scatters.push_back(worker.submit([parts = std::move(parts), acc]() mutable {
       torch::NoGradGuard ng;
-      for (auto& [offset, grad] : parts) acc.narrow(0, offset, grad.numel()).add_(grad.to(acc.device(), acc.scalar_type()));
+      // add_ widens the low-precision gradient as it adds: no full-precision temporary.
+      for (auto& [offset, grad] : parts) acc.narrow(0, offset, grad.numel()).add_(grad.to(acc.device()));
     }));
   }
 
@@ -342,6 +357,7 @@ struct ShardedLayer : torch::autograd::Function<ShardedLayer> {
       torch::AutoGradMode enable(true);
       at::Tensor out = s.m.model->layers[size_t(g - 1)]->as<model::LlamaDecoderLayerImpl>()->forward(x, call->ctx);
       torch::autograd::Edge root = torch::autograd::impl::gradient_edge(out);
+      TORCH_CHECK(root.function, "a recomputed ZeRO-3 layer has no graph to run backward through");
       out.reset();
       torch::autograd::Engine::get_default_engine().execute({root}, {grad_out[0]}, /*keep_graph=*/false,
                                                             /*create_graph=*/false, /*accumulate_grad=*/true, {});
@@ -383,9 +399,10 @@ struct ShardedHead : torch::autograd::Function<ShardedHead> {
 }  // namespace
 
 ShardedModel::ShardedModel(model::LlamaForCausalLMImpl& m, std::shared_ptr<Collectives> channel, at::Device device,
-                           at::ScalarType dtype, bool offload_grads)
+                           at::ScalarType dtype, bool offload_grads, bool in_order)
     : impl_(std::make_unique<Impl>(m, std::move(channel), device, dtype)) {
   Impl& s = *impl_;
+  if (in_order) s.worker.run_in_order();
   const int64_t n_layers = m.config().num_hidden_layers;
   s.groups.resize(size_t(n_layers + 2));
   for (auto& p : m.named_parameters()) {

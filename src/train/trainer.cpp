@@ -177,9 +177,12 @@ ops::AttentionBackend agreed_attention_backend(const TrainConfig& cfg, const mod
                                                at::ScalarType dtype, Collectives* comm) {
   const auto backend = ops::parse_attention_backend(cfg.attention_backend);
   if (backend != ops::AttentionBackend::automatic || !device.is_cuda()) return backend;
-  at::Tensor probe = torch::empty({1, arch.num_attention_heads, arch.resolved_head_dim()},
+  // The heads attention sees: under sequence parallelism, a rank's share after the exchange
+  // (kv heads replicated up to the degree where fewer).
+  const int64_t sp = cfg.distributed.sequence_parallel;
+  at::Tensor probe = torch::empty({1, arch.num_attention_heads / sp, arch.resolved_head_dim()},
                                   torch::TensorOptions().device(device).dtype(dtype));
-  auto mine = ops::resolve_auto_backend(probe, arch.num_key_value_heads, cfg.attention_deterministic);
+  auto mine = ops::resolve_auto_backend(probe, std::max(arch.num_key_value_heads, sp) / sp, cfg.attention_deterministic);
   if (!comm) return mine;
   at::Tensor votes = torch::tensor(std::vector<double>{mine == ops::AttentionBackend::cuda ? 1.0 : 0.0}, torch::kDouble);
   comm->all_reduce_sum(votes);
@@ -368,7 +371,13 @@ TrainSummary run_training(const TrainConfig& cfg, const TrainRequest& req) {
     return m;
   };
   ParallelOptions po = parallel_options(cfg, device, dtype, agreed_attention_backend(cfg, arch, device, dtype, comm));
-  if (sp > 1) po.sequence_group = comm->subgroup(rank / sp * sp, sp);  // consecutive ranks: one node's
+  if (sp > 1) {
+    po.sequence_group = comm->subgroup(rank / sp * sp, sp);  // consecutive ranks: one node's
+    // NCCL sets a communicator up on its first collective: here, before any other thread
+    // communicates, rather than in the middle of the first layer beside ZeRO-3's gathers.
+    at::Tensor probe = torch::zeros({sp}, torch::TensorOptions().device(device));
+    po.sequence_group->all_to_all(probe, probe.clone());
+  }
   std::unique_ptr<ParallelModel> pm;
   const int waves = comm ? build_waves(cfg.distributed, req, *comm, arch.num_parameters()) : 1;
   if (waves <= 1) {

@@ -90,15 +90,15 @@ TEST(MemoryEstimate, Zero3ByHand) {
 }
 
 // ZeRO-3 on one rank: the shards are the whole groups (202048 elements), nothing is gathered, and
-// gradients go to the accumulator without flat buffers: at most two groups' bf16 .grad (the head's,
-// 2 x 64064 x 2 = 256256), or the embedding's fp32 buffer beside layer 1's .grad (64000 x 4 +
-// 36992 x 2 = 329984), whichever is larger.
+// gradients go to the accumulator without flat buffers: at most three groups' bf16 .grad (two in
+// flight, one being made; the head's is the largest: 3 x 64064 x 2 = 384384), or the embedding's
+// fp32 buffer beside layer 1's .grad (64000 x 4 + 36992 x 2 = 329984), whichever is larger.
 TEST(MemoryEstimate, Zero3OneRankByHand) {
   const auto e = estimate_memory(tiny(), inputs(3, 1));
   EXPECT_EQ(e.weights_gathered, 0);
   EXPECT_DOUBLE_EQ(e.weights, 202048.0 * 2);
-  EXPECT_DOUBLE_EQ(e.grad_buffers, 329984.0);
-  EXPECT_DOUBLE_EQ(e.grads, 329984.0 + 202048.0 * 4);
+  EXPECT_DOUBLE_EQ(e.grad_buffers, 384384.0);
+  EXPECT_DOUBLE_EQ(e.grads, 384384.0 + 202048.0 * 4);
 }
 
 // Sequence parallelism, ZeRO-3: a rank computes 256 / N tokens. N = 2 (2 kv heads split): per

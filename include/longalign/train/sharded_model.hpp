@@ -26,9 +26,15 @@ class ShardedModel {
   // Takes the weights now in `m` (any device; the full model is read group by group), keeps
   // this rank's shards on `device` in `dtype` and leaves the module's parameters empty.
   // `channel` carries every gather and reduce-scatter (a split of the trainer's), on a background
-  // thread. Gradient shards live in host memory when `offload_grads`.
+  // thread. Gradient shards live in host memory when `offload_grads`. `in_order`: every
+  // collective runs on the thread that asks for it, in program order, so that a second
+  // communicator used between them (sequence parallelism's exchanges) sees the same order of
+  // NCCL calls on every rank, as NCCL requires of communicators sharing a GPU; the prefetch
+  // then no longer overlaps compute, which costs little where sequence parallelism pays
+  // (a layer's gather is milliseconds, its compute at 512K+ tokens seconds). The trainer sets it
+  // whenever sequence parallelism is on, CPU runs included, so that CI runs this path.
   ShardedModel(model::LlamaForCausalLMImpl& m, std::shared_ptr<Collectives> channel, at::Device device,
-               at::ScalarType dtype, bool offload_grads);
+               at::ScalarType dtype, bool offload_grads, bool in_order = false);
   ~ShardedModel();
 
   // This rank's shard, parameter by parameter, with the gradient shards as accumulators.
