@@ -9,6 +9,9 @@
 //
 // The head computes its gradient in its forward (the loss is the graph's root), so the LM head is
 // gathered once per micro-step, not twice.
+//
+// On a world of one (the long-context layout on one GPU) the shards are the whole groups: nothing
+// is gathered or copied, and each .grad is added to the accumulator as backward leaves it.
 #pragma once
 #include <functional>
 #include <memory>
