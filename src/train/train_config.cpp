@@ -285,7 +285,8 @@ void resolve_model(const std::string& where, const std::set<std::string>& given,
     if (!has("rope_scaling_type") && !has("rope_scaling_factor")) a.rope_scaling = p.rope_scaling;
   }
   const fs::path config_json = m.path / "config.json";
-  if (!m.path.empty() && fs::exists(config_json)) {
+  std::error_code unreadable;  // a path the OS refuses (too long, ...): as absent; train names it
+  if (!m.path.empty() && fs::exists(config_json, unreadable)) {
     model::LlamaConfig f = model::load_hf_config(config_json);
     for (const auto& [k, field] : kShapeKeys) {
       if (!has(k) && (preset.empty() || k == "vocab_size" || k == "head_dim")) continue;
