@@ -108,30 +108,19 @@ class StoreCollectives final : public train::Collectives {
     });
   }
 
-  // Each rank publishes slice s of its buffer under key op/rank/s and reads slice `rank_` of
-  // everyone's: world x shard traffic per rank, summed in rank order like all_reduce_sum.
+  // world x shard traffic per rank, summed in rank order like all_reduce_sum.
   void reduce_scatter_sum(at::Tensor& shard, const at::Tensor& full) override {
     const std::string op = prefix_ + "rs/" + std::to_string(seq_++);
     guarded(op, [&] {
       at::Tensor c = full.detach().to(at::kCPU).contiguous().view(-1);
       const int64_t n = shard.numel();
       if (c.numel() != n * world_) throw RuntimeError("reduce_scatter: the input is not world x the shard");
-      for (int s = 0; s < world_; ++s)
-        if (s != rank_) put(op + "/" + std::to_string(rank_) + "/" + std::to_string(s), c.narrow(0, s * n, n));
       at::Tensor sum;
-      for (int r = 0; r < world_; ++r) {
-        at::Tensor part = r == rank_ ? c.narrow(0, r * n, n).clone()
-                                     : take(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n), r);
-        sum = r == 0 ? part : sum.add_(part);
-      }
+      exchange(op, c, n, [&](int r, const at::Tensor& part) { sum = r == 0 ? part.clone() : sum.add_(part); });
       shard.view(-1).copy_(sum);
-      // Each reader deletes what it read: no rank needs another's slice for it.
-      for (int r = 0; r < world_; ++r)
-        if (r != rank_) remove(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n));
     });
   }
 
-  // Like reduce_scatter_sum without the sum: chunk s of this rank's buffer under op/rank/s.
   void all_to_all(at::Tensor& out, const at::Tensor& in) override {
     const std::string op = prefix_ + "aa/" + std::to_string(seq_++);
     guarded(op, [&] {
@@ -139,15 +128,8 @@ class StoreCollectives final : public train::Collectives {
       if (c.numel() % world_ != 0 || out.numel() != c.numel())
         throw RuntimeError("all_to_all: the buffers are not world x a chunk of equal size");
       const int64_t n = c.numel() / world_;
-      for (int s = 0; s < world_; ++s)
-        if (s != rank_) put(op + "/" + std::to_string(rank_) + "/" + std::to_string(s), c.narrow(0, s * n, n));
       at::Tensor flat = out.view(-1);
-      for (int r = 0; r < world_; ++r)
-        flat.narrow(0, r * n, n)
-            .copy_(r == rank_ ? c.narrow(0, r * n, n)
-                              : take(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n), r));
-      for (int r = 0; r < world_; ++r)
-        if (r != rank_) remove(op + "/" + std::to_string(r) + "/" + std::to_string(rank_), c.narrow(0, 0, n));
+      exchange(op, c, n, [&](int r, const at::Tensor& part) { flat.narrow(0, r * n, n).copy_(part); });
     });
   }
 
@@ -200,6 +182,19 @@ class StoreCollectives final : public train::Collectives {
       std::memcpy(p + b, part.data(), part.size());
     }
     return t;
+  }
+
+  // Slice s of `c` (n elements each) goes to rank s under op/rank/s; `use(r, part)` then gets,
+  // in rank order, the slice rank r sent here (this rank's own from `c`). Each reader deletes
+  // what it read: no rank needs another's slice for it.
+  template <typename F>
+  void exchange(const std::string& op, const at::Tensor& c, int64_t n, F&& use) {
+    auto key = [&](int from, int to) { return op + "/" + std::to_string(from) + "/" + std::to_string(to); };
+    for (int s = 0; s < world_; ++s)
+      if (s != rank_) put(key(rank_, s), c.narrow(0, s * n, n));
+    for (int r = 0; r < world_; ++r) use(r, r == rank_ ? c.narrow(0, r * n, n) : take(key(r, rank_), c.narrow(0, 0, n), r));
+    for (int r = 0; r < world_; ++r)
+      if (r != rank_) remove(key(r, rank_), c.narrow(0, 0, n));
   }
 
   void remove(const std::string& key, const at::Tensor& like) {
